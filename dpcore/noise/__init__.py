@@ -1,0 +1,64 @@
+"""Exact integer noise for differential privacy: discrete Gaussian and discrete Laplace.
+
+Public API::
+
+    secure_source() -> RandomSource          # OS CSPRNG, private=True
+    seeded_source(seed) -> RandomSource      # reproducible PCG64DXSM, private=False (tests)
+    discrete_gaussian(sigma, size, source)   # N_Z(0, sigma^2), int64
+    discrete_laplace(scale, size, source)    # P(x) ~ exp(-|x|/scale), int64
+
+Method
+------
+Every sampler draws table indices with Walker alias tables whose probabilities are integers
+over ``2**128`` (:mod:`dpcore.noise.alias`), plus Bernoulli trials against 128-bit
+thresholds (:mod:`dpcore.noise.bits`); all comparisons are exact integer comparisons of
+uniform words from ``source.words`` (the low word is drawn only on a tie of the high words).
+Table weights are computed once per scale with 256-bit fixed-point integers seeded by
+correctly rounded :mod:`decimal` exponentials (:mod:`dpcore.noise.fixed_point`) and cached.
+No float arithmetic touches a sampled value.
+
+Bound (total variation distance per sample, output law versus the exact law)
+------------------------------------------------------------------------------
+Let ``P`` be the exact law, ``P_K`` it conditioned on the tables' range, ``W`` the law the
+fixed-point weights describe and ``M`` the realized law. Randomness words are assumed ideal.
+
+1. Truncation: ``TV(P, P_K) = P(outside) <= tau = 2**-80`` (:mod:`dpcore.noise.tails`).
+2. Fixed point: weight ``k`` is within ``6 (k + 1)**2`` units of ``2**-256`` of its exact
+   value and the normalizer is ``>= 1`` (the weight of zero), so with fewer than ``2**24``
+   entries ``TV(P_K, W) <= 2**-170``.
+3. Rounding to masses over ``2**128``: ``TV(W, M) <= len(table) * 2**-128 <= 2**-100``.
+   Bernoulli thresholds are within ``2**-126`` of their fixed-point values, so a product of
+   at most four trials is within ``2**-124`` of the intended acceptance probability.
+4. Rejection (Gaussian blocks, zero-sign rule of the split Laplace) divides any error in the
+   joint proposal-acceptance law by the acceptance probability, which is at least ``1/8``
+   (each block acceptance is ``>= exp(-1.4)`` with ``m <= sigma / 8`` and ``|x| <= 11
+   sigma``; the sign rule accepts ``>= 1/2``): ``TV <= 8 * (2**-100 + 2**-124)``, and the
+   truncated tail is at most doubled.
+
+Hence, per sample, ``TV(output, P) <= 2 tau + 2**-96 < 2**-78`` for both samplers, and
+``n`` independent samples are within ``n * 2**-78`` of exact. An (epsilon, delta) guarantee
+of the exact law therefore holds for the released values with ``delta`` increased by at most
+``(1 + e**epsilon) n 2**-78``. :func:`secure_source` reads the OS CSPRNG (``getrandom``);
+:func:`seeded_source` is a PCG64DXSM stream, statistically good but predictable, hence
+``private = False``.
+
+Timing
+------
+Noise is drawn independently of the data, so run time reveals nothing about the data except
+through the noise values. Alias draws cost the same for every value except the tie branch
+(probability ``<= 2**-46`` per draw). Rejection loops run a number of rounds that is
+independent of the values finally accepted. Table construction time depends only on the
+scale, which is public.
+"""
+
+from dpcore.noise.gaussian import discrete_gaussian
+from dpcore.noise.laplace import discrete_laplace
+from dpcore.noise.source import RandomSource, secure_source, seeded_source
+
+__all__ = [
+    "RandomSource",
+    "discrete_gaussian",
+    "discrete_laplace",
+    "secure_source",
+    "seeded_source",
+]

@@ -1,0 +1,1 @@
+"""Synthesizers: choose and measure marginals under a zCDP budget, fit a model, sample rows."""

@@ -1,0 +1,133 @@
+"""Junction trees over a domain's columns, built from a set of cliques (public structure only).
+
+The graph joins every pair of columns that share a clique; it is triangulated by greedy
+elimination (each step removes the column whose elimination creates the smallest new clique,
+counted in cells), the maximal cliques of the elimination are kept, and they are joined by a
+maximum-weight spanning tree on separator sizes, which has the running-intersection property.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dpcore.domain import Clique, Domain
+
+
+@dataclass(frozen=True)
+class JunctionTree:
+    """Maximal cliques (canonical order) and tree edges, rooted at clique 0.
+
+    ``order`` lists clique indices root first so that every clique's parent comes before it;
+    ``parent[i]`` is ``-1`` for the root and ``separator[i]`` is the intersection with the
+    parent (canonical order, empty for the root or between disconnected components).
+    """
+
+    domain: Domain
+    cliques: tuple[Clique, ...]
+    parent: tuple[int, ...]
+    order: tuple[int, ...]
+    separator: tuple[Clique, ...]
+
+    def cells(self) -> int:
+        """Total number of cells over all clique tables."""
+        return sum(self.domain.cells(c) for c in self.cliques)
+
+    def largest(self) -> int:
+        """Cells of the largest clique table."""
+        return max(self.domain.cells(c) for c in self.cliques)
+
+    def children(self) -> tuple[tuple[int, ...], ...]:
+        """Child clique indices of each clique."""
+        kids: list[list[int]] = [[] for _ in self.cliques]
+        for i in self.order:
+            if self.parent[i] >= 0:
+                kids[self.parent[i]].append(i)
+        return tuple(tuple(k) for k in kids)
+
+    def home(self, clique: Iterable[str]) -> int:
+        """Index of the smallest tree clique containing ``clique``; -1 if none does."""
+        wanted = set(clique)
+        best, best_cells = -1, math.inf
+        for i, c in enumerate(self.cliques):
+            if wanted <= set(c):
+                cells = self.domain.cells(c)
+                if cells < best_cells:
+                    best, best_cells = i, cells
+        return best
+
+
+def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[frozenset[str]]:
+    """Greedy min-size elimination; returns the maximal cliques it creates."""
+    adjacency: dict[str, set[str]] = {n: set() for n in domain.names}
+    for clique in cliques:
+        for a in clique:
+            adjacency[a].update(b for b in clique if b != a)
+    sizes = dict(zip(domain.names, domain.sizes, strict=True))
+    created: list[frozenset[str]] = []
+    remaining = set(domain.names)
+    while remaining:
+
+        def cost(v: str) -> tuple[float, str]:
+            cells = sizes[v] * math.prod(sizes[u] for u in adjacency[v])
+            return (cells, v)
+
+        v = min(remaining, key=cost)
+        block = frozenset({v, *adjacency[v]})
+        created.append(block)
+        neighbours = list(adjacency[v])
+        for a in neighbours:
+            adjacency[a].update(b for b in neighbours if b != a)
+            adjacency[a].discard(v)
+        remaining.discard(v)
+        del adjacency[v]
+    maximal = [c for c in created if not any(c < other for other in created)]
+    unique: list[frozenset[str]] = []
+    for c in maximal:
+        if c not in unique:
+            unique.append(c)
+    return unique
+
+
+def build_junction_tree(domain: Domain, cliques: Sequence[Clique]) -> JunctionTree:
+    """A junction tree whose cliques cover every column and every clique in ``cliques``."""
+    blocks = _elimination_cliques(domain, [domain.canonical(c) for c in cliques])
+    canon = [domain.canonical(b) for b in blocks]
+    # The largest table becomes the root (a deterministic, data-independent choice).
+    canon.sort(key=lambda c: (-domain.cells(c), [domain.index(n) for n in c]))
+    k = len(canon)
+    # Prim's algorithm for a maximum spanning tree on separator size (in columns, then cells).
+    parent = [-1] * k
+    order = [0]
+    in_tree = [False] * k
+    in_tree[0] = True
+    best: list[tuple[int, int]] = [(-1, -1)] * k
+    best_parent = [-1] * k
+
+    def weight(i: int, j: int) -> tuple[int, int]:
+        shared = set(canon[i]) & set(canon[j])
+        return (len(shared), domain.cells(shared) if shared else 0)
+
+    for j in range(1, k):
+        best[j], best_parent[j] = weight(0, j), 0
+    for _ in range(1, k):
+        j = max((j for j in range(k) if not in_tree[j]), key=lambda j: (best[j], -j))
+        in_tree[j] = True
+        order.append(j)
+        parent[j] = best_parent[j] if best[j][0] > 0 else order[0]
+        for m in range(k):
+            if not in_tree[m]:
+                w = weight(j, m)
+                if w > best[m]:
+                    best[m], best_parent[m] = w, j
+    separator = tuple(
+        domain.canonical(set(canon[i]) & set(canon[parent[i]])) if parent[i] >= 0 else ()
+        for i in range(k)
+    )
+    return JunctionTree(domain, tuple(canon), tuple(parent), tuple(order), separator)
+
+
+def junction_tree_cells(domain: Domain, cliques: Sequence[Clique]) -> int:
+    """Total table cells of the junction tree for ``cliques`` (the model-size measure)."""
+    return build_junction_tree(domain, cliques).cells()

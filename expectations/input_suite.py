@@ -1,0 +1,237 @@
+"""Input suite: check the source frame against the codec's public domain, counting problems.
+
+The frame holds the release columns as read from the source (category strings, numbers,
+NULLs, missing tokens, values outside the domain). The suite is built from the codec alone:
+
+* every column: it exists (a missing one raises :class:`SchemaMismatchError` before GX runs);
+  not-null when the column has no missing code;
+* category columns: values in ``categories ∪ missing_tokens``, compared as text the way the
+  encoder does (``CAST(x AS VARCHAR)``: the number 1 matches the category "1");
+* numeric columns: missing tokens are set aside, numbers are read as float64, and then the
+  values must be numeric (type check) and between the codec's bounds. If some values are not
+  numbers the type check fails and the range check is skipped (it cannot be evaluated).
+
+The :class:`InputReport` holds counts only, never source values: it is for operators and is
+computed from private rows, so it must not be published, and a release must not be gated
+on it (acting on a statistic of private rows would itself be a release). Value-level
+problems never raise; the codec's ``on_invalid`` rule handles them at encoding time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from numbers import Integral, Real
+
+import great_expectations.expectations as gxe
+import numpy as np
+import pandas as pd
+from great_expectations.expectations import Expectation
+
+from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
+from expectations.errors import SchemaMismatchError
+from expectations.runner import ExpectationOutcome, run_suite
+
+logger = logging.getLogger(__name__)
+
+_NUMERIC_TYPES = ["float64"]
+
+
+@dataclass(frozen=True)
+class ColumnInputStats:
+    """Counts for one release column of the source frame (no values).
+
+    ``out_of_domain`` counts present values (not NULL, not a missing token) outside the
+    declared categories or bounds; it is None when the type check failed and the range check
+    could not run. ``handled_by_rule`` is how many values the codec's ``on_invalid`` rule
+    will act on: out-of-domain values, plus NULLs and missing tokens if the column has no
+    missing code.
+    """
+
+    column: str
+    kind: str
+    nulls: int
+    missing_tokens: int
+    out_of_domain: int | None
+    non_numeric: int
+    type_ok: bool
+    on_invalid: InvalidRule
+    handled_by_rule: int | None
+    success: bool
+
+
+@dataclass(frozen=True)
+class InputReport:
+    """Result of the input suite: counts per column and GX results as plain data.
+
+    Computed from private rows: for operators only. Holds no source values.
+    """
+
+    rows: int
+    success: bool
+    columns: tuple[ColumnInputStats, ...]
+    expectations: tuple[ExpectationOutcome, ...]
+
+    def column(self, name: str) -> ColumnInputStats:
+        """The stats of one column."""
+        for stats in self.columns:
+            if stats.column == name:
+                return stats
+        raise KeyError(name)
+
+
+def validate_input(frame: pd.DataFrame, codec: TableCodec) -> InputReport:
+    """Run the input suite built from ``codec`` on ``frame`` and count what it finds.
+
+    Raises :class:`SchemaMismatchError` when declared columns are missing and
+    :class:`~expectations.errors.ExpectationRunError` when an expectation errors. Columns
+    of ``frame`` that the codec does not declare are ignored.
+    """
+    names = [c.name for c in codec.columns]
+    absent = [n for n in names if n not in frame.columns]
+    if absent:
+        raise SchemaMismatchError(
+            f"source frame lacks declared release column(s) {absent}; present columns: "
+            f"{sorted(map(str, frame.columns))}. Fix the source query or the release spec "
+            "so that every codec column is selected."
+        )
+
+    prepared: dict[str, pd.Series] = {}
+    checks: dict[str, Expectation] = {}
+    token_counts: dict[str, int] = {}
+    null_counts: dict[str, int] = {}
+    non_numeric: dict[str, int] = {}
+    for col in codec.columns:
+        raw = frame[col.name]
+        tokens = raw.notna() & raw.isin(list(col.missing_tokens)) if col.missing_tokens else None
+        null_counts[col.name] = int(raw.isna().sum())
+        token_counts[col.name] = 0 if tokens is None else int(tokens.sum())
+        if col.kind == "category":
+            prepared[col.name] = _category_view(raw)
+            non_numeric[col.name] = 0
+        else:
+            values, bad = _numeric_view(raw if tokens is None else raw.mask(tokens))
+            prepared[col.name] = values
+            non_numeric[col.name] = bad
+        checks.update(_column_checks(col, numeric_ok=non_numeric[col.name] == 0))
+
+    batch = pd.DataFrame({n: v.reset_index(drop=True) for n, v in prepared.items()})
+    outcomes = run_suite(batch, checks, suite_name="dprelease-input")
+
+    stats = tuple(
+        _column_stats(
+            col, outcomes, null_counts[col.name], token_counts[col.name], non_numeric[col.name]
+        )
+        for col in codec.columns
+    )
+    report = InputReport(
+        rows=len(frame),
+        success=all(o.success for o in outcomes.values()),
+        columns=stats,
+        expectations=tuple(outcomes[k] for k in checks),
+    )
+    for s in stats:
+        logger.info(
+            "input column %s: nulls=%d missing_tokens=%d out_of_domain=%s non_numeric=%d "
+            "on_invalid=%s",
+            s.column,
+            s.nulls,
+            s.missing_tokens,
+            s.out_of_domain,
+            s.non_numeric,
+            s.on_invalid,
+        )
+    return report
+
+
+def _category_view(values: pd.Series) -> pd.Series:
+    """Category values as text, the way the encoder compares them (``CAST(x AS VARCHAR)``).
+
+    Text columns pass unchanged; other values become text, whole numbers without a decimal
+    part (an integer source column read with NULLs arrives as floats) and booleans as
+    ``true``/``false``.
+    """
+    if isinstance(values.dtype, pd.StringDtype):
+        return values
+    return values.map(_as_text, na_action="ignore")
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, Integral):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _numeric_view(values: pd.Series) -> tuple[pd.Series, int]:
+    """``values`` as float64 when every present value is a number, else unchanged.
+
+    Returns the view and the count of present values that are not numbers (bools and
+    strings count as not numbers: a numeric column must arrive typed, not as text).
+    """
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values, int(values.notna().sum())
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype("float64"), 0
+    present = values[values.notna()]
+    is_number = present.map(lambda v: isinstance(v, Real | Decimal) and not isinstance(v, bool))
+    bad = int((~is_number.astype(bool)).sum())
+    if bad:
+        return values, bad
+    return values.astype("float64"), 0
+
+
+def _column_checks(col: ColumnCodec, *, numeric_ok: bool) -> dict[str, Expectation]:
+    """The expectations for one column, keyed ``column:check``."""
+    name = col.name
+    checks: dict[str, Expectation] = {f"{name}:exists": gxe.ExpectColumnToExist(column=name)}
+    if not col.has_missing:
+        checks[f"{name}:not_null"] = gxe.ExpectColumnValuesToNotBeNull(column=name)
+    if col.kind == "category":
+        allowed = list(dict.fromkeys([*col.categories, *col.missing_tokens]))
+        checks[f"{name}:domain"] = gxe.ExpectColumnValuesToBeInSet(column=name, value_set=allowed)
+    else:
+        checks[f"{name}:type"] = gxe.ExpectColumnValuesToBeInTypeList(
+            column=name, type_list=_NUMERIC_TYPES
+        )
+        if numeric_ok:
+            lo, hi = col.bounds
+            checks[f"{name}:domain"] = gxe.ExpectColumnValuesToBeBetween(
+                column=name, min_value=float(lo), max_value=float(hi)
+            )
+    return checks
+
+
+def _column_stats(
+    col: ColumnCodec,
+    outcomes: dict[str, ExpectationOutcome],
+    nulls: int,
+    tokens: int,
+    non_numeric: int,
+) -> ColumnInputStats:
+    """Fold one column's outcomes and pre-counts into its stats row."""
+    mine = [o for k, o in outcomes.items() if k.startswith(f"{col.name}:")]
+    domain = outcomes.get(f"{col.name}:domain")
+    type_check = outcomes.get(f"{col.name}:type")
+    out_of_domain = None if domain is None else domain.unexpected_count
+    handled: int | None = None
+    if out_of_domain is not None:
+        handled = out_of_domain if col.has_missing else out_of_domain + nulls + tokens
+    return ColumnInputStats(
+        column=col.name,
+        kind=col.kind,
+        nulls=nulls,
+        missing_tokens=tokens,
+        out_of_domain=out_of_domain,
+        non_numeric=non_numeric,
+        type_ok=type_check is None or type_check.success,
+        on_invalid=col.on_invalid,
+        handled_by_rule=handled,
+        success=all(o.success for o in mine),
+    )

@@ -1,0 +1,163 @@
+"""Shared Great Expectations plumbing: one cached context, running a suite, plain-data results.
+
+Both suites go through :func:`run_suite`, so the rules below hold everywhere:
+
+* One ephemeral context per process with one pandas data source, one dataframe asset and one
+  whole-dataframe batch definition; each run passes its own frame as a batch parameter and
+  validates an unsaved suite, so nothing accumulates in the context between runs. A lock
+  serialises runs because the context is not documented as thread-safe.
+* Progress bars are off and the ``great_expectations`` logger is raised to WARNING unless
+  the operator configured it.
+* Results are requested with ``partial_unexpected_count=0``, so GX never even collects example
+  values, and only counts, success flags and (when asked) the observed value are copied out.
+* An expectation that errored (``exception_info`` with ``raised_exception``; GX 1.x nests it
+  under metric ids) raises :class:`ExpectationRunError` instead of reading as a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations import Expectation
+
+from expectations.errors import ExpectationRunError
+
+_KEY = "dprelease_check"
+_RESULT_FORMAT: dict[str, object] = {"result_format": "BASIC", "partial_unexpected_count": 0}
+_LOCK = threading.Lock()
+
+_gx_logger = logging.getLogger("great_expectations")
+if _gx_logger.level == logging.NOTSET:
+    _gx_logger.setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result as plain data: counts and flags, never example values.
+
+    ``observed`` is kept only when the caller asks for it (aggregate expectations over data
+    that is safe to show, such as a synthetic table's row count or a distance).
+    """
+
+    check: str
+    expectation: str
+    column: str | None
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    missing_count: int | None = None
+    observed: float | str | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def _batch_definition() -> Any:
+    """The process-wide whole-dataframe batch definition (created once; ~ms after import)."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    source = context.data_sources.add_pandas("dprelease")
+    asset = source.add_dataframe_asset("frame")
+    return asset.add_batch_definition_whole_dataframe("whole-frame")
+
+
+def run_suite(
+    frame: pd.DataFrame,
+    checks: Mapping[str, Expectation],
+    *,
+    suite_name: str,
+    keep_observed: bool = False,
+) -> dict[str, ExpectationOutcome]:
+    """Validate ``frame`` against ``checks`` (key → expectation) in one GX suite run.
+
+    Returns one outcome per key. Raises :class:`ExpectationRunError` naming every expectation
+    that errored; its message holds the exception's class only, since GX messages can quote
+    data values.
+    """
+    with _LOCK:
+        batch_definition = _batch_definition()  # GX needs an active context to build suites
+        suite = gx.ExpectationSuite(name=suite_name)
+        for key, expectation in checks.items():
+            expectation.meta = {**(expectation.meta or {}), _KEY: key}
+            suite.add_expectation(expectation)
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=_RESULT_FORMAT)
+
+    outcomes: dict[str, ExpectationOutcome] = {}
+    errored: list[str] = []
+    for item in result.results:
+        config = item.expectation_config
+        key = str((config.meta or {}).get(_KEY))
+        column = config.kwargs.get("column")
+        if _raised(item.exception_info):
+            errored.append(f"{config.type} on {column!r} ({_exception_class(item.exception_info)})")
+            continue
+        outcomes[key] = _outcome(key, config.type, column, item, keep_observed)
+    if errored:
+        raise ExpectationRunError(
+            f"suite {suite_name!r}: {len(errored)} expectation(s) errored instead of evaluating: "
+            + "; ".join(sorted(errored))
+            + ". Check the frame's column types against the codec; the GX message is withheld "
+            "because it can quote data values."
+        )
+    missing = set(checks) - set(outcomes)
+    if missing:
+        raise ExpectationRunError(
+            f"suite {suite_name!r}: no result for check(s) {sorted(missing)}; "
+            "this is a bug in the suite builder or a GX incompatibility."
+        )
+    return outcomes
+
+
+def _outcome(
+    key: str, kind: str, column: object, item: Any, keep_observed: bool
+) -> ExpectationOutcome:
+    """Copy the count fields (and optionally the observed value) out of one GX result."""
+    res: Mapping[str, Any] = item.result or {}
+    observed: float | str | None = None
+    if keep_observed:
+        value = res.get("observed_value")
+        if isinstance(value, str):
+            observed = value
+        elif value is not None:
+            observed = float(value)
+    return ExpectationOutcome(
+        check=key,
+        expectation=str(kind),
+        column=None if column is None else str(column),
+        success=bool(item.success),
+        element_count=_int_or_none(res.get("element_count")),
+        unexpected_count=_int_or_none(res.get("unexpected_count")),
+        missing_count=_int_or_none(res.get("missing_count")),
+        observed=observed,
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _raised(info: object) -> bool:
+    """True when GX recorded an exception, at top level or nested under a metric id."""
+    if not isinstance(info, Mapping):
+        return False
+    if info.get("raised_exception"):
+        return True
+    return any(isinstance(v, Mapping) and bool(v.get("raised_exception")) for v in info.values())
+
+
+def _exception_class(info: Mapping[str, Any]) -> str:
+    """The exception class name from the recorded traceback's last line (no message)."""
+    parts = [info, *(v for v in info.values() if isinstance(v, Mapping))]
+    for part in parts:
+        trace = part.get("exception_traceback")
+        if isinstance(trace, str) and trace.strip():
+            last = trace.strip().splitlines()[-1]
+            return last.split(":", 1)[0].rsplit(".", 1)[-1]
+    return "unknown exception"

@@ -1,0 +1,299 @@
+"""Utility suite: does the synthetic table agree with the noisy measurements it was fit to?
+
+Inputs are the decoded synthetic table (what gets published), its integer codes (for the
+marginal comparison), the noisy measurements and the noisy total. Source rows are never
+touched, so every number in the :class:`UtilityReport` is a function of DP outputs and is
+safe to publish (if the measurements are private, see ``measurements_private``).
+
+Checks (each one GX expectation):
+
+* ``row_count`` — ``ExpectTableRowCountToBeBetween`` on the decoded table: rows within
+  ``row_tolerance`` (relative) of the noisy total. The synthesizer picks its row count from
+  the noisy total, so this catches plumbing bugs, not noise.
+* ``domain`` — every decoded value inside the public domain: ``ExpectColumnValuesToBeInSet``
+  (categories) or ``ExpectColumnValuesToBeBetween`` (numeric bounds), plus
+  ``ExpectColumnValuesToNotBeNull`` for columns without a missing code.
+* ``codes`` — every code in ``[0, size)``: ``ExpectColumnValuesToBeBetween`` on the codes.
+* ``marginal_tvd`` — per measured column, the total variation distance between the synthetic
+  1-way distribution and the (combined, clipped, normalised) noisy 1-way distribution. The
+  TVD is summed by ``ExpectColumnSumToBeBetween`` over a small frame of ``|p - q| / 2``
+  cells (TVD tolerates zero cells, unlike KL divergence). Allowed:
+  ``max_tvd + allowance_scale * (noise allowance + sampling allowance)``, see
+  :mod:`expectations.noisy_marginals`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import great_expectations.expectations as gxe
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from great_expectations.expectations import Expectation
+
+from dpcore.encoding import TableCodec
+from dpcore.marginals import Measurement
+from expectations.errors import InvalidConfigError, SchemaMismatchError
+from expectations.noisy_marginals import (
+    distribution,
+    empirical,
+    half_abs_diff,
+    noise_allowance,
+    one_way_estimates,
+    sampling_allowance,
+)
+from expectations.runner import ExpectationOutcome, run_suite
+
+logger = logging.getLogger(__name__)
+
+_CODE_PREFIX = "code::"
+
+
+@dataclass(frozen=True)
+class UtilityConfig:
+    """Thresholds of the utility suite.
+
+    ``max_tvd`` is the model error we accept beyond what noise and sampling explain;
+    ``row_tolerance`` the relative distance of the row count from the noisy total;
+    ``allowance_scale`` multiplies the expected noise and sampling error (0 disables them).
+    """
+
+    max_tvd: float = 0.05
+    row_tolerance: float = 0.05
+    allowance_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_tvd", "row_tolerance", "allowance_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise InvalidConfigError(
+                    f"UtilityConfig.{name} must be a finite number >= 0, got {value!r}"
+                )
+        if self.max_tvd > 1.0:
+            raise InvalidConfigError(
+                f"UtilityConfig.max_tvd is a total variation distance (0..1), got {self.max_tvd}"
+            )
+
+
+@dataclass(frozen=True)
+class UtilityCheck:
+    """One check row: ``observed`` must not exceed ``threshold``.
+
+    For ``row_count`` the observed value is the relative deviation ``|rows - total| / total``;
+    for ``domain`` and ``codes`` it is the number of offending values (threshold 0).
+    """
+
+    name: str
+    column: str | None
+    observed: float
+    threshold: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class UtilityReport:
+    """Result of the utility suite. Derived from synthetic rows and noisy measurements only."""
+
+    success: bool
+    rows: int
+    noisy_total: float
+    checks: tuple[UtilityCheck, ...]
+    unmeasured_columns: tuple[str, ...]
+    measurements_private: bool
+    expectations: tuple[ExpectationOutcome, ...]
+
+    def failed(self) -> tuple[UtilityCheck, ...]:
+        """The checks that did not pass."""
+        return tuple(c for c in self.checks if not c.passed)
+
+    def rows_for_table(self) -> list[dict[str, object]]:
+        """The checks as a list of plain dicts (e.g. for a table artifact)."""
+        return [
+            {
+                "check": c.name,
+                "column": c.column or "",
+                "observed": c.observed,
+                "threshold": c.threshold,
+                "passed": c.passed,
+            }
+            for c in self.checks
+        ]
+
+
+def check_utility(
+    synthetic: pd.DataFrame,
+    codes: pd.DataFrame | npt.NDArray[np.integer],
+    codec: TableCodec,
+    measurements: Sequence[Measurement],
+    noisy_total: float,
+    config: UtilityConfig | None = None,
+) -> UtilityReport:
+    """Run the utility suite on a decoded synthetic table and its codes.
+
+    ``codes`` is a frame with the codec's column names or a ``(rows, columns)`` array in codec
+    column order, with the same rows as ``synthetic``. Raises :class:`SchemaMismatchError`
+    for structural mismatches and :class:`~expectations.errors.ExpectationRunError` when an
+    expectation errors.
+    """
+    config = config or UtilityConfig()
+    names = [c.name for c in codec.columns]
+    absent = [n for n in names if n not in synthetic.columns]
+    if absent:
+        raise SchemaMismatchError(
+            f"synthetic table lacks release column(s) {absent}; decode every codec column."
+        )
+    code_array = _code_array(codes, names)
+    if code_array.shape[0] != len(synthetic):
+        raise SchemaMismatchError(
+            f"codes have {code_array.shape[0]} rows but the synthetic table has "
+            f"{len(synthetic)}; pass the codes the table was decoded from."
+        )
+    rows = len(synthetic)
+    total = max(float(noisy_total), 0.0)
+
+    table_checks = _table_checks(codec, total, config.row_tolerance)
+    frame = pd.DataFrame({n: synthetic[n].reset_index(drop=True) for n in names})
+    frame = frame.assign(**{f"{_CODE_PREFIX}{n}": code_array[:, i] for i, n in enumerate(names)})
+    table_outcomes = run_suite(frame, table_checks, suite_name="dprelease-utility-table")
+
+    estimates = one_way_estimates(codec, measurements)
+    tvd_cells: dict[str, npt.NDArray[np.float64]] = {}
+    allowed: dict[str, float] = {}
+    for i, col in enumerate(codec.columns):
+        estimate = estimates.get(col.name)
+        if estimate is None:
+            continue
+        q = distribution(estimate.counts)
+        p = empirical(code_array[:, i], col.size)
+        tvd_cells[col.name] = half_abs_diff(p, q)
+        allowance = noise_allowance(estimate, total) + sampling_allowance(q, rows)
+        allowed[col.name] = config.max_tvd + config.allowance_scale * allowance
+    tvd_outcomes = _run_tvd(tvd_cells, allowed)
+
+    checks = _report_rows(
+        codec, table_outcomes, tvd_outcomes, allowed, rows, total, config.row_tolerance
+    )
+    checks_passed = all(c.passed for c in checks)
+    report = UtilityReport(
+        success=checks_passed,
+        rows=rows,
+        noisy_total=float(noisy_total),
+        checks=checks,
+        unmeasured_columns=tuple(n for n in names if n not in estimates),
+        measurements_private=all(m.private for m in measurements),
+        expectations=(*table_outcomes.values(), *tvd_outcomes.values()),
+    )
+    for c in report.failed():
+        logger.warning(
+            "utility check %s on %s failed: observed %.4g > threshold %.4g",
+            c.name,
+            c.column,
+            c.observed,
+            c.threshold,
+        )
+    return report
+
+
+def _code_array(
+    codes: pd.DataFrame | npt.NDArray[np.integer], names: list[str]
+) -> npt.NDArray[np.int64]:
+    """Codes as an int64 ``(rows, columns)`` array in codec order."""
+    if isinstance(codes, pd.DataFrame):
+        absent = [n for n in names if n not in codes.columns]
+        if absent:
+            raise SchemaMismatchError(f"codes frame lacks release column(s) {absent}.")
+        raw = codes[names].to_numpy()
+    else:
+        raw = np.asarray(codes)
+    if raw.ndim != 2 or raw.shape[1] != len(names):
+        raise SchemaMismatchError(
+            f"codes must be a (rows, {len(names)}) array in codec column order, got shape "
+            f"{raw.shape}."
+        )
+    if raw.size and not np.issubdtype(raw.dtype, np.integer):
+        raise SchemaMismatchError(
+            f"codes must be integers, got dtype {raw.dtype}; pass the synthesizer's codes."
+        )
+    return raw.astype(np.int64, copy=False)
+
+
+def _table_checks(codec: TableCodec, total: float, tolerance: float) -> dict[str, Expectation]:
+    """Row-count, domain and code-range expectations for the combined frame."""
+    lo = math.ceil(total * (1.0 - tolerance) - 1e-9)
+    hi = math.floor(total * (1.0 + tolerance) + 1e-9)
+    if lo > hi:  # a band narrower than one row: accept the nearest whole number
+        lo = hi = round(total)
+    checks: dict[str, Expectation] = {
+        "row_count": gxe.ExpectTableRowCountToBeBetween(min_value=max(lo, 0), max_value=hi)
+    }
+    for col in codec.columns:
+        name = col.name
+        if col.kind == "category":
+            checks[f"domain:{name}"] = gxe.ExpectColumnValuesToBeInSet(
+                column=name, value_set=list(col.categories)
+            )
+        else:
+            low, high = col.bounds
+            checks[f"domain:{name}"] = gxe.ExpectColumnValuesToBeBetween(
+                column=name, min_value=float(low), max_value=float(high)
+            )
+        if not col.has_missing:
+            checks[f"not_null:{name}"] = gxe.ExpectColumnValuesToNotBeNull(column=name)
+        checks[f"codes:{name}"] = gxe.ExpectColumnValuesToBeBetween(
+            column=f"{_CODE_PREFIX}{name}", min_value=0, max_value=col.size - 1
+        )
+    return checks
+
+
+def _run_tvd(
+    cells: dict[str, npt.NDArray[np.float64]], allowed: dict[str, float]
+) -> dict[str, ExpectationOutcome]:
+    """Sum each column's ``|p - q| / 2`` cells with GX and compare with the allowed TVD."""
+    if not cells:
+        return {}
+    longest = max(v.size for v in cells.values())
+    frame = pd.DataFrame(
+        {n: np.pad(v, (0, longest - v.size)) for n, v in cells.items()}, dtype=np.float64
+    )
+    checks: dict[str, Expectation] = {
+        f"marginal_tvd:{n}": gxe.ExpectColumnSumToBeBetween(
+            column=n, min_value=0.0, max_value=allowed[n]
+        )
+        for n in cells
+    }
+    return run_suite(frame, checks, suite_name="dprelease-utility-tvd", keep_observed=True)
+
+
+def _report_rows(
+    codec: TableCodec,
+    table: dict[str, ExpectationOutcome],
+    tvd: dict[str, ExpectationOutcome],
+    allowed: dict[str, float],
+    rows: int,
+    total: float,
+    tolerance: float,
+) -> tuple[UtilityCheck, ...]:
+    """Fold the GX outcomes into report rows (observed vs threshold)."""
+    row_outcome = table["row_count"]
+    deviation = abs(rows - total) / total if total > 0 else float(rows > 0)
+    result = [UtilityCheck("row_count", None, deviation, tolerance, row_outcome.success)]
+    for col in codec.columns:
+        for kind in ("domain", "not_null", "codes"):
+            outcome = table.get(f"{kind}:{col.name}")
+            if outcome is not None:
+                result.append(
+                    UtilityCheck(
+                        kind, col.name, float(outcome.unexpected_count or 0), 0.0, outcome.success
+                    )
+                )
+        outcome = tvd.get(f"marginal_tvd:{col.name}")
+        if outcome is not None:
+            observed = float(outcome.observed) if isinstance(outcome.observed, float) else 1.0
+            result.append(
+                UtilityCheck("marginal_tvd", col.name, observed, allowed[col.name], outcome.success)
+            )
+    return tuple(result)

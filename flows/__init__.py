@@ -1,0 +1,1 @@
+"""Prefect flows that compose tasks into releases, plus the spec model and the CLI."""

@@ -1,0 +1,291 @@
+"""The ``dprelease`` command line: demo, run, plan, budget, releases, runs, serve.
+
+Errors are one clear paragraph (exit code 2) unless ``--debug`` is given, which shows the
+traceback and lets database errors keep their original text (trusted terminals only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dpcore.errors import DPReleaseError
+
+SPECS_DIR = Path(__file__).resolve().parent.parent / "deployments" / "specs"
+
+
+def _quiet_prefect_defaults() -> None:
+    """Offline-friendly Prefect defaults (no telemetry lookups)."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _bar(fraction: float, width: int = 30) -> str:
+    filled = max(0, min(width, round(fraction * width)))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Seed the bundled Adult data if absent, run its release, say where to query it."""
+    from flows.release import release
+    from warehouse.ledger import budget_state
+    from warehouse.paths import WarehousePaths
+    from warehouse.seed import seed_adult
+
+    paths = WarehousePaths.from_env(args.home)
+    if seed_adult(paths.warehouse):
+        print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
+    spec = SPECS_DIR / "adult.yaml"
+    outcome = release(str(spec), home=str(paths.home))
+    state = budget_state(paths.warehouse, "raw.adult")
+    print()
+    print(f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows")
+    print(f"cost: epsilon={outcome.epsilon:g}, delta={outcome.delta:g} (run {outcome.run_id})")
+    if state is not None:
+        print(
+            f"raw.adult budget: spent epsilon={state.spent_epsilon:.4g} of "
+            f"{state.cap.epsilon:g} (delta={state.cap.delta:g})"
+        )
+    print(f"query it:  duckdb {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
+    print(f"catalog:   duckdb {paths.release} -c 'SELECT name, version, rows FROM catalog'")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one release from a spec file through the Prefect flow."""
+    from flows.release import release
+
+    outcome = release(args.spec, resume_run_id=args.resume, home=args.home)
+    if args.json:
+        _print_json(outcome.__dict__)
+    else:
+        how = "resumed from stored measurements, no new charge" if outcome.resumed else "charged"
+        print(
+            f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows "
+            f"(run {outcome.run_id}, {how})"
+        )
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Cost, remaining budget and expected noise per marginal, reading no source rows."""
+    from flows.spec import load_spec
+    from tasks.budget import plan_release_fn
+
+    request = load_spec(args.spec).to_request(args.spec)
+    plan = plan_release_fn(request, args.home)
+    rho = request.cost.ledger_rho
+    state = plan.budget
+    data = {
+        "release": request.name,
+        "dataset": request.dataset,
+        "method": request.method,
+        "cost": {"epsilon": request.cost.epsilon, "delta": request.cost.delta, "rho": rho},
+        "cap": {"epsilon": state.cap.epsilon, "delta": state.cap.delta, "rho": state.cap_rho},
+        "spent_rho": state.spent_rho,
+        "remaining_rho": state.remaining_rho,
+        "affordable": plan.affordable,
+        "runs_left": state.runs_left(rho),
+        "measurements": [
+            {
+                "marginal": list(p.clique),
+                "cells": request.codec.domain.cells(p.clique),
+                "sigma": p.sigma,
+            }
+            for p in plan.measurements
+        ],
+    }
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"release {request.name} on {request.dataset}, method {request.method}")
+    print(f"cost: epsilon={request.cost.epsilon:g}, delta={request.cost.delta:g} (rho={rho:.6g})")
+    print(
+        f"budget: spent rho={state.spent_rho:.6g} of {state.cap_rho:.6g} "
+        f"(cap epsilon={state.cap.epsilon:g}, delta={state.cap.delta:g}); "
+        f"runs of this spec left: {state.runs_left(rho)}"
+    )
+    if not plan.affordable:
+        print("this release would exceed the cap and would be refused")
+    print("noise per measured marginal (discrete Gaussian, standard deviation about sigma):")
+    for p in plan.measurements:
+        cells = request.codec.domain.cells(p.clique)
+        print(f"  {' x '.join(p.clique):40s} {cells:>9,} cells  sigma={p.sigma:.3g}")
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    """Each dataset's spent and remaining budget, or one dataset's charge history."""
+    from dpcore.accounting import eps_from_rho
+    from warehouse.ledger import all_budgets, history
+    from warehouse.paths import WarehousePaths
+
+    paths = WarehousePaths.from_env(args.home)
+    if args.history:
+        rows = [
+            {
+                "seq": h.charge.seq,
+                "run_id": h.charge.run_id,
+                "release": h.charge.release,
+                "charged_at": h.charge.charged_at.isoformat(timespec="seconds"),
+                "epsilon": h.charge.epsilon,
+                "delta": h.charge.delta,
+                "rho": str(h.charge.rho),
+                "cumulative_rho": str(h.charge.spent_after),
+                "cumulative_epsilon": h.cumulative_epsilon,
+                "cumulative_delta": h.cumulative_delta,
+                "outcome": h.outcome,
+            }
+            for h in history(paths.warehouse, args.history)
+        ]
+        if args.json:
+            _print_json(rows)
+            return 0
+        if not rows:
+            print(f"no charges recorded for {args.history}")
+        for r in rows:
+            print(
+                f"#{r['seq']:<3} {r['charged_at']}  {r['release']:<16} run {r['run_id']}  "
+                f"eps={r['epsilon']:g} delta={r['delta']:g} rho={float(r['rho']):.6g}  "  # type: ignore[arg-type]
+                f"cumulative eps={r['cumulative_epsilon']:.4g}  {r['outcome']}"
+            )
+        return 0
+    states = all_budgets(paths.warehouse)
+    data = [
+        {
+            "dataset": s.dataset,
+            "cap_epsilon": s.cap.epsilon,
+            "cap_delta": s.cap.delta,
+            "cap_rho": str(s.cap_rho),
+            "spent_rho": str(s.spent_rho),
+            "remaining_rho": str(s.remaining_rho),
+            "spent_epsilon": s.spent_epsilon,
+            "remaining_epsilon": eps_from_rho(float(s.remaining_rho), s.cap.delta),
+        }
+        for s in states
+    ]
+    if args.json:
+        _print_json(data)
+        return 0
+    if not data:
+        print("no dataset has been charged yet")
+    for s in states:
+        fraction = float(s.spent_rho / s.cap_rho) if s.cap_rho else 1.0
+        print(
+            f"{s.dataset:<24} {_bar(fraction)} spent eps={s.spent_epsilon:.4g} of "
+            f"{s.cap.epsilon:g} (delta={s.cap.delta:g}); remaining rho={s.remaining_rho:.6g}"
+        )
+    return 0
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    """The release catalog, newest first."""
+    from warehouse.paths import WarehousePaths
+    from warehouse.publish import catalog
+
+    rows = catalog(WarehousePaths.from_env(args.home), args.name)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("nothing published yet")
+    for r in rows:
+        print(
+            f"{r['table_name']:<24} {r['rows']:>9,} rows  {r['method']:<12} "
+            f"eps={r['epsilon']:g} delta={r['delta']:g}  cumulative eps="
+            f"{r['cumulative_epsilon']:.4g}/{r['cap_epsilon']:g}  {r['created_at']}"
+        )
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """The run log, newest first."""
+    from warehouse.paths import WarehousePaths
+    from warehouse.runs import list_runs
+
+    runs = list_runs(WarehousePaths.from_env(args.home).warehouse, args.name)
+    if args.json:
+        _print_json([{k: v for k, v in r.__dict__.items() if k != "input_report"} for r in runs])
+        return 0
+    for r in runs:
+        version = f" v{r.version}" if r.version else ""
+        error = f"  {r.error}" if r.error else ""
+        print(f"{r.run_id}  {r.release:<16} {r.status:<10}{version} {r.started_at}{error}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve one deployment per spec (with its schedule) for the Prefect UI."""
+    from flows.serve import serve_specs
+
+    serve_specs(Path(args.specs), home=args.home)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="dprelease",
+        description="Differentially private synthetic-data releases from DuckDB.",
+    )
+    parser.add_argument(
+        "--home", help="warehouse directory (default $DPRELEASE_HOME or .dprelease)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and raw errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(fn=fn)
+        return p
+
+    add("demo", cmd_demo, "load the bundled Adult data and publish its release")
+    p = add("run", cmd_run, "run the release a spec file declares")
+    p.add_argument("spec")
+    p.add_argument("--resume", metavar="RUN_ID", help="re-synthesize a run from its measurements")
+    p.add_argument("--json", action="store_true")
+    p = add("plan", cmd_plan, "show a release's cost, remaining budget and noise (reads no rows)")
+    p.add_argument("spec")
+    p.add_argument("--json", action="store_true")
+    p = add("budget", cmd_budget, "show each dataset's spent and remaining privacy budget")
+    p.add_argument("--history", metavar="DATASET", help="list every charge of one dataset")
+    p.add_argument("--json", action="store_true")
+    p = add("releases", cmd_releases, "list published release versions")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p = add("runs", cmd_runs, "list release runs and their status")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
+    p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dprelease`` command."""
+    args = build_parser().parse_args(argv)
+    _quiet_prefect_defaults()
+    if args.debug:
+        os.environ["DPRELEASE_DEBUG"] = "1"
+    try:
+        code: int = args.fn(args)
+    except DPReleaseError as error:
+        if args.debug:
+            raise
+        print(f"dprelease: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

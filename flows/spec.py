@@ -1,0 +1,313 @@
+"""The release spec: one YAML file per release, validated into a typed model.
+
+A bad spec is refused with the file, the field and the reason (``SpecError``), before any
+data is read or any budget is charged. Every domain in it is public: categories, bounds and
+bin edges come from here, never from the source rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dpcore.accounting import PrivacyCap, PrivacyCost
+from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
+from dpcore.errors import DPReleaseError
+from tasks.request import ReleaseRequest, UtilitySettings
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SOURCE_TABLE = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+METHODS = ("independent",)
+
+
+class SpecError(DPReleaseError):
+    """A spec file is missing, unreadable or invalid; the message names file, field, reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReleaseInfo(_Strict):
+    """The release's name (also the published table's name) and what it is for."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class SourceInfo(_Strict):
+    """The warehouse table the release reads, as ``schema.table``."""
+
+    table: Annotated[str, Field(pattern=SOURCE_TABLE)]
+
+
+class Budget(_Strict):
+    """An (epsilon, delta) pair; both must be finite, epsilon > 0 and 0 < delta < 1."""
+
+    epsilon: float
+    delta: float
+
+    @field_validator("epsilon")
+    @classmethod
+    def _positive_epsilon(cls, v: float) -> float:
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError("epsilon must be a finite number greater than 0")
+        return v
+
+    @field_validator("delta")
+    @classmethod
+    def _delta_in_unit_interval(cls, v: float) -> float:
+        if not math.isfinite(v) or not 0 < v < 1:
+            raise ValueError("delta must be a finite number strictly between 0 and 1")
+        return v
+
+
+class PrivacyInfo(Budget):
+    """This release's cost and the source dataset's lifetime cap."""
+
+    cap: Budget
+
+    @model_validator(mode="after")
+    def _cost_within_cap(self) -> PrivacyInfo:
+        if (
+            PrivacyCost(self.epsilon, self.delta).ledger_rho
+            > PrivacyCap(self.cap.epsilon, self.cap.delta).ledger_rho
+        ):
+            raise ValueError(
+                "this release alone costs more than the dataset's lifetime cap; "
+                "lower epsilon or raise the cap"
+            )
+        return self
+
+
+MissingTokens = str | list[str] | None
+
+
+class _ColumnBase(_Strict):
+    missing: MissingTokens = Field(
+        default=None,
+        description="Source value(s) meaning missing; SQL NULL then also means missing.",
+    )
+    on_invalid: InvalidRule | None = Field(
+        default=None, description="What to do with values outside the domain."
+    )
+
+    def missing_tokens(self) -> tuple[str, ...]:
+        if self.missing is None:
+            return ()
+        return (self.missing,) if isinstance(self.missing, str) else tuple(self.missing)
+
+
+class CategoryColumn(_ColumnBase):
+    """A categorical column with its public list of values."""
+
+    type: Literal["category"]
+    values: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("values")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("category values must be unique")
+        return v
+
+
+class NumericColumn(_ColumnBase):
+    """An integer or float column with public bounds and bins (``edges`` or ``bin_width``)."""
+
+    type: Literal["integer", "float"]
+    bounds: tuple[float, float]
+    edges: list[float] | None = None
+    bin_width: float | None = None
+
+    @model_validator(mode="after")
+    def _bins(self) -> NumericColumn:
+        lo, hi = self.bounds
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+            raise ValueError("bounds must be two finite numbers [low, high] with low < high")
+        if self.type == "integer" and not (float(lo).is_integer() and float(hi).is_integer()):
+            raise ValueError("an integer column's bounds must be integers")
+        if (self.edges is None) == (self.bin_width is None):
+            raise ValueError("give exactly one of 'edges' or 'bin_width' for a numeric column")
+        if self.edges is not None:
+            e = self.edges
+            if len(e) < 2 or e[0] != lo or e[-1] != hi:
+                raise ValueError("edges must start at the lower bound and end at the upper bound")
+            if any(b <= a for a, b in pairwise(e)):
+                raise ValueError("edges must strictly increase")
+            if self.type == "integer" and any(not float(x).is_integer() for x in e):
+                raise ValueError("an integer column's edges must be integers")
+        else:
+            w = self.bin_width
+            if w is None or not math.isfinite(w) or w <= 0:
+                raise ValueError("bin_width must be a finite number > 0")
+            if self.type == "integer" and not float(w).is_integer():
+                raise ValueError("an integer column's bin_width must be an integer")
+        if self.on_invalid == "missing" and self.missing is None:
+            raise ValueError("on_invalid 'missing' needs a declared 'missing' value")
+        return self
+
+    def codec_edges(self) -> tuple[float, ...]:
+        """Edges as the codec reads them (integer bins are half-open with top ``high + 1``)."""
+        lo, hi = self.bounds
+        if self.type == "integer":
+            top = int(hi) + 1
+            if self.edges is not None:
+                inner = [int(x) for x in self.edges[:-1]]
+            else:
+                inner = list(range(int(lo), top, int(self.bin_width or 1)))
+            return (*[float(x) for x in inner], float(top))
+        if self.edges is not None:
+            return tuple(float(x) for x in self.edges)
+        w = float(self.bin_width or 1.0)
+        count = math.ceil((hi - lo) / w - 1e-9)
+        return (*[lo + i * w for i in range(count)], hi)
+
+
+Column = Annotated[CategoryColumn | NumericColumn, Field(discriminator="type")]
+
+
+class SynthesizerInfo(_Strict):
+    """Which method fits the model, and how many rows to generate (default: noisy total)."""
+
+    method: Literal["independent"] = "independent"
+    rows: Literal["noisy"] | Annotated[int, Field(gt=0, le=100_000_000)] = "noisy"
+    max_marginal_cells: Annotated[int, Field(gt=0, le=100_000_000)] = 1_000_000
+
+
+class UtilityChecks(_Strict):
+    """Checks of the synthetic table against the noisy measurements (never the source)."""
+
+    max_tvd: Annotated[float, Field(gt=0, le=1)] = 0.05
+    row_tolerance: Annotated[float, Field(gt=0, le=1)] = 0.05
+
+
+class ExpectationsInfo(_Strict):
+    """Input checks are derived from the columns; utility thresholds are set here."""
+
+    utility: UtilityChecks = UtilityChecks()
+
+
+class ReleaseSpec(_Strict):
+    """A whole release: what to read, what it may cost, its domain, method and schedule."""
+
+    release: ReleaseInfo
+    source: SourceInfo
+    privacy: PrivacyInfo
+    columns: Annotated[dict[str, Column], Field(min_length=1)]
+    synthesizer: SynthesizerInfo = SynthesizerInfo()
+    expectations: ExpectationsInfo = ExpectationsInfo()
+    schedule: str | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, v: dict[str, Column]) -> dict[str, Column]:
+        for name in v:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_\-]*$", name):
+                raise ValueError(f"column name {name!r} must be letters, digits, '_' or '-'")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError("schedule must be a cron string with 5 fields, e.g. '0 3 * * 1'")
+        return v
+
+    def codec(self) -> TableCodec:
+        """The public domain of every release column, in spec order."""
+        return TableCodec(tuple(_column_codec(n, c) for n, c in self.columns.items()))
+
+    def spec_hash(self) -> str:
+        """A stable hash of the validated spec, recorded with every charge and release."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def to_request(self, spec_path: str) -> ReleaseRequest:
+        """The plain values the tasks run on."""
+        rows = self.synthesizer.rows
+        return ReleaseRequest(
+            name=self.release.name,
+            description=self.release.description,
+            source_table=self.source.table,
+            codec=self.codec(),
+            cost=PrivacyCost(self.privacy.epsilon, self.privacy.delta),
+            cap=PrivacyCap(self.privacy.cap.epsilon, self.privacy.cap.delta),
+            method=self.synthesizer.method,
+            spec_hash=self.spec_hash(),
+            spec_path=spec_path,
+            rows=None if rows == "noisy" else int(rows),
+            max_marginal_cells=self.synthesizer.max_marginal_cells,
+            utility=UtilitySettings(**self.expectations.utility.model_dump()),
+        )
+
+
+def _column_codec(name: str, column: CategoryColumn | NumericColumn) -> ColumnCodec:
+    has_missing = column.missing is not None
+    rule: InvalidRule = column.on_invalid or (
+        "missing" if has_missing else ("drop" if column.type == "category" else "clamp")
+    )
+    if isinstance(column, CategoryColumn):
+        return ColumnCodec(
+            name=name,
+            kind="category",
+            categories=tuple(column.values),
+            has_missing=has_missing,
+            missing_tokens=column.missing_tokens(),
+            on_invalid=rule,
+        )
+    return ColumnCodec(
+        name=name,
+        kind=column.type,
+        edges=column.codec_edges(),
+        has_missing=has_missing,
+        missing_tokens=column.missing_tokens(),
+        on_invalid=rule,
+    )
+
+
+def _describe(error: ValidationError, path: str) -> str:
+    lines = [f"invalid release spec {path}:"]
+    for e in error.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        loc = re.sub(r"\.(category|integer|float)(?=\.|$)", "", loc)
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_spec(data: object, path: str = "<spec>") -> ReleaseSpec:
+    """Validate already-parsed YAML data; raises ``SpecError`` naming file, field and reason."""
+    try:
+        return ReleaseSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(_describe(error, path)) from None
+
+
+def load_spec(path: str | Path) -> ReleaseSpec:
+    """Read and validate one spec file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(f"cannot read release spec {p}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SpecError(f"release spec {p} is not valid YAML: {error}") from None
+    return parse_spec(data, str(p))

@@ -1,0 +1,1 @@
+"""Thin Prefect task wrappers: resolve inputs, call one library function, return plain values."""

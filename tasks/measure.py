@@ -1,0 +1,36 @@
+"""Task: measure noisy marginals once per run, after its charge, and store them."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from dpcore.marginals import CountOracle, Measurement
+from dpcore.noise import secure_source
+from dpcore.synth.registry import get_synthesizer
+from tasks.context import private_data_boundary, warehouse_paths
+from tasks.request import ReleaseRequest
+from warehouse.measurements import measure_once
+from warehouse.runs import set_status
+
+
+def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[Measurement]:
+    """Stored measurements of the run, drawn now (secure noise) only if none are stored."""
+    paths = warehouse_paths(home)
+    synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
+    domain = request.codec.domain
+
+    def draw(oracle: CountOracle) -> list[Measurement]:
+        return synthesizer.measure(domain, request.cost.rho, oracle, secure_source())
+
+    with private_data_boundary("measuring marginals"):
+        measurements, _reused = measure_once(
+            paths.warehouse, run_id, request.source_table, request.codec, draw
+        )
+    set_status(paths.warehouse, run_id, "measured")
+    return measurements
+
+
+measure = task(name="measure marginals", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)(
+    measure_fn
+)

@@ -1,0 +1,69 @@
+"""Task: publish the synthetic table with its catalog row, atomically."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from dpcore.accounting import eps_from_rho
+from dpcore.encoding import ColumnCodec
+from expectations import UtilityReport
+from tasks.context import warehouse_paths
+from tasks.request import ReleaseRequest
+from tasks.synthesize import SyntheticTable
+from warehouse.ledger import Charge
+from warehouse.publish import PublishedRelease, ReleaseMetadata, publish
+from warehouse.runs import set_status
+
+
+def column_comment(codec: ColumnCodec) -> str:
+    """A one-line public description of a released column's domain."""
+    missing = " NULL means missing." if codec.has_missing else ""
+    if codec.kind == "category":
+        return f"Category, one of {len(codec.categories)} declared values.{missing} Synthetic."
+    lo, hi = codec.bounds
+    return (
+        f"{codec.kind.capitalize()} in [{lo:g}, {hi:g}], drawn uniformly within "
+        f"{codec.value_codes} declared bins.{missing} Synthetic."
+    )
+
+
+def publish_fn(
+    request: ReleaseRequest,
+    run_id: str,
+    table: SyntheticTable,
+    utility: UtilityReport,
+    receipt: Charge,
+    home: str | None,
+) -> PublishedRelease:
+    """Write ``release.<name>_v<N>``, repoint ``release.<name>`` and add the catalog row."""
+    paths = warehouse_paths(home)
+    cumulative_delta = request.cap.delta
+    meta = ReleaseMetadata(
+        name=request.name,
+        run_id=run_id,
+        source=request.source_table,
+        spec_hash=request.spec_hash,
+        description=request.description,
+        method=request.method,
+        epsilon=receipt.epsilon,
+        delta=receipt.delta,
+        rho=float(receipt.rho),
+        cumulative_epsilon=eps_from_rho(float(receipt.spent_after), cumulative_delta),
+        cumulative_delta=cumulative_delta,
+        cap_epsilon=request.cap.epsilon,
+        cap_delta=request.cap.delta,
+        utility_passed=utility.success,
+        utility={"checks": [asdict(c) for c in utility.checks], "rows": utility.rows},
+        column_comments={c.name: column_comment(c) for c in request.codec.columns},
+    )
+    published = publish(paths, table.frame, meta, private=table.synthetic.private)
+    set_status(paths.warehouse, run_id, "published", version=published.version)
+    return published
+
+
+publish_release = task(
+    name="publish release", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1
+)(publish_fn)

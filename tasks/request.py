@@ -1,0 +1,40 @@
+"""The plain values a release needs, resolved from a spec before any task runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dpcore.accounting import PrivacyCap, PrivacyCost
+from dpcore.encoding import TableCodec
+
+
+@dataclass(frozen=True)
+class UtilitySettings:
+    """Utility thresholds the synthetic table must meet before it is published."""
+
+    max_tvd: float = 0.05
+    row_tolerance: float = 0.05
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """Everything the tasks need to run one release, with no YAML or pydantic left in it."""
+
+    name: str
+    description: str
+    source_table: str
+    codec: TableCodec
+    cost: PrivacyCost
+    cap: PrivacyCap
+    method: str
+    spec_hash: str
+    spec_path: str
+    rows: int | None = None
+    max_marginal_cells: int = 1_000_000
+    synthesizer_options: dict[str, object] = field(default_factory=dict)
+    utility: UtilitySettings = field(default_factory=UtilitySettings)
+
+    @property
+    def dataset(self) -> str:
+        """The ledger's key for the source table's lifetime budget."""
+        return self.source_table.lower()

@@ -1,0 +1,54 @@
+"""Junction trees cover every clique and have the running-intersection property."""
+
+from __future__ import annotations
+
+import itertools
+
+from dpcore.domain import Domain
+from dpcore.synth.junction_tree import build_junction_tree
+
+
+def _domain() -> Domain:
+    return Domain(tuple("abcdef"), (2, 3, 4, 2, 5, 3))
+
+
+def test_tree_covers_cliques_and_columns() -> None:
+    domain = _domain()
+    cliques = [("a", "b"), ("b", "c"), ("c", "a"), ("d", "e"), ("e", "f"), ("f", "d")]
+    tree = build_junction_tree(domain, cliques)
+    for clique in cliques:
+        assert tree.home(clique) >= 0
+    assert {n for c in tree.cliques for n in c} == set(domain.names)
+    assert tree.parent[tree.order[0]] == -1
+    assert sorted(tree.order) == list(range(len(tree.cliques)))
+
+
+def test_running_intersection() -> None:
+    domain = _domain()
+    cliques = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a"), ("a", "e"), ("e", "f")]
+    tree = build_junction_tree(domain, cliques)
+    # Every column's holders form a connected subtree: exactly one holder has its parent
+    # outside the holder set.
+    for name in domain.names:
+        holders = [i for i, c in enumerate(tree.cliques) if name in c]
+        tops = [
+            i for i in holders if tree.parent[i] < 0 or name not in tree.cliques[tree.parent[i]]
+        ]
+        assert len(tops) == 1, name
+    for i, sep in enumerate(tree.separator):
+        if tree.parent[i] >= 0:
+            assert set(sep) == set(tree.cliques[i]) & set(tree.cliques[tree.parent[i]])
+
+
+def test_empty_structure_gives_singletons() -> None:
+    domain = _domain()
+    tree = build_junction_tree(domain, [])
+    assert sorted(tree.cliques) == sorted((n,) for n in domain.names)
+    assert tree.cells() == sum(domain.sizes)
+    assert all(len(s) == 0 for s in tree.separator)
+
+
+def test_all_pairs_gives_one_clique() -> None:
+    domain = Domain(tuple("abc"), (2, 2, 2))
+    tree = build_junction_tree(domain, list(itertools.combinations(domain.names, 2)))
+    assert tree.cliques == (("a", "b", "c"),)

@@ -1,0 +1,108 @@
+"""The junction-tree estimator: exact fits, totals, inconsistent noise, any-clique marginals."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from dpcore.domain import Domain
+from dpcore.marginals import ArrayOracle, Measurement
+from dpcore.synth.model import estimate_total, fit_model, merge_measurements
+
+
+def _data(rows: int = 4000, seed: int = 0) -> tuple[Domain, np.ndarray]:
+    """Correlated codes with every cell of the measured pairs populated."""
+    rng = np.random.default_rng(seed)
+    domain = Domain(("a", "b", "c", "d", "e"), (3, 4, 2, 5, 3))
+    a = rng.integers(0, 3, rows)
+    b = np.where(rng.random(rows) < 0.6, a, rng.integers(0, 4, rows))
+    c = np.where(rng.random(rows) < 0.7, (b > 1).astype(int), rng.integers(0, 2, rows))
+    d = np.where(rng.random(rows) < 0.5, 2 * a, rng.integers(0, 5, rows)) % 5
+    e = np.where(rng.random(rows) < 0.5, c, rng.integers(0, 3, rows))
+    return domain, np.stack([a, b, c, d, e], axis=1).astype(np.int64)
+
+
+def _tvd(p: np.ndarray, q: np.ndarray) -> float:
+    return 0.5 * float(np.abs(p - q).sum())
+
+
+def test_exact_tree_marginals_are_reproduced() -> None:
+    domain, codes = _data()
+    oracle = ArrayOracle(domain, codes)
+    tree = [("a", "b"), ("b", "c"), ("a", "d"), ("c", "e")]
+    counts = oracle.counts(tree)
+    assert all(int(c.min()) > 0 for c in counts)
+    measurements = [Measurement(c, v, 1e-3) for c, v in zip(tree, counts, strict=True)]
+    model, report = fit_model(domain, measurements, iterations=3000)
+    n = codes.shape[0]
+    assert model.total == pytest.approx(n)
+    for clique, exact in zip(tree, counts, strict=True):
+        assert _tvd(model.marginal(clique), exact / n) < 1e-6, (clique, report)
+    assert model.marginal(("e",)).sum() == pytest.approx(1.0)
+
+
+def test_marginal_of_any_clique_matches_brute_force() -> None:
+    domain, codes = _data(rows=600, seed=1)
+    oracle = ArrayOracle(domain, codes)
+    cliques = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e"), ("a", "c")]
+    measurements = [
+        Measurement(c, v, 5.0) for c, v in zip(cliques, oracle.counts(cliques), strict=True)
+    ]
+    model, _ = fit_model(domain, measurements, iterations=50)
+    # Brute force: the full joint from the tree clique beliefs via marginal of all columns.
+    joint = model.marginal(domain.names).reshape(domain.sizes)
+    assert joint.sum() == pytest.approx(1.0)
+    for k in (1, 2, 3):
+        for clique in itertools.combinations(domain.names, k):
+            axes = tuple(i for i, n in enumerate(domain.names) if n not in clique)
+            expected = joint.sum(axis=axes).reshape(-1)
+            assert np.allclose(model.marginal(clique), expected, atol=1e-9), clique
+
+
+def test_non_canonical_measurement_order() -> None:
+    domain, codes = _data(rows=2000, seed=2)
+    oracle = ArrayOracle(domain, codes)
+    reversed_clique = ("b", "a")
+    counts = oracle.counts([reversed_clique])[0]
+    model, _ = fit_model(domain, [Measurement(reversed_clique, counts, 1e-3)], iterations=2000)
+    assert _tvd(model.marginal(reversed_clique), counts / codes.shape[0]) < 1e-6
+    forward = oracle.counts([("a", "b")])[0]
+    assert _tvd(model.marginal(("a", "b")), forward / codes.shape[0]) < 1e-6
+
+
+def test_negative_and_inconsistent_counts_give_a_distribution() -> None:
+    domain = Domain(("a", "b"), (3, 3))
+    measurements = [
+        Measurement(("a",), np.array([50, -7, 10]), 4.0),
+        Measurement(("b",), np.array([-3, 20, 70]), 4.0),
+        Measurement(("a", "b"), np.array([30, -2, 1, 0, -5, 3, 2, 9, -1]), 4.0),
+    ]
+    model, _ = fit_model(domain, measurements, iterations=300)
+    for clique in [("a",), ("b",), ("a", "b")]:
+        table = model.marginal(clique)
+        assert np.all(table > 0)  # full support: no code becomes impossible
+        assert table.sum() == pytest.approx(1.0)
+    rows = model.sample(500, np.random.default_rng(0))
+    assert rows.shape == (500, 2)
+    assert rows.min() >= 0 and rows[:, 0].max() < 3 and rows[:, 1].max() < 3
+
+
+def test_estimate_total_is_inverse_variance_weighted() -> None:
+    m1 = Measurement(("a",), np.array([60, 40]), 1.0)  # total 100, variance 2
+    m2 = Measurement(("b",), np.array([30, 30, 30, 30]), 2.0)  # total 120, variance 16
+    expected = (100 / 2 + 120 / 16) / (1 / 2 + 1 / 16)
+    assert estimate_total([m1, m2]) == pytest.approx(expected)
+    assert estimate_total([Measurement(("a",), np.array([-5, -5]), 1.0)]) == 1.0
+
+
+def test_repeated_measurements_merge_by_precision() -> None:
+    domain = Domain(("a",), (2,))
+    merged = merge_measurements(
+        domain,
+        [Measurement(("a",), np.array([10, 20]), 1.0), Measurement(("a",), np.array([40, 0]), 2.0)],
+    )
+    assert len(merged) == 1
+    assert merged[0].variance == pytest.approx(1 / (1 + 1 / 4))
+    assert merged[0].counts == pytest.approx(np.array([10 + 40 / 4, 20]) / (1 + 1 / 4))

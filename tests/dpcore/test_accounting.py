@@ -1,0 +1,105 @@
+"""zCDP accounting: conversions are conservative and tight, ledger arithmetic is exact."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+
+from dpcore.accounting import (
+    BudgetState,
+    PrivacyCap,
+    PrivacyCost,
+    eps_from_rho,
+    rho_from_eps_delta,
+    to_ledger_rho,
+)
+from dpcore.errors import BudgetError, BudgetExhaustedError
+
+
+def bun_steinke(rho: float, delta: float) -> float:
+    return rho + 2 * math.sqrt(rho * math.log(1 / delta))
+
+
+@pytest.mark.parametrize("rho", [1e-4, 0.01, 0.1, 1.0, 10.0])
+@pytest.mark.parametrize("delta", [1e-12, 1e-9, 1e-6, 1e-3])
+def test_eps_is_never_worse_than_bun_steinke(rho: float, delta: float) -> None:
+    assert eps_from_rho(rho, delta) <= bun_steinke(rho, delta) + 1e-12
+
+
+def test_eps_is_strictly_tighter_than_bun_steinke_in_the_usual_regime() -> None:
+    assert eps_from_rho(0.015, 1e-9) < 0.9 * bun_steinke(0.015, 1e-9)
+
+
+def test_eps_is_a_valid_bound_against_the_exact_gaussian_curve() -> None:
+    """For the Gaussian mechanism (which is exactly rho-zCDP) the optimal delta(eps) is known
+
+    in closed form: delta = Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2), mu = sqrt(2 rho).
+    Our eps at delta must have exact delta(eps) <= delta (conservative), and be close to it.
+    """
+    for rho in (0.005, 0.05, 0.5):
+        for delta in (1e-9, 1e-6):
+            eps = eps_from_rho(rho, delta)
+            mu = math.sqrt(2 * rho)
+
+            def phi(x: float) -> float:
+                return 0.5 * math.erfc(-x / math.sqrt(2))
+
+            exact_delta = phi(-eps / mu + mu / 2) - math.exp(eps) * phi(-eps / mu - mu / 2)
+            assert exact_delta <= delta
+            assert exact_delta > delta / 100  # tight to within a small factor
+
+
+@pytest.mark.parametrize("eps,delta", [(0.3, 1e-9), (1.0, 1e-9), (4.0, 1e-6), (10.0, 1e-5)])
+def test_rho_round_trip_is_conservative_and_tight(eps: float, delta: float) -> None:
+    rho = rho_from_eps_delta(eps, delta)
+    assert eps_from_rho(rho, delta) <= eps
+    assert eps_from_rho(rho * 1.0001, delta) > eps * 0.9999
+
+
+def test_eps_is_monotone_in_rho() -> None:
+    values = [eps_from_rho(r, 1e-9) for r in (0.001, 0.01, 0.1, 1.0)]
+    assert values == sorted(values)
+    assert eps_from_rho(0.0, 1e-9) == 0.0
+
+
+@pytest.mark.parametrize("eps", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_epsilon_is_refused(eps: float) -> None:
+    with pytest.raises(BudgetError, match="epsilon"):
+        PrivacyCost(eps, 1e-9)
+
+
+@pytest.mark.parametrize("delta", [0.0, -1e-9, 1.0, float("nan"), float("inf")])
+def test_bad_delta_is_refused(delta: float) -> None:
+    with pytest.raises(BudgetError, match="delta"):
+        PrivacyCap(1.0, delta)
+
+
+def test_ledger_rounding_favours_privacy() -> None:
+    cost = PrivacyCost(1.0, 1e-9)
+    cap = PrivacyCap(1.0, 1e-9)
+    assert cost.ledger_rho >= Decimal(repr(cost.rho))
+    assert cap.ledger_rho <= Decimal(repr(cost.rho))
+    assert to_ledger_rho(0.1, round_up=True) == Decimal("0.100000000000000000")
+
+
+def test_budget_state_admits_exactly_what_fits() -> None:
+    cap = PrivacyCap(4.0, 1e-6)
+    step = cap.ledger_rho / 4
+    state = BudgetState("raw.t", cap, Decimal(0))
+    for _ in range(4):
+        assert state.can_charge(step)
+        state = state.after(step)
+    assert state.remaining_rho == cap.ledger_rho - 4 * step
+    assert not state.can_charge(step)
+    with pytest.raises(BudgetExhaustedError, match="remains"):
+        state.after(step)
+    assert state.runs_left(step) == 0
+
+
+def test_runs_left_counts_whole_runs() -> None:
+    cap = PrivacyCap(4.0, 1e-6)
+    state = BudgetState("raw.t", cap, Decimal(0))
+    cost = PrivacyCost(1.0, 1e-9).ledger_rho
+    assert state.runs_left(cost) == int(cap.ledger_rho // cost)

@@ -1,0 +1,417 @@
+"""The persisted budget ledger: charges, idempotency, the cap, concurrency, tamper detection."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dpcore.accounting import PrivacyCap, PrivacyCost, eps_from_rho
+from dpcore.errors import BudgetExhaustedError
+from warehouse import ledger
+from warehouse.errors import CapMismatchError, LedgerError
+from warehouse.runs import set_status, start_run
+
+DATASET = "raw.adult"
+DELTA = 1e-6
+CAP = PrivacyCap(1.0, DELTA)
+
+
+@dataclass(frozen=True)
+class ExactCost(PrivacyCost):
+    """A cost whose ledger rho is given exactly (real costs come from a bisection)."""
+
+    fixed_rho: Decimal = Decimal("0.15")
+
+    @property
+    def ledger_rho(self) -> Decimal:
+        return self.fixed_rho
+
+
+@dataclass(frozen=True)
+class ExactCap(PrivacyCap):
+    """A cap whose ledger rho is given exactly."""
+
+    fixed_rho: Decimal = Decimal("1.0")
+
+    @property
+    def ledger_rho(self) -> Decimal:
+        return self.fixed_rho
+
+
+# Exact doubles keep the arithmetic readable and skip the (slow) eps -> rho bisection.
+UNIT_CAP = ExactCap(1.0, DELTA, Decimal("1.0"))
+
+
+def exact(rho: str) -> ExactCost:
+    """A cost of exactly ``rho`` ledger rho (its epsilon is only recorded, not converted)."""
+    return ExactCost(float(rho), DELTA, Decimal(rho))
+
+
+def charge(
+    path: Path,
+    run_id: str,
+    cost: PrivacyCost,
+    cap: PrivacyCap = UNIT_CAP,
+    dataset: str = DATASET,
+) -> ledger.Charge:
+    return ledger.charge(
+        path,
+        dataset=dataset,
+        run_id=run_id,
+        release="adult",
+        spec_hash="spec-" + run_id,
+        cost=cost,
+        cap=cap,
+    )
+
+
+def table_rows(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Everything in budgets and charges, for before/after comparisons."""
+    with duckdb.connect(str(path)) as con:
+        budgets = con.execute("SELECT * FROM privacy.budgets ORDER BY dataset").fetchall()
+        charges = con.execute("SELECT * FROM privacy.charges ORDER BY dataset, seq").fetchall()
+    return budgets, charges
+
+
+def sql(path: Path, statement: str) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute(statement)
+
+
+# --- single charges ---------------------------------------------------------------------
+
+
+def test_charge_commits_and_budget_state_reflects_it(warehouse: Path) -> None:
+    cost = PrivacyCost(0.3, DELTA)
+    assert ledger.budget_state(warehouse, DATASET) is None
+    fresh = ledger.budget_state(warehouse, DATASET, CAP)
+    assert fresh is not None and fresh.spent_rho == 0
+
+    c = charge(warehouse, "run-1", cost, CAP)
+
+    assert (c.seq, c.run_id, c.dataset) == (1, "run-1", DATASET)
+    assert c.rho == cost.ledger_rho == c.spent_after
+    assert (c.epsilon, c.delta) == (0.3, DELTA)
+    assert c.prev_hash == ledger.GENESIS and c.row_hash == c.expected_hash()
+    state = ledger.budget_state(warehouse, DATASET)
+    assert state is not None
+    assert state.spent_rho == cost.ledger_rho
+    assert state.cap == CAP
+    assert state.remaining_rho == CAP.ledger_rho - cost.ledger_rho
+    assert ledger.charge_for_run(warehouse, "run-1") == c
+    assert ledger.charge_for_run(warehouse, "run-2") is None
+    budgets, charges = table_rows(warehouse)
+    assert len(budgets) == 1 and len(charges) == 1
+    assert budgets[0][3] == CAP.ledger_rho  # cap_rho stored exactly
+
+
+def test_charges_accumulate_exactly_in_decimal(warehouse: Path) -> None:
+    costs = [exact(r) for r in ("0.1", "0.2", "0.05")]
+    for i, cost in enumerate(costs):
+        charge(warehouse, f"run-{i}", cost)
+    state = ledger.budget_state(warehouse, DATASET)
+    assert state is not None
+    assert state.spent_rho == Decimal("0.35")
+    assert [c.seq for c in (h.charge for h in ledger.history(warehouse, DATASET))] == [1, 2, 3]
+
+
+def test_charge_for_run_without_a_warehouse_is_none(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.duckdb"
+    assert ledger.charge_for_run(missing, "run-1") is None
+    assert not missing.exists()
+
+
+def test_same_run_id_is_charged_once(warehouse: Path) -> None:
+    first = charge(warehouse, "run-1", exact("0.3"))
+    again = charge(warehouse, "run-1", exact("0.3"))
+    # even a retry that declares another cost returns (and keeps) the first charge
+    other = charge(warehouse, "run-1", exact("0.5"))
+
+    assert again == first and other == first
+    state = ledger.budget_state(warehouse, DATASET)
+    assert state is not None and state.spent_rho == first.rho == Decimal("0.3")
+    assert len(table_rows(warehouse)[1]) == 1
+
+
+def test_exhausted_charge_names_remaining_budget_and_changes_nothing(warehouse: Path) -> None:
+    cost = PrivacyCost(0.6, DELTA)  # rho is about 0.37 of the cap's: two fit, a third does not
+    charge(warehouse, "run-1", cost, CAP)
+    charge(warehouse, "run-2", cost, CAP)
+    before = table_rows(warehouse)
+    state = ledger.budget_state(warehouse, DATASET)
+    assert state is not None and not state.can_charge(cost.ledger_rho)
+
+    with pytest.raises(BudgetExhaustedError) as info:
+        charge(warehouse, "run-3", cost, CAP)
+
+    message = str(info.value)
+    assert f"only rho={state.remaining_rho:.6g}" in message
+    remaining_eps = eps_from_rho(float(state.remaining_rho), DELTA)
+    assert f"epsilon={remaining_eps:.4g}" in message
+    assert DATASET in message
+    assert table_rows(warehouse) == before
+    assert ledger.charge_for_run(warehouse, "run-3") is None
+
+
+def test_first_charge_above_the_cap_registers_nothing(warehouse: Path) -> None:
+    with pytest.raises(BudgetExhaustedError):
+        charge(warehouse, "run-1", exact("1.5"))
+    assert ledger.budget_state(warehouse, DATASET) is None
+    assert table_rows(warehouse) == ([], [])
+
+
+def test_exact_fill_to_the_cap_is_allowed(warehouse: Path) -> None:
+    for i in range(4):
+        charge(warehouse, f"run-{i}", exact("0.25"))
+    with pytest.raises(BudgetExhaustedError):
+        charge(warehouse, "run-5", exact("1E-18"))
+    assert table_rows(warehouse)[0][0][4] == Decimal("1.0")
+
+
+@pytest.mark.parametrize("other", [PrivacyCap(2.0, DELTA), PrivacyCap(1.0, 1e-5)])
+def test_cap_mismatch_is_refused(warehouse: Path, other: PrivacyCap) -> None:
+    charge(warehouse, "run-1", exact("0.01"), CAP)
+    before = table_rows(warehouse)
+
+    with pytest.raises(CapMismatchError, match=r"epsilon=1, delta=1e-06"):
+        charge(warehouse, "run-2", exact("0.01"), cap=other)
+    with pytest.raises(CapMismatchError):
+        ledger.budget_state(warehouse, DATASET, other)
+
+    assert table_rows(warehouse) == before
+    assert ledger.budget_state(warehouse, DATASET, CAP) is not None
+
+
+def test_datasets_have_separate_budgets(warehouse: Path) -> None:
+    charge(warehouse, "a-1", exact("0.3"), dataset="raw.a")
+    charge(warehouse, "b-1", exact("0.4"), ExactCap(2.0, DELTA, Decimal(2)), dataset="raw.b")
+    states = ledger.all_budgets(warehouse)
+    assert [s.dataset for s in states] == ["raw.a", "raw.b"]
+    assert [s.spent_rho for s in states] == [Decimal("0.3"), Decimal("0.4")]
+    assert states[1].cap == PrivacyCap(2.0, DELTA)
+    assert [h.charge.seq for h in ledger.history(warehouse, "raw.b")] == [1]
+
+
+# --- history ----------------------------------------------------------------------------
+
+
+def test_history_cumulative_numbers_recompute_from_rows(warehouse: Path) -> None:
+    rhos = ["0.011", "0.000000000000000001", "0.23", "0.1", "0.333333333333333333"]
+    for i, rho in enumerate(rhos):
+        charge(warehouse, f"run-{i}", exact(rho))
+    start_run(
+        warehouse, run_id="run-1", release="adult", dataset=DATASET, spec_hash="h", spec_path="p"
+    )
+    set_status(warehouse, "run-1", "published")
+
+    rows = ledger.history(warehouse, DATASET)
+
+    assert [r.charge.run_id for r in rows] == [f"run-{i}" for i in range(5)]
+    total = Decimal(0)
+    previous_eps = 0.0
+    for row, rho in zip(rows, rhos, strict=True):
+        total += Decimal(rho)
+        assert row.charge.rho == Decimal(rho)
+        assert row.charge.spent_after == total  # exact decimal, no rounding drift
+        assert row.cumulative_epsilon == eps_from_rho(float(total), DELTA)
+        assert row.cumulative_epsilon >= previous_eps
+        assert row.cumulative_delta == DELTA
+        previous_eps = row.cumulative_epsilon
+    assert [r.outcome for r in rows] == ["?", "published", "?", "?", "?"]
+    with duckdb.connect(str(warehouse)) as con:
+        db_sum = con.execute("SELECT sum(rho) FROM privacy.charges").fetchall()[0][0]
+    assert db_sum == total
+    assert ledger.history(warehouse, "raw.other") == []
+
+
+# --- tamper detection -------------------------------------------------------------------
+
+TAMPERS = {
+    "charge rho": "UPDATE privacy.charges SET rho = rho / 2 WHERE seq = 2",
+    "charge epsilon": "UPDATE privacy.charges SET epsilon = epsilon / 2 WHERE seq = 2",
+    "charge rho and spent_after consistently": (
+        "UPDATE privacy.charges SET rho = rho - 0.01, spent_after = spent_after - 0.01 "
+        "WHERE seq >= 2; UPDATE privacy.budgets SET spent_rho = spent_rho - 0.01"
+    ),
+    "middle row deleted": "DELETE FROM privacy.charges WHERE seq = 2",
+    "last row deleted": "DELETE FROM privacy.charges WHERE seq = 3",
+    "budgets.spent_rho lowered": "UPDATE privacy.budgets SET spent_rho = spent_rho - 0.1",
+    "budgets.spent_rho zeroed": "UPDATE privacy.budgets SET spent_rho = 0",
+    "run id swapped": "UPDATE privacy.charges SET run_id = 'someone-else' WHERE seq = 1",
+}
+
+
+@pytest.mark.parametrize("statement", TAMPERS.values(), ids=list(TAMPERS))
+def test_hand_edits_are_detected(warehouse: Path, statement: str) -> None:
+    for i in range(3):
+        charge(warehouse, f"run-{i}", exact("0.1"))
+    assert len(ledger.history(warehouse, DATASET)) == 3  # intact before the edit
+    sql(warehouse, statement)
+    after_edit = table_rows(warehouse)
+
+    with pytest.raises(LedgerError, match="altered|reconciles"):
+        charge(warehouse, "run-new", exact("0.1"))
+    with pytest.raises(LedgerError):
+        ledger.budget_state(warehouse, DATASET)
+    with pytest.raises(LedgerError):
+        ledger.history(warehouse, DATASET)
+    with pytest.raises(LedgerError):
+        ledger.all_budgets(warehouse)
+    assert table_rows(warehouse) == after_edit  # the refused charge wrote nothing
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: an unanchored hash chain cannot detect truncation of its newest "
+    "rows when budgets.spent_rho is lowered to match; needs an external witness of the head",
+)
+def test_truncation_with_a_matching_budget_is_detected(warehouse: Path) -> None:
+    for i in range(3):
+        charge(warehouse, f"run-{i}", exact("0.1"))
+    sql(
+        warehouse,
+        "UPDATE privacy.budgets SET spent_rho = 0.2; DELETE FROM privacy.charges WHERE seq = 3",
+    )
+    with pytest.raises(LedgerError):
+        ledger.budget_state(warehouse, DATASET)
+
+
+def test_verify_chain_names_the_altered_row(warehouse: Path) -> None:
+    for i in range(3):
+        charge(warehouse, f"run-{i}", exact("0.1"))
+    sql(warehouse, "UPDATE privacy.charges SET spec_hash = 'x' WHERE seq = 2")
+    with pytest.raises(LedgerError, match=r"at charge 2 \(run run-1\)"):
+        ledger.budget_state(warehouse, DATASET)
+
+
+# --- concurrency ------------------------------------------------------------------------
+
+
+def _race(n: int, attempt: Callable[[int], None]) -> tuple[int, int, list[BaseException]]:
+    """Run ``attempt(i)`` in ``n`` threads released together; count successes/refusals."""
+    barrier = threading.Barrier(n)
+    lock = threading.Lock()
+    ok, refused, other = 0, 0, []
+
+    def work(i: int) -> None:
+        nonlocal ok, refused
+        barrier.wait()
+        try:
+            attempt(i)
+        except BudgetExhaustedError:
+            with lock:
+                refused += 1
+        except BaseException as error:
+            with lock:
+                other.append(error)
+        else:
+            with lock:
+                ok += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return ok, refused, other
+
+
+@pytest.mark.parametrize("repeat", range(5))
+def test_concurrent_threads_never_pass_the_cap(tmp_path: Path, repeat: int) -> None:
+    path = tmp_path / f"w{repeat}.duckdb"
+    cost = exact("0.15")
+
+    ok, refused, other = _race(16, lambda i: charge(path, f"t{i}", cost) and None)
+
+    assert other == []
+    assert (ok, refused) == (6, 10)  # floor(1.0 / 0.15) = 6
+    state = ledger.budget_state(path, DATASET)
+    assert state is not None and state.spent_rho == Decimal("0.90")
+    rows = ledger.history(path, DATASET)  # chain intact after the race
+    assert [r.charge.seq for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r.charge.spent_after for r in rows] == [Decimal("0.15") * k for k in range(1, 7)]
+
+
+def test_concurrent_retries_of_one_run_charge_once(warehouse: Path) -> None:
+    results: list[ledger.Charge] = []
+    ok, _, other = _race(8, lambda i: results.append(charge(warehouse, "same-run", exact("0.15"))))
+    assert other == [] and ok == 8
+    assert len({r.row_hash for r in results}) == 1
+    state = ledger.budget_state(warehouse, DATASET)
+    assert state is not None and state.spent_rho == Decimal("0.15")
+
+
+CHARGER = textwrap.dedent(
+    """
+    import json, sys, time
+    from dataclasses import dataclass
+    from decimal import Decimal
+    from pathlib import Path
+
+    from dpcore.accounting import PrivacyCap, PrivacyCost
+    from dpcore.errors import BudgetExhaustedError
+    from warehouse.ledger import charge
+
+    @dataclass(frozen=True)
+    class ExactCost(PrivacyCost):
+        @property
+        def ledger_rho(self):
+            return Decimal("0.15")
+
+    @dataclass(frozen=True)
+    class ExactCap(PrivacyCap):
+        @property
+        def ledger_rho(self):
+            return Decimal("1.0")
+
+    path, go, name, tries = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    while not go.exists():
+        time.sleep(0.005)
+    ok = refused = 0
+    for i in range(tries):
+        try:
+            charge(path, dataset="raw.adult", run_id=f"{name}-{i}", release="adult",
+                   spec_hash="h", cost=ExactCost(0.2, 1e-6), cap=ExactCap(1.0, 1e-6))
+            ok += 1
+        except BudgetExhaustedError:
+            refused += 1
+    print(json.dumps({"ok": ok, "refused": refused}))
+    """
+)
+
+
+def test_concurrent_processes_never_pass_the_cap(tmp_path: Path) -> None:
+    path, go = tmp_path / "w.duckdb", tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHARGER, str(path), str(go), f"p{k}", "4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(4)
+    ]
+    time.sleep(0.3)  # let them import, then release them together
+    go.touch()
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+
+    assert sum(r["ok"] for r in results) == 6  # 16 attempts, floor(1.0 / 0.15) succeed
+    assert sum(r["refused"] for r in results) == 10
+    state = ledger.budget_state(path, DATASET)
+    assert state is not None and state.spent_rho == Decimal("0.90")
+    assert len(ledger.history(path, DATASET)) == 6

@@ -1,0 +1,1 @@
+"""The only code that touches DuckDB: sources, the budget ledger, measurements, runs, publish."""

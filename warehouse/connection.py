@@ -1,0 +1,121 @@
+"""Opening DuckDB files with a bounded wait, and retrying transactions that conflict.
+
+DuckDB lets one process hold a file read-write; others fail at once with a lock error.
+Connections here are short-lived and a busy file is retried with capped exponential
+back-off, so concurrent releases queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from warehouse.errors import WarehouseBusyError
+
+T = TypeVar("T")
+
+DEFAULT_WAIT_S = 120.0
+_jitter = random.SystemRandom()
+
+
+def _is_lock_error(error: Exception) -> bool:
+    text = str(error).lower()
+    return "could not set lock" in text or "conflicting lock" in text
+
+
+def _is_conflict(error: Exception) -> bool:
+    return isinstance(error, duckdb.TransactionException) or "conflict" in str(error).lower()
+
+
+def _backoff(attempt: int) -> float:
+    return min(2.0, 0.01 * 2**attempt) * (0.5 + _jitter.random())
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to ``path``, waiting up to ``wait_s`` for another process's lock."""
+    deadline = time.monotonic() + wait_s
+    attempt = 0
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if not _is_lock_error(error) or time.monotonic() > deadline:
+                if _is_lock_error(error):
+                    raise WarehouseBusyError(
+                        f"{path.name} stayed locked by another process for {wait_s:.0f} s; "
+                        "another release may be running. Retry when it has finished."
+                    ) from None
+                raise
+            time.sleep(_backoff(attempt))
+            attempt += 1
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+# A key inserted by a transaction that committed after ours began is invisible to our
+# snapshot (so ``ON CONFLICT DO NOTHING`` and "does it exist?" checks miss it), yet our INSERT
+# of the same key fails with a ConstraintException rather than a TransactionException. That is
+# a lost race: a fresh transaction sees the committed row. A violation that persists across
+# this many fresh transactions is a real one and is raised.
+CONSTRAINT_RETRIES = 5
+
+
+def run_transaction(
+    path: Path,
+    body: Callable[[duckdb.DuckDBPyConnection], T],
+    *,
+    wait_s: float = DEFAULT_WAIT_S,
+) -> T:
+    """Run ``body`` in one transaction, retrying on write conflicts and busy files.
+
+    A duplicate key that a concurrent writer committed first is retried a few times too
+    (see ``CONSTRAINT_RETRIES``); ``body`` must re-read what it depends on each time.
+    """
+    deadline = time.monotonic() + wait_s
+    attempt = 0
+    constraint_retries = 0
+    while True:
+        with connect(path, wait_s=max(1.0, deadline - time.monotonic())) as con:
+            con.begin()
+            try:
+                result = body(con)
+                con.commit()
+                return result
+            except Exception as error:
+                with suppress(duckdb.Error):
+                    con.rollback()
+                if isinstance(error, duckdb.ConstraintException):
+                    constraint_retries += 1
+                    if constraint_retries > CONSTRAINT_RETRIES:
+                        raise
+                elif not (isinstance(error, duckdb.Error) and _is_conflict(error)):
+                    raise
+                if time.monotonic() > deadline:
+                    raise WarehouseBusyError(
+                        f"{path.name}: a transaction kept conflicting with concurrent writers "
+                        f"for {wait_s:.0f} s. Retry later."
+                    ) from None
+        time.sleep(_backoff(attempt))
+        attempt += 1
+
+
+def quote(identifier: str) -> str:
+    """A SQL identifier, double-quoted."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"

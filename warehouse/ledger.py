@@ -1,0 +1,315 @@
+"""The persisted cumulative budget ledger.
+
+One row per dataset in ``privacy.budgets`` holds its cap and what has been spent; one row per
+charge in ``privacy.charges`` records who spent what, chained by hashes so that hand edits
+are detected. The cap check and the charge are one guarded ``UPDATE ... WHERE spent + cost
+<= cap`` inside the same transaction as the charge row: two concurrent charges cannot both
+pass the check, because DuckDB aborts the second writer of the same row, and it is retried
+against the new total. A charge is keyed by run id, so a retried run is never charged twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from dpcore.accounting import (
+    BudgetState,
+    PrivacyCap,
+    PrivacyCost,
+    eps_from_rho,
+    exhausted_message,
+)
+from dpcore.errors import BudgetExhaustedError
+from warehouse.connection import connect, run_transaction
+from warehouse.errors import CapMismatchError, LedgerError
+from warehouse.schema import ensure_privacy_schema
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One committed charge against a dataset's budget."""
+
+    dataset: str
+    seq: int
+    run_id: str
+    release: str
+    spec_hash: str
+    epsilon: float
+    delta: float
+    rho: Decimal
+    spent_after: Decimal
+    charged_at: datetime
+    prev_hash: str
+    row_hash: str
+
+    def expected_hash(self) -> str:
+        """The hash this row must carry given its fields and its predecessor's hash."""
+        return charge_hash(
+            self.prev_hash,
+            self.dataset,
+            self.seq,
+            self.run_id,
+            self.release,
+            self.spec_hash,
+            self.epsilon,
+            self.delta,
+            self.rho,
+            self.spent_after,
+            self.charged_at,
+        )
+
+
+def charge_hash(
+    prev_hash: str,
+    dataset: str,
+    seq: int,
+    run_id: str,
+    release: str,
+    spec_hash: str,
+    epsilon: float,
+    delta: float,
+    rho: Decimal,
+    spent_after: Decimal,
+    charged_at: datetime,
+) -> str:
+    """SHA-256 over a charge's fields and the previous row's hash."""
+    fields = [
+        prev_hash,
+        dataset,
+        str(seq),
+        run_id,
+        release,
+        spec_hash,
+        repr(float(epsilon)),
+        repr(float(delta)),
+        f"{rho:.18f}",
+        f"{spent_after:.18f}",
+        charged_at.astimezone(UTC).isoformat(timespec="microseconds"),
+    ]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+
+
+_CHARGE_COLUMNS = (
+    "dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
+    "charged_at, prev_hash, row_hash"
+)
+
+
+def _charges(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Charge]:
+    rows = con.execute(
+        f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE dataset = ? ORDER BY seq",
+        [dataset],
+    ).fetchall()
+    return [Charge(*row) for row in rows]
+
+
+def _budget_row(
+    con: duckdb.DuckDBPyConnection, dataset: str
+) -> tuple[float, float, Decimal, Decimal] | None:
+    row = con.execute(
+        "SELECT cap_epsilon, cap_delta, cap_rho, spent_rho FROM privacy.budgets WHERE dataset = ?",
+        [dataset],
+    ).fetchone()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+def verify_chain(dataset: str, charges: list[Charge], spent_rho: Decimal) -> None:
+    """Raise ``LedgerError`` unless the charges form an unbroken hash chain summing to spent."""
+    prev, total = GENESIS, Decimal(0)
+    for expected_seq, c in enumerate(charges, start=1):
+        total += c.rho
+        problems = []
+        if c.seq != expected_seq:
+            problems.append(f"sequence {c.seq} where {expected_seq} was expected")
+        if c.prev_hash != prev:
+            problems.append("it does not follow the previous row's hash")
+        if c.row_hash != c.expected_hash():
+            problems.append("its fields do not match its hash")
+        if c.spent_after != total:
+            problems.append(f"spent_after {c.spent_after} differs from the running sum {total}")
+        if problems:
+            raise LedgerError(
+                f"the budget ledger for {dataset} was altered at charge {c.seq} "
+                f"(run {c.run_id}): {'; '.join(problems)}. No release can be charged until a "
+                "privacy officer restores privacy.charges from a backup."
+            )
+        prev = c.row_hash
+    if total != spent_rho:
+        raise LedgerError(
+            f"the budget ledger for {dataset} says {spent_rho} rho was spent, but its charges "
+            f"sum to {total}. No release can be charged until a privacy officer reconciles "
+            "privacy.budgets with privacy.charges."
+        )
+
+
+def _check_cap(dataset: str, registered: tuple[float, float], cap: PrivacyCap) -> None:
+    if registered != (cap.epsilon, cap.delta):
+        raise CapMismatchError(
+            f"{dataset} is registered with a lifetime cap of epsilon={registered[0]:g}, "
+            f"delta={registered[1]:g}, but this spec declares epsilon={cap.epsilon:g}, "
+            f"delta={cap.delta:g}. Every release of a dataset must declare the same cap; "
+            "fix the spec's privacy.cap."
+        )
+
+
+def _register(con: duckdb.DuckDBPyConnection, dataset: str, cap: PrivacyCap) -> None:
+    con.execute(
+        "INSERT INTO privacy.budgets VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING",
+        [dataset, cap.epsilon, cap.delta, cap.ledger_rho, datetime.now(UTC)],
+    )
+
+
+def charge(
+    path: Path,
+    *,
+    dataset: str,
+    run_id: str,
+    release: str,
+    spec_hash: str,
+    cost: PrivacyCost,
+    cap: PrivacyCap,
+) -> Charge:
+    """Durably charge ``cost`` to ``dataset`` for ``run_id``, or raise and change nothing.
+
+    Idempotent per run id: a second call for the same run returns the first charge.
+    Raises ``BudgetExhaustedError`` (naming the remaining budget) if the cap would be passed,
+    ``CapMismatchError`` if the spec's cap differs from the registered one, and
+    ``LedgerError`` if the ledger's rows were altered.
+    """
+    ensure_privacy_schema(path)
+    rho = cost.ledger_rho
+
+    def body(con: duckdb.DuckDBPyConnection) -> Charge:
+        _register(con, dataset, cap)
+        budget = _budget_row(con, dataset)
+        assert budget is not None  # registered just above
+        _check_cap(dataset, (budget[0], budget[1]), cap)
+        existing = con.execute(
+            f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
+        ).fetchone()
+        if existing is not None:
+            return Charge(*existing)
+        charges = _charges(con, dataset)
+        verify_chain(dataset, charges, budget[3])
+        updated = con.execute(
+            "UPDATE privacy.budgets SET spent_rho = spent_rho + ? "
+            "WHERE dataset = ? AND spent_rho + ? <= cap_rho RETURNING spent_rho",
+            [rho, dataset, rho],
+        ).fetchall()
+        if not updated:
+            state = BudgetState(dataset, cap, budget[3])
+            raise BudgetExhaustedError(exhausted_message(state, rho))
+        spent_after = updated[0][0]
+        seq = len(charges) + 1
+        prev = charges[-1].row_hash if charges else GENESIS
+        now = datetime.now(UTC)
+        row = Charge(
+            dataset,
+            seq,
+            run_id,
+            release,
+            spec_hash,
+            cost.epsilon,
+            cost.delta,
+            rho,
+            spent_after,
+            now,
+            prev,
+            "",
+        )
+        row = Charge(**{**row.__dict__, "row_hash": row.expected_hash()})
+        con.execute(
+            f"INSERT INTO privacy.charges ({_CHARGE_COLUMNS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                row.dataset,
+                row.seq,
+                row.run_id,
+                row.release,
+                row.spec_hash,
+                row.epsilon,
+                row.delta,
+                row.rho,
+                row.spent_after,
+                row.charged_at,
+                row.prev_hash,
+                row.row_hash,
+            ],
+        )
+        return row
+
+    return run_transaction(path, body)
+
+
+def charge_for_run(path: Path, run_id: str) -> Charge | None:
+    """The committed charge of a run, if any."""
+    if not path.exists():
+        return None
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        row = con.execute(
+            f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
+        ).fetchone()
+    return None if row is None else Charge(*row)
+
+
+def budget_state(path: Path, dataset: str, cap: PrivacyCap | None = None) -> BudgetState | None:
+    """A dataset's verified budget state, or a fresh one for ``cap`` if never charged."""
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        budget = _budget_row(con, dataset)
+        if budget is None:
+            return None if cap is None else BudgetState(dataset, cap, Decimal(0))
+        verify_chain(dataset, _charges(con, dataset), budget[3])
+    registered = PrivacyCap(budget[0], budget[1])
+    if cap is not None:
+        _check_cap(dataset, (budget[0], budget[1]), cap)
+    return BudgetState(dataset, registered, budget[3])
+
+
+def all_budgets(path: Path) -> list[BudgetState]:
+    """Every registered dataset's verified budget state."""
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        datasets = [
+            r[0] for r in con.execute("SELECT dataset FROM privacy.budgets ORDER BY 1").fetchall()
+        ]
+    states = [budget_state(path, d) for d in datasets]
+    return [s for s in states if s is not None]
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One charge as a privacy officer audits it, with the cumulative (epsilon, delta)."""
+
+    charge: Charge
+    cumulative_epsilon: float
+    cumulative_delta: float
+    outcome: str
+
+
+def history(path: Path, dataset: str) -> list[HistoryRow]:
+    """Every charge of ``dataset`` in order, with its run's outcome; verifies the chain first."""
+    state = budget_state(path, dataset)
+    if state is None:
+        return []
+    with connect(path) as con:
+        charges = _charges(con, dataset)
+        outcomes = dict(
+            con.execute(
+                "SELECT run_id, status FROM privacy.runs WHERE dataset = ?", [dataset]
+            ).fetchall()
+        )
+    delta = state.cap.delta
+    return [
+        HistoryRow(c, eps_from_rho(float(c.spent_after), delta), delta, outcomes.get(c.run_id, "?"))
+        for c in charges
+    ]

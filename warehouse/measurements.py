@@ -1,0 +1,97 @@
+"""Stored noisy measurements, keyed by run id, so retries and resumes never draw new noise.
+
+Measurements are written in one transaction and only after the run's charge is committed;
+a run with stored measurements is never measured again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from dpcore.encoding import TableCodec
+from dpcore.marginals import CountOracle, Measurement
+from warehouse.connection import connect, run_transaction
+from warehouse.errors import ChargeMissingError
+from warehouse.schema import ensure_privacy_schema
+from warehouse.source import DuckDBOracle
+
+
+def load_measurements(path: Path, run_id: str) -> list[Measurement] | None:
+    """The run's stored measurements in order, or None if it has none."""
+    if not path.exists():
+        return None
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        rows = con.execute(
+            "SELECT clique, shape, sigma, noisy, private FROM privacy.measurements "
+            "WHERE run_id = ? ORDER BY idx",
+            [run_id],
+        ).fetchall()
+    if not rows:
+        return None
+    return [
+        Measurement(tuple(clique), np.frombuffer(blob, dtype="<i8").copy(), sigma, private)
+        for clique, _shape, sigma, blob, private in rows
+    ]
+
+
+def measure_once(
+    path: Path,
+    run_id: str,
+    table: str,
+    codec: TableCodec,
+    draw: Callable[[CountOracle], list[Measurement]],
+) -> tuple[list[Measurement], bool]:
+    """Return the run's measurements, drawing and storing them only if none are stored.
+
+    ``draw`` gets an oracle over the encoded source and runs inside the storing transaction,
+    after a check that the run's charge is committed. Returns the measurements and whether
+    they were reused.
+    """
+    stored = load_measurements(path, run_id)
+    if stored is not None:
+        return stored, True
+
+    def body(con: duckdb.DuckDBPyConnection) -> tuple[list[Measurement], bool]:
+        charged = con.execute(
+            "SELECT count(*) FROM privacy.charges WHERE run_id = ?", [run_id]
+        ).fetchall()[0][0]
+        if not charged:
+            raise ChargeMissingError(
+                f"run {run_id} has no committed charge; noise is only drawn after the charge. "
+                "Start the release again from the beginning."
+            )
+        existing = con.execute(
+            "SELECT count(*) FROM privacy.measurements WHERE run_id = ?", [run_id]
+        ).fetchall()[0][0]
+        if existing:
+            return [], True
+        measurements = draw(DuckDBOracle(con, table, codec))
+        for idx, m in enumerate(measurements):
+            con.execute(
+                "INSERT INTO privacy.measurements VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    idx,
+                    list(m.clique),
+                    list(codec.domain.shape(m.clique)),
+                    m.sigma,
+                    m.values.astype("<i8").tobytes(),
+                    m.private,
+                ],
+            )
+        return measurements, False
+
+    measurements, raced = run_transaction(path, body)
+    if raced:  # another attempt stored them first: use those, never our own draw
+        again = load_measurements(path, run_id)
+        assert again is not None
+        return again, True
+    return measurements, False
+
+
+__all__ = ["load_measurements", "measure_once"]

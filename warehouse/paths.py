@@ -1,0 +1,43 @@
+"""Where the warehouse lives: one directory, ``$DPRELEASE_HOME`` (default ``./.dprelease``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WarehousePaths:
+    """The private warehouse file, the release file consumers get, and lock files."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> WarehousePaths:
+        """Paths under ``home``, else ``$DPRELEASE_HOME``, else ``./.dprelease``; created."""
+        root = Path(home or os.environ.get("DPRELEASE_HOME") or ".dprelease").resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    @property
+    def warehouse(self) -> Path:
+        """Source tables and the ``privacy`` schema (ledger, measurements, runs)."""
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def release(self) -> Path:
+        """Published synthetic tables and the catalog; safe to hand to consumers."""
+        return self.home / "release.duckdb"
+
+    @property
+    def publish_lock(self) -> Path:
+        """Serialises publishers (readers never take it)."""
+        return self.home / "release.lock"
+
+    @property
+    def reports(self) -> Path:
+        """Operator-only input reports and release reports."""
+        path = self.home / "reports"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,75 @@
+"""DDL of the ``privacy`` schema in the warehouse file: budgets, charges, measurements, runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from warehouse.connection import run_transaction
+
+PRIVACY_DDL = """
+CREATE SCHEMA IF NOT EXISTS privacy;
+CREATE TABLE IF NOT EXISTS privacy.budgets (
+    dataset      VARCHAR PRIMARY KEY,
+    cap_epsilon  DOUBLE NOT NULL,
+    cap_delta    DOUBLE NOT NULL,
+    cap_rho      DECIMAL(38, 18) NOT NULL,
+    spent_rho    DECIMAL(38, 18) NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS privacy.charges (
+    dataset      VARCHAR NOT NULL,
+    seq          INTEGER NOT NULL,
+    run_id       VARCHAR NOT NULL UNIQUE,
+    release      VARCHAR NOT NULL,
+    spec_hash    VARCHAR NOT NULL,
+    epsilon      DOUBLE NOT NULL,
+    delta        DOUBLE NOT NULL,
+    rho          DECIMAL(38, 18) NOT NULL,
+    spent_after  DECIMAL(38, 18) NOT NULL,
+    charged_at   TIMESTAMPTZ NOT NULL,
+    prev_hash    VARCHAR NOT NULL,
+    row_hash     VARCHAR NOT NULL,
+    PRIMARY KEY (dataset, seq)
+);
+CREATE TABLE IF NOT EXISTS privacy.runs (
+    run_id       VARCHAR PRIMARY KEY,
+    release      VARCHAR NOT NULL,
+    dataset      VARCHAR NOT NULL,
+    spec_hash    VARCHAR NOT NULL,
+    spec_path    VARCHAR NOT NULL,
+    status       VARCHAR NOT NULL,
+    started_at   TIMESTAMPTZ NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL,
+    error        VARCHAR,
+    input_report VARCHAR,
+    version      INTEGER
+);
+CREATE TABLE IF NOT EXISTS privacy.measurements (
+    run_id       VARCHAR NOT NULL,
+    idx          INTEGER NOT NULL,
+    clique       VARCHAR[] NOT NULL,
+    shape        INTEGER[] NOT NULL,
+    sigma        DOUBLE NOT NULL,
+    noisy        BLOB NOT NULL,
+    private      BOOLEAN NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+"""
+
+
+def _create(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(PRIVACY_DDL)
+
+
+_ensured: set[tuple[str, int]] = set()
+
+
+def ensure_privacy_schema(path: Path) -> None:
+    """Create the privacy schema and its tables if absent (idempotent, once per file)."""
+    key = (str(path), path.stat().st_ino if path.exists() else -1)
+    if key in _ensured:
+        return
+    run_transaction(path, _create)
+    _ensured.add((str(path), path.stat().st_ino))
