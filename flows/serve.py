@@ -17,7 +17,11 @@ def deployment_name(spec_path: Path) -> str:
 
 
 def serve_specs(specs_dir: Path, home: str | None = None) -> None:
-    """Serve every ``*.yaml`` in ``specs_dir``; deployments stay active if serving stops."""
+    """Serve every ``*.yaml`` in ``specs_dir``; deployments stay active if serving stops.
+
+    Each deployment has a concurrency limit of one, so scheduled and manual runs of a spec
+    queue instead of racing; the ledger stays correct either way (its charge is atomic).
+    """
     deployments: list[RunnerDeployment] = []
     for path in sorted(specs_dir.glob("*.yaml")):
         spec = load_spec(path)
@@ -28,6 +32,7 @@ def serve_specs(specs_dir: Path, home: str | None = None) -> None:
                 parameters={"spec_path": str(path.resolve()), "home": home},
                 description=spec.release.description,
                 tags=["dprelease", spec.source.table],
+                concurrency_limit=1,  # runs of one spec queue: DuckDB has one writer per file
             )
         )
     serve(*deployments, pause_on_shutdown=False)

@@ -52,6 +52,7 @@ def measure_once(
     after a check that the run's charge is committed. Returns the measurements and whether
     they were reused.
     """
+    ensure_privacy_schema(path)  # a fresh warehouse has no charge: ChargeMissingError below
     stored = load_measurements(path, run_id)
     if stored is not None:
         return stored, True

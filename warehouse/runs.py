@@ -78,6 +78,7 @@ def set_status(
     """Move a run to ``status``; a published run never goes back."""
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}")
+    ensure_privacy_schema(path)
 
     def body(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(

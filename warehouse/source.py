@@ -8,6 +8,7 @@ except for input validation, which sees only the declared columns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -115,6 +116,25 @@ def _invalid(codec: ColumnCodec) -> str:
     return "NULL"  # 'drop', and 'clamp' for values with no clamp target (NULL)
 
 
+def _token_test(codec: ColumnCodec, token: str) -> str:
+    """SQL test that a value is the missing token ``token``.
+
+    A numeric column compares numerically when the token is a number: the text of a DOUBLE
+    or DECIMAL value (``-1.0``, ``-1.00``) never equals the token as written (``-1``).
+    """
+    col = quote(codec.name)
+    text = f"CAST({col} AS VARCHAR) = {literal(token)}"
+    if codec.kind == "category":
+        return text
+    try:
+        number = float(token)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
+    return f"({text} OR CAST({col} AS DOUBLE) = {number!r})"
+
+
 def code_expression(codec: ColumnCodec) -> str:
     """SQL mapping one column's raw value to its code; NULL means the row is dropped."""
     col = quote(codec.name)
@@ -123,7 +143,7 @@ def code_expression(codec: ColumnCodec) -> str:
     if missing is not None:
         when_missing.append(f"WHEN {col} IS NULL THEN {missing}")
         for token in codec.missing_tokens:
-            when_missing.append(f"WHEN CAST({col} AS VARCHAR) = {literal(token)} THEN {missing}")
+            when_missing.append(f"WHEN {_token_test(codec, token)} THEN {missing}")
     else:
         when_missing.append(f"WHEN {col} IS NULL THEN {_invalid(codec)}")
     head = "CASE " + " ".join(when_missing)

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-
-#: Largest request served by one ``getrandom`` call chain; bigger requests are split so a
-#: single huge allocation is never made twice (bytes, then array).
-_URANDOM_CHUNK_WORDS: Final = 1 << 20
 
 
 class RandomSource(ABC):
@@ -31,7 +26,7 @@ class RandomSource(ABC):
 
     @abstractmethod
     def words(self, n: int) -> npt.NDArray[np.uint64]:
-        """Return ``n`` independent uniform 64-bit words (a fresh array the caller may own)."""
+        """Return ``n`` independent uniform 64-bit words as a new array (possibly read-only)."""
 
 
 class SystemRandomSource(RandomSource):
@@ -40,14 +35,9 @@ class SystemRandomSource(RandomSource):
     private = True
 
     def words(self, n: int) -> npt.NDArray[np.uint64]:
-        """``n`` words of OS randomness; bytes are read in large blocks for throughput."""
+        """``n`` words of OS randomness, wrapping the bytes without a copy (read-only)."""
         count = _check_count(n)
-        out = np.empty(count, dtype=np.uint64)
-        view = out.view(np.uint8)
-        for start in range(0, count, _URANDOM_CHUNK_WORDS):
-            stop = min(count, start + _URANDOM_CHUNK_WORDS)
-            view[8 * start : 8 * stop] = np.frombuffer(os.urandom(8 * (stop - start)), np.uint8)
-        return out
+        return np.frombuffer(os.urandom(8 * count), dtype=np.uint64)
 
     def __repr__(self) -> str:
         return "SystemRandomSource()"

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,14 @@ from dpcore.domain import Clique, Domain
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.noise import RandomSource, discrete_gaussian
 from dpcore.synth.base import PlannedMeasurement
+from dpcore.synth.coarse import (
+    CoarseMeasurement,
+    Groups,
+    cell_index,
+    coarse_cells,
+    coarsen,
+    quantile_groups,
+)
 from dpcore.synth.inference import FloatArray
 from dpcore.synth.junction_tree import build_junction_tree
 from dpcore.synth.model import GraphicalModel, fit_model
@@ -62,6 +71,7 @@ class AIMSynthesizer:
     oneway_share: float | None = None
     round_iterations: int = 60
     fit_iterations: int = 1500
+    coarse_groups: int = 8
     name: str = field(default="aim", init=False)
 
     def _rounds(self, domain: Domain) -> int:
@@ -93,20 +103,20 @@ class AIMSynthesizer:
             raise ValueError(f"rho must be finite and > 0, got {rho!r}")
         started = time.perf_counter()
         workload = make_workload(domain, self.workload)
-        candidates = list(workload.closure())
+        cliques = list(workload.closure())
         for name in domain.names:
-            if (name,) not in candidates:
-                candidates.append((name,))
-        exact = dict(zip(candidates, oracle.counts(candidates), strict=True))
-        weights = {c: max(workload.coverage(c), 0.0) for c in candidates}
+            if (name,) not in cliques:
+                cliques.append((name,))
+        exact = dict(zip(cliques, oracle.counts(cliques), strict=True))
+        weights = {c: max(workload.coverage(c), 0.0) for c in cliques}
         sensitivity = max(weights.values())
         oneway = [(n,) for n in domain.names]
         sigma1 = self._oneway_sigma(domain, rho)
-        measurements = [_noisy(c, exact[c], sigma1, source) for c in oneway]
+        measurements: list[Measurement] = [_noisy(c, exact[c], sigma1, source) for c in oneway]
         used = len(oneway) / (2.0 * sigma1**2)
-        sigma, epsilon = self._initial_scales(domain, rho - used)
         if used > rho * (1 + 1e-12):
             raise ValueError("rho is too small for the 1-way measurements")
+        sigma, epsilon = self._initial_scales(domain, rho - used)
         model, _ = fit_model(domain, measurements, iterations=self.round_iterations)
         budget = self.time_budget_s
         final = False
@@ -119,12 +129,15 @@ class AIMSynthesizer:
                 final = True
             used += 1.0 / (2.0 * sigma**2) + em_rho(epsilon)
             limit = self.max_model_cells * used / rho
-            cliques = [m.clique for m in measurements]
-            eligible = _eligible(domain, cliques, candidates, limit)
-            scores = _scores(model, eligible, exact, weights, sigma)
-            chosen = eligible[exponential_mechanism(scores, epsilon, sensitivity, source)]
-            before = model.marginal(chosen) * model.total
-            measurements.append(_noisy(chosen, exact[chosen], sigma, source))
+            eligible = _eligible(domain, [m.clique for m in measurements], cliques, limit)
+            options = self._variants(domain, model, eligible)
+            scores = [
+                weights[o.clique] * (o.error(model, exact[o.clique]) - _NOISE_L1 * sigma * o.cells)
+                for o in options
+            ]
+            chosen = options[exponential_mechanism(scores, epsilon, sensitivity, source)]
+            before = chosen.estimate(model)
+            measurements.append(chosen.measure(exact[chosen.clique], sigma, source))
             if final:
                 break
             model, _ = fit_model(
@@ -133,11 +146,34 @@ class AIMSynthesizer:
                 iterations=self.round_iterations,
                 warm_start=model.potentials,
             )
-            after = model.marginal(chosen) * model.total
-            if float(np.abs(after - before).sum()) <= _NOISE_L1 * sigma * before.size:
+            change = float(np.abs(chosen.estimate(model) - before).sum())
+            if change <= _NOISE_L1 * sigma * chosen.cells:
                 sigma /= 2.0
                 epsilon *= 2.0
         return measurements
+
+    def _variants(
+        self, domain: Domain, model: GraphicalModel, eligible: Sequence[Clique]
+    ) -> list[_Option]:
+        """Each eligible clique at full resolution, plus a grouped version if it has a
+        column with more than ``2 * coarse_groups`` codes (groups: quantiles of the model's
+        current 1-way estimate, contiguous in code order; public post-processing)."""
+        k = self.coarse_groups
+        grouping: dict[str, tuple[int, ...]] = {}
+        options = []
+        for clique in eligible:
+            options.append(_Option(domain, clique, ()))
+            if k <= 0 or len(clique) < 2:
+                continue
+            large = [c for c in clique if domain.size(c) > 2 * k]
+            if not large:
+                continue
+            for c in large:
+                if c not in grouping:
+                    grouping[c] = quantile_groups(model.marginal((c,)), k)
+            groups = tuple(grouping[c] if c in large else () for c in clique)
+            options.append(_Option(domain, clique, groups))
+        return options
 
     def fit(self, domain: Domain, measurements: Sequence[Measurement]) -> GraphicalModel:
         """Estimate the junction-tree model from the stored measurements."""
@@ -157,6 +193,36 @@ def _noisy(
     return Measurement(clique, counts + noise, sigma, source.private)
 
 
+class _Option:
+    """A candidate measurement: a clique, possibly with grouped codes."""
+
+    def __init__(self, domain: Domain, clique: Clique, groups: Groups) -> None:
+        self.clique = clique
+        self.groups = groups
+        self.cells = coarse_cells(domain, clique, groups)
+        self.index = cell_index(domain, clique, groups) if groups else None
+
+    def reduce(self, table: npt.NDArray[Any]) -> FloatArray:
+        flat = np.asarray(table, dtype=np.float64).reshape(-1)
+        return flat if self.index is None else coarsen(flat, self.index, self.cells)
+
+    def estimate(self, model: GraphicalModel) -> FloatArray:
+        return self.reduce(model.marginal(self.clique) * model.total)
+
+    def error(self, model: GraphicalModel, exact: npt.NDArray[np.int64]) -> float:
+        return float(np.abs(self.reduce(exact) - self.estimate(model)).sum())
+
+    def measure(
+        self, exact: npt.NDArray[np.int64], sigma: float, source: RandomSource
+    ) -> Measurement:
+        if self.index is None:
+            return _noisy(self.clique, exact, sigma, source)
+        counts = np.bincount(self.index, weights=exact, minlength=self.cells)
+        grouped = np.rint(counts).astype(np.int64)
+        noise = discrete_gaussian(sigma, self.cells, source)
+        return CoarseMeasurement(self.clique, grouped + noise, sigma, source.private, self.groups)
+
+
 def _eligible(
     domain: Domain, cliques: Sequence[Clique], candidates: Sequence[Clique], limit: float
 ) -> list[Clique]:
@@ -172,19 +238,4 @@ def _eligible(
             out.append(c)
     if not out:
         out = [c for c in candidates if len(c) == 1]
-    return out
-
-
-def _scores(
-    model: GraphicalModel,
-    eligible: Sequence[Clique],
-    exact: Mapping[Clique, npt.NDArray[np.int64]],
-    weights: Mapping[Clique, float],
-    sigma: float,
-) -> list[float]:
-    out = []
-    for c in eligible:
-        estimate: FloatArray = model.marginal(c) * model.total
-        error = float(np.abs(exact[c] - estimate).sum())
-        out.append(weights[c] * (error - _NOISE_L1 * sigma * estimate.size))
     return out

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from dpcore.domain import Clique, Domain
 from dpcore.marginals import Measurement
+from dpcore.synth.coarse import CoarseMeasurement, Groups, cell_index, coarse_shape, coarsen
 from dpcore.synth.inference import (
     FloatArray,
     broadcast_shape,
@@ -45,40 +46,74 @@ from dpcore.synth.sampling import forward_sample
 
 @dataclass(frozen=True)
 class Observation:
-    """All measurements of one canonical clique merged: counts table and their variance."""
+    """All measurements of one canonical clique (and grouping) merged, inverse-variance weighted.
+
+    ``counts`` is flat over the grouped cells; ``index`` maps each full cell (C order) to its
+    grouped cell, or is None when the clique is measured at full resolution.
+    """
 
     clique: Clique
     counts: FloatArray = field(repr=False)
     variance: float
+    index: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+    groups: Groups = ()
+
+
+def _canonical(domain: Domain, m: Measurement) -> tuple[Clique, FloatArray, Groups]:
+    """A measurement's clique, flat counts and groups, with axes in the domain's order."""
+    clique = tuple(m.clique)
+    groups: Groups = m.groups if isinstance(m, CoarseMeasurement) else ()
+    shape = coarse_shape(domain, clique, groups)
+    if int(np.prod(shape)) != m.values.size:
+        raise ValueError(f"measurement of {clique} has {m.values.size} values, expected {shape}")
+    table = np.asarray(m.values, dtype=np.float64).reshape(shape)
+    canon = domain.canonical(clique)
+    if clique != canon:
+        order = [clique.index(n) for n in canon]
+        table = np.transpose(table, order)
+        groups = tuple(groups[i] for i in order) if groups else ()
+    if groups and all(tuple(g) == tuple(range(len(g))) for g in groups):
+        groups = ()
+    return canon, table.reshape(-1), groups
 
 
 def canonical_values(domain: Domain, measurement: Measurement) -> FloatArray:
-    """A measurement's counts as a float table whose axes follow the domain's order."""
-    clique = measurement.clique
-    table = np.asarray(measurement.values, dtype=np.float64).reshape(domain.shape(clique))
-    canon = domain.canonical(clique)
-    if tuple(clique) != canon:
-        table = np.transpose(table, [clique.index(n) for n in canon])
-    return table
+    """A full-resolution measurement's counts as a table whose axes follow the domain's order."""
+    canon, flat, groups = _canonical(domain, measurement)
+    if groups:
+        raise ValueError("canonical_values needs a full-resolution measurement")
+    return flat.reshape(domain.shape(canon))
 
 
 def merge_measurements(domain: Domain, measurements: Sequence[Measurement]) -> list[Observation]:
-    """One inverse-variance weighted observation per distinct clique (first-seen order)."""
-    sums: dict[Clique, FloatArray] = {}
-    precision: dict[Clique, float] = {}
+    """One inverse-variance weighted observation per distinct clique and grouping."""
+    sums: dict[tuple[Clique, Groups], FloatArray] = {}
+    precision: dict[tuple[Clique, Groups], float] = {}
     for m in measurements:
         if m.sigma <= 0 or not math.isfinite(m.sigma):
             raise ValueError(f"measurement of {m.clique} has an invalid sigma {m.sigma!r}")
-        canon = domain.canonical(m.clique)
+        canon, flat, groups = _canonical(domain, m)
+        key = (canon, groups)
         weight = 1.0 / m.variance
-        values = canonical_values(domain, m) * weight
-        if canon in sums:
-            sums[canon] = sums[canon] + values
-            precision[canon] += weight
+        if key in sums:
+            sums[key] = sums[key] + flat * weight
+            precision[key] += weight
         else:
-            sums[canon] = values
-            precision[canon] = weight
-    return [Observation(c, sums[c] / precision[c], 1.0 / precision[c]) for c in sums]
+            sums[key] = flat * weight
+            precision[key] = weight
+    out = []
+    for (clique, groups), total in sums.items():
+        index = cell_index(domain, clique, groups) if groups else None
+        out.append(
+            Observation(
+                clique,
+                total / precision[(clique, groups)],
+                1.0 / precision[(clique, groups)],
+                index,
+                groups,
+            )
+        )
+    return out
 
 
 def estimate_total(measurements: Sequence[Measurement]) -> float:
@@ -142,11 +177,15 @@ class _Problem:
         self.total = total
         self.tree = tree
         self.homes = [tree.home(o.clique) for o in self.obs]
-        # Potentials live on the measured cliques plus one per column (for warm starts).
-        self.cliques: list[Clique] = [o.clique for o in self.obs]
+        # One potential table per measured clique, plus one per column (for warm starts).
+        self.cliques: list[Clique] = []
+        for o in self.obs:
+            if o.clique not in self.cliques:
+                self.cliques.append(o.clique)
         for name in domain.names:
             if (name,) not in self.cliques:
                 self.cliques.append((name,))
+        self.slot = [self.cliques.index(o.clique) for o in self.obs]
         self.pot_homes = [tree.home(c) for c in self.cliques]
 
     def assemble(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
@@ -159,19 +198,33 @@ class _Problem:
     def evaluate(
         self, theta: Sequence[FloatArray]
     ) -> tuple[float, list[FloatArray], list[FloatArray], list[FloatArray]]:
-        """Loss, gradients (per observation), model marginals, beliefs."""
+        """Loss, gradients (per potential table), model marginals (per observation), beliefs."""
         beliefs, _ = calibrate(self.tree, self.assemble(theta))
         loss = 0.0
-        grads: list[FloatArray] = []
+        grads: list[FloatArray] = [np.zeros(self.domain.shape(c)) for c in self.cliques]
         margs: list[FloatArray] = []
         n = self.total
-        for o, home in zip(self.obs, self.homes, strict=True):
+        for o, home, slot in zip(self.obs, self.homes, self.slot, strict=True):
             mu = sum_to(self.domain, beliefs[home], self.tree.cliques[home], o.clique)
-            diff = n * mu - o.counts
-            loss += float(np.dot(diff.ravel(), diff.ravel())) / (2.0 * o.variance)
-            grads.append(diff * (n / o.variance))
+            seen = mu.reshape(-1) if o.index is None else coarsen(mu, o.index, o.counts.size)
+            diff = n * seen - o.counts
+            loss += float(np.dot(diff, diff)) / (2.0 * o.variance)
+            grad = diff * (n / o.variance)
+            grads[slot] += (grad if o.index is None else grad[o.index]).reshape(mu.shape)
             margs.append(mu)
         return loss, grads, margs, beliefs
+
+    def predicted_decrease(
+        self, grads: Sequence[FloatArray], old: Sequence[FloatArray], new: Sequence[FloatArray]
+    ) -> float:
+        """First-order decrease ``<grad, old - new>`` over the measured cliques' marginals."""
+        total = 0.0
+        seen: set[int] = set()
+        for slot, a, b in zip(self.slot, old, new, strict=True):
+            if slot not in seen:
+                seen.add(slot)
+                total += float(np.vdot(grads[slot], a - b))
+        return total
 
 
 def project_to_simplex(values: FloatArray) -> FloatArray:
@@ -195,11 +248,11 @@ def _initial_potentials(
     ``1e-6`` so every code keeps positive probability.
     """
     theta = []
-    by_clique = {o.clique: o for o in problem.obs}
+    by_clique = {o.clique: o for o in problem.obs if len(o.clique) == 1 and o.index is None}
     for c in problem.cliques:
         if warm_start is not None and c in warm_start:
             theta.append(np.array(warm_start[c], dtype=np.float64, copy=True))
-        elif warm_start is None and len(c) == 1 and c in by_clique:
+        elif warm_start is None and c in by_clique:
             p = project_to_simplex(by_clique[c].counts / problem.total)
             theta.append(np.log(np.maximum(p, 1e-6)))
         else:
@@ -246,7 +299,7 @@ def fit_model(
     total = estimate_total(measurements)
     tree = build_junction_tree(domain, [o.clique for o in observations])
     problem = _Problem(domain, observations, total, tree)
-    n_obs = len(observations)
+    n_pot = len(problem.cliques)
     step = 1.0 / sum(total * total / o.variance for o in observations)
     current = _at(problem, _initial_potentials(domain, problem, warm_start))
     previous = current.theta
@@ -267,14 +320,11 @@ def fit_model(
         trial: _Point | None = None
         for _ in range(40):
             moved = list(base.theta)
-            for k in range(n_obs):
+            for k in range(n_pot):
                 moved[k] = base.theta[k] - step * base.grads[k]
             candidate = _at(problem, moved)
             calls += 1
-            predicted = sum(
-                float(np.vdot(g, old - new))
-                for g, old, new in zip(base.grads, base.margs, candidate.margs, strict=True)
-            )
+            predicted = problem.predicted_decrease(base.grads, base.margs, candidate.margs)
             if candidate.loss <= base.loss - 0.5 * predicted:
                 trial = candidate
                 break

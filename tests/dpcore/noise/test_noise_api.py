@@ -37,7 +37,7 @@ def test_bad_size_is_rejected(sampler: Sampler, size: object) -> None:
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
-@pytest.mark.parametrize("scale", [0.01, 0.5, 1, 7.3, 2500.0, 20_000.0, 1e6])
+@pytest.mark.parametrize("scale", [0.01, 0.5, 1, 7.3, 2500.0, 20_000.0, 1e6, 2.0**26])
 def test_output_is_int64_of_requested_size(sampler: Sampler, scale: float) -> None:
     for size in (0, 1, 1000):
         out = sampler(scale, size, seeded_source(1))

@@ -1,0 +1,122 @@
+"""Empirical privacy audit of the noise samplers on one count (c versus c + 1).
+
+Run ``.venv/bin/python bench/privacy_audit.py [--draws N]``. For each mechanism it draws
+``N`` releases on each neighbouring dataset, picks the threshold event
+``S = {release >= c + k}`` on the first half of the draws (the most revealing ``k`` there),
+and evaluates it on the held-out second half with one-sided Clopper-Pearson bounds at total
+confidence ``1 - 1e-6``, giving the lower bound
+
+    epsilon_lower = ln((P1_lower - delta) / P0_upper) <= true epsilon   (w.p. >= 1 - 1e-6).
+
+Honest samplers must stay at or below the declared epsilon; mutants with 20% less noise
+should exceed it. Writes ``bench/results/privacy_audit.json``. The fast version of this check
+runs in the test suite (``tests/dpcore/noise/test_noise_privacy_audit.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize, stats  # type: ignore[import-untyped]
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dpcore.noise import RandomSource, discrete_gaussian, discrete_laplace, seeded_source
+
+ALPHA = 1e-6
+COUNT = 1000
+RESULTS = Path(__file__).resolve().parent / "results" / "privacy_audit.json"
+
+Noise = Callable[[float, int, RandomSource], npt.NDArray[np.int64]]
+
+
+def epsilon_lower(hits1: int, hits0: int, n: int, delta: float) -> float:
+    """Clopper-Pearson epsilon lower bound from event counts on the two datasets."""
+    half = ALPHA / 2
+    p1 = float(stats.beta.ppf(half, hits1, n - hits1 + 1)) if hits1 else 0.0
+    p0 = float(stats.beta.ppf(1 - half, hits0 + 1, n - hits0)) if hits0 < n else 1.0
+    return float(np.log((p1 - delta) / p0)) if p1 > delta else 0.0
+
+
+def audit(noise: Noise, scale: float, delta: float, draws: int, seed: int) -> dict[str, Any]:
+    """Select the threshold on one half of the draws, bound epsilon on the other half."""
+    source = seeded_source(seed)
+    base = COUNT + noise(scale, draws, source)
+    neighbour = COUNT + 1 + noise(scale, draws, source)
+    half = draws // 2
+    reach = int(8 * max(scale, 1.0)) + 2
+    candidates = range(-reach, reach + 1)
+
+    def bound(k: int, part: slice, n: int) -> float:
+        hits1 = int((neighbour[part] >= COUNT + k).sum())
+        hits0 = int((base[part] >= COUNT + k).sum())
+        return epsilon_lower(hits1, hits0, n, delta)
+
+    best = max(candidates, key=lambda k: bound(k, slice(0, half), half))
+    return {"threshold": best, "epsilon_lower": bound(best, slice(half, draws), draws - half)}
+
+
+def gaussian_epsilon(sigma: float, delta: float) -> float:
+    """Exact epsilon at hockey-stick ``delta`` for N_Z(0, sigma**2) vs N_Z(1, sigma**2)."""
+    reach = int(60 * sigma) + 5
+    y = np.arange(-reach, reach + 1, dtype=np.float64)
+    w = np.exp(-(y**2) / (2 * sigma**2))
+    p0 = w / w.sum()
+    p1 = np.roll(p0, 1)
+    return float(
+        optimize.brentq(
+            lambda e: float(np.maximum(p1 - np.exp(e) * p0, 0).sum()) - delta, 0.0, 50.0
+        )
+    )
+
+
+def main() -> None:
+    """Audit honest and mutant samplers and print the verdicts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=2_000_000)
+    args = parser.parse_args()
+    cases: list[tuple[str, Noise, float, float, float]] = []
+    for t in (1.0, 2.0, 4.0):
+        cases.append(("discrete_laplace", discrete_laplace, t, 0.0, 1.0 / t))
+    for sigma in (1.0, 2.0, 4.0):
+        cases.append(
+            ("discrete_gaussian", discrete_gaussian, sigma, 1e-2, gaussian_epsilon(sigma, 1e-2))
+        )
+    rows = []
+    print(f"{'sampler':<18} {'scale':>6} {'delta':>6} {'declared':>9} {'honest':>8} {'mutant':>8}")
+    for i, (name, noise, scale, delta, declared) in enumerate(cases):
+        honest = audit(noise, scale, delta, args.draws, seed=2 * i)
+        mutant = audit(noise, 0.8 * scale, delta, args.draws, seed=2 * i + 1)
+        ok = honest["epsilon_lower"] <= declared
+        caught = mutant["epsilon_lower"] > declared
+        rows.append(
+            {
+                "sampler": name,
+                "scale": scale,
+                "delta": delta,
+                "declared_epsilon": declared,
+                "honest": honest,
+                "mutant_0.8": mutant,
+                "honest_within_declared": ok,
+                "mutant_flagged": caught,
+            }
+        )
+        print(
+            f"{name:<18} {scale:>6g} {delta:>6g} {declared:>9.4f} "
+            f"{honest['epsilon_lower']:>8.4f} {mutant['epsilon_lower']:>8.4f}"
+            f"  {'ok' if ok else 'VIOLATION'} / {'flagged' if caught else 'missed'}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"draws": args.draws, "alpha": ALPHA, "rows": rows}, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The ``dprelease`` command line, as the README uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from tests.flows.conftest import SPECS, write_spec
+from warehouse.paths import WarehousePaths
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_reads_no_rows_and_shows_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The warehouse here has no source table at all: plan must still answer."""
+    home = str(tmp_path / "empty-home")
+    code, out, _ = run_cli(capsys, "--home", home, "plan", str(SPECS / "adult.yaml"), "--json")
+    assert code == 0
+    plan = json.loads(out)
+    assert plan["dataset"] == "raw.adult" and plan["affordable"] is True
+    assert len(plan["measurements"]) >= 14
+    assert all(m["sigma"] > 0 for m in plan["measurements"])
+    assert plan["runs_left"] >= 1
+    code, out, _ = run_cli(capsys, "--home", home, "plan", str(SPECS / "adult.yaml"))
+    assert "runs of this spec left" in out and "sigma=" in out
+
+
+def test_bad_spec_is_one_paragraph_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, privacy__epsilon=-1)
+    code, out, err = run_cli(capsys, "--home", str(tmp_path / "h"), "plan", spec)
+    assert code == 2 and out == ""
+    assert "privacy.epsilon" in err and "Traceback" not in err
+    with pytest.raises(Exception, match="privacy.epsilon"):
+        main(["--debug", "--home", str(tmp_path / "h"), "plan", spec])
+
+
+def test_empty_budget_and_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = str(tmp_path / "h")
+    assert run_cli(capsys, "--home", home, "budget")[1].startswith("no dataset")
+    assert json.loads(run_cli(capsys, "--home", home, "budget", "--json")[1]) == []
+    assert run_cli(capsys, "--home", home, "releases")[1].startswith("nothing published")
+    assert json.loads(run_cli(capsys, "--home", home, "releases", "--json")[1]) == []
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_demo_then_budget_history_releases_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = str(tmp_path / "demo-home")
+    code, out, _ = run_cli(capsys, "--home", home, "demo")
+    assert code == 0
+    assert "loaded the bundled UCI Adult data" in out
+    assert "published release.adult -> adult_v1" in out
+    assert "SELECT * FROM adult" in out
+
+    budgets = json.loads(run_cli(capsys, "--home", home, "budget", "--json")[1])
+    assert [b["dataset"] for b in budgets] == ["raw.adult"]
+    assert 0 < float(budgets[0]["spent_rho"]) < float(budgets[0]["cap_rho"])
+    assert "[#" in run_cli(capsys, "--home", home, "budget")[1]
+
+    rows = json.loads(
+        run_cli(capsys, "--home", home, "budget", "--history", "raw.adult", "--json")[1]
+    )
+    assert len(rows) == 1 and rows[0]["outcome"] == "published"
+    assert rows[0]["cumulative_rho"] == rows[0]["rho"]
+
+    releases = json.loads(run_cli(capsys, "--home", home, "releases", "--json")[1])
+    assert [(r["name"], r["version"]) for r in releases] == [("adult", 1)]
+    runs = json.loads(run_cli(capsys, "--home", home, "runs", "--json")[1])
+    assert runs[0]["status"] == "published"
+
+    code, out, _ = run_cli(capsys, "--home", home, "run", str(SPECS / "adult.yaml"))
+    assert code == 0 and "adult_v2" in out
+    assert len(WarehousePaths.from_env(home).release.read_bytes()) > 0

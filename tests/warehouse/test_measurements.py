@@ -1,0 +1,212 @@
+"""Stored measurements: never drawn before the charge, never drawn twice for a run."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from dpcore.accounting import PrivacyCap, PrivacyCost
+from dpcore.encoding import ColumnCodec, TableCodec
+from dpcore.marginals import CountOracle, Measurement
+from warehouse.errors import ChargeMissingError
+from warehouse.ledger import charge
+from warehouse.measurements import load_measurements, measure_once
+
+TABLE = "raw.t"
+CODEC = TableCodec(
+    (
+        ColumnCodec("sex", "category", categories=("F", "M")),
+        ColumnCodec("age", "integer", edges=(17.0, 30.0, 91.0), on_invalid="clamp"),
+    )
+)
+ROWS = [("F", 20), ("M", 40), ("M", 50), ("F", 25), ("F", 80)]
+EXACT = {("sex",): [3, 2], ("age",): [2, 3], ("sex", "age"): [2, 1, 0, 2]}
+
+
+@pytest.fixture
+def source(warehouse: Path) -> Path:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.t (sex VARCHAR, age INTEGER, secret VARCHAR)")
+        con.executemany("INSERT INTO raw.t VALUES (?, ?, 'x')", [list(r) for r in ROWS])
+    return warehouse
+
+
+@dataclass(frozen=True)
+class FixedCost(PrivacyCost):
+    """A cost with a fixed ledger rho (skips the slow eps -> rho bisection)."""
+
+    @property
+    def ledger_rho(self) -> Decimal:
+        return Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class FixedCap(PrivacyCap):
+    @property
+    def ledger_rho(self) -> Decimal:
+        return Decimal("1")
+
+
+def charge_run(path: Path, run_id: str) -> None:
+    charge(
+        path,
+        dataset=TABLE,
+        run_id=run_id,
+        release="t",
+        spec_hash="h",
+        cost=FixedCost(0.5, 1e-6),
+        cap=FixedCap(10.0, 1e-6),
+    )
+
+
+class Drawer:
+    """A ``draw`` callback that records its calls and adds fixed offsets as "noise"."""
+
+    def __init__(self, private: bool = True) -> None:
+        self.calls = 0
+        self.seen: list[list[int]] = []
+        self.private = private
+
+    def __call__(self, oracle: CountOracle) -> list[Measurement]:
+        self.calls += 1
+        cliques = list(EXACT)
+        counts = oracle.counts(cliques)
+        self.seen = [c.tolist() for c in counts]
+        big = np.array([2**62, -(2**62)], dtype=np.int64)  # int64 extremes must round-trip
+        return [
+            Measurement(("sex",), counts[0] + big, 1.5, self.private),
+            Measurement(("age",), counts[1] - 7, 2.25, self.private),
+            Measurement(("sex", "age"), counts[2] * 3 - 1, 0.125, self.private),
+        ]
+
+
+def stored_rows(path: Path) -> int:
+    with duckdb.connect(str(path)) as con:
+        return int(con.execute("SELECT count(*) FROM privacy.measurements").fetchall()[0][0])
+
+
+def test_without_a_charge_nothing_is_drawn_or_stored(source: Path) -> None:
+    draw = Drawer()
+    with pytest.raises(ChargeMissingError, match="run r1 has no committed charge"):
+        measure_once(source, "r1", TABLE, CODEC, draw)
+    assert draw.calls == 0
+    assert load_measurements(source, "r1") is None
+    assert stored_rows(source) == 0
+
+
+def test_another_runs_charge_does_not_count(source: Path) -> None:
+    charge_run(source, "r2")
+    draw = Drawer()
+    with pytest.raises(ChargeMissingError):
+        measure_once(source, "r1", TABLE, CODEC, draw)
+    assert draw.calls == 0 and stored_rows(source) == 0
+
+
+def test_on_a_fresh_warehouse_the_charge_is_missing(warehouse: Path) -> None:
+    draw = Drawer()
+    with pytest.raises(ChargeMissingError):
+        measure_once(warehouse, "r1", TABLE, CODEC, draw)
+    assert draw.calls == 0
+
+
+def test_measured_once_then_reused(source: Path) -> None:
+    charge_run(source, "r1")
+    draw = Drawer()
+
+    first, reused = measure_once(source, "r1", TABLE, CODEC, draw)
+    assert reused is False and draw.calls == 1
+    assert draw.seen == list(EXACT.values())  # the oracle counted the encoded source
+
+    second, reused_again = measure_once(source, "r1", TABLE, CODEC, draw)
+    assert reused_again is True and draw.calls == 1  # no new noise
+    loaded = load_measurements(source, "r1")
+    assert loaded is not None
+    for got in (second, loaded):
+        assert len(got) == len(first)
+        for a, b in zip(first, got, strict=True):
+            assert (a.clique, a.sigma, a.private) == (b.clique, b.sigma, b.private)
+            assert b.values.dtype == np.int64
+            np.testing.assert_array_equal(a.values, b.values)
+    assert second[0].values.tolist() == [3 + 2**62, 2 - 2**62]
+    assert stored_rows(source) == 3
+
+
+def test_shapes_and_order_are_stored(source: Path) -> None:
+    charge_run(source, "r1")
+    measure_once(source, "r1", TABLE, CODEC, Drawer())
+    with duckdb.connect(str(source)) as con:
+        rows = con.execute(
+            "SELECT idx, clique, shape FROM privacy.measurements WHERE run_id = 'r1' ORDER BY idx"
+        ).fetchall()
+    assert rows == [(0, ["sex"], [2]), (1, ["age"], [2]), (2, ["sex", "age"], [2, 2])]
+
+
+def test_not_private_flag_round_trips(source: Path) -> None:
+    charge_run(source, "r1")
+    measure_once(source, "r1", TABLE, CODEC, Drawer(private=False))
+    loaded = load_measurements(source, "r1")
+    assert loaded is not None and all(m.private is False for m in loaded)
+
+
+def test_runs_are_kept_apart(source: Path) -> None:
+    charge_run(source, "r1")
+    charge_run(source, "r2")
+    a, _ = measure_once(source, "r1", TABLE, CODEC, Drawer())
+    draw = Drawer()
+    b, reused = measure_once(source, "r2", TABLE, CODEC, draw)
+    assert reused is False and draw.calls == 1
+    assert stored_rows(source) == 6
+
+
+def test_a_failing_draw_stores_nothing_and_can_be_retried(source: Path) -> None:
+    charge_run(source, "r1")
+
+    def broken(oracle: CountOracle) -> list[Measurement]:
+        oracle.counts([("sex",)])
+        raise RuntimeError("sampler crashed")
+
+    with pytest.raises(RuntimeError, match="sampler crashed"):
+        measure_once(source, "r1", TABLE, CODEC, broken)
+    assert load_measurements(source, "r1") is None
+    draw = Drawer()
+    _, reused = measure_once(source, "r1", TABLE, CODEC, draw)
+    assert reused is False and draw.calls == 1
+
+
+def test_load_from_a_missing_file_is_none(tmp_path: Path) -> None:
+    assert load_measurements(tmp_path / "absent.duckdb", "r1") is None
+
+
+def test_concurrent_measurers_store_one_draw(source: Path) -> None:
+    charge_run(source, "r1")
+    barrier = threading.Barrier(4)
+    results: list[tuple[list[Measurement], bool]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        barrier.wait()
+        try:
+            results.append(measure_once(source, "r1", TABLE, CODEC, Drawer()))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert errors == []
+    assert sum(not reused for _, reused in results) == 1  # exactly one draw was kept
+    stored = load_measurements(source, "r1")
+    assert stored is not None and stored_rows(source) == 3
+    for measurements, _ in results:
+        for a, b in zip(measurements, stored, strict=True):
+            np.testing.assert_array_equal(a.values, b.values)
