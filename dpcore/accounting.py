@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import lru_cache
 
 from dpcore.errors import BudgetError, BudgetExhaustedError
 
@@ -72,6 +73,11 @@ def eps_from_rho(rho: float, delta: float) -> float:
 def rho_from_eps_delta(epsilon: float, delta: float) -> float:
     """Largest rho such that rho-zCDP certifies (epsilon, delta)-DP."""
     _check_eps_delta(epsilon, delta, "the")
+    return _rho_from_eps_delta(float(epsilon), float(delta))
+
+
+@lru_cache(maxsize=1024)
+def _rho_from_eps_delta(epsilon: float, delta: float) -> float:
     lo, hi = 0.0, float(epsilon)  # eps_from_rho(rho) >= rho, so rho <= eps
     for _ in range(200):
         mid = (lo + hi) / 2

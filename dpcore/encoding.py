@@ -11,8 +11,8 @@ code, the last, which decodes to a missing value (NULL).
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np

@@ -1,4 +1,7 @@
-"""The ``dprelease`` command line: demo, run, plan, budget, releases, runs, serve.
+"""The ``dprelease`` command line: demo, run, plan, budget, releases, runs, export, serve.
+
+Long steps print one line each with their duration (``flows.progress``) on stderr, so
+``--json`` output on stdout stays clean.
 
 Errors are one clear paragraph (exit code 2) unless ``--debug`` is given, which shows the
 traceback and lets database errors keep their original text (trusted terminals only).
@@ -35,16 +38,19 @@ def _bar(fraction: float, width: int = 30) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the bundled Adult data if absent, run its release, say where to query it."""
+    from flows.console import quiet_prefect_console
+    from flows.progress import print_progress
     from flows.release import release
     from warehouse.ledger import budget_state
     from warehouse.paths import WarehousePaths
     from warehouse.seed import seed_adult
 
     paths = WarehousePaths.from_env(args.home)
-    if seed_adult(paths.warehouse):
-        print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
-    spec = SPECS_DIR / "adult.yaml"
-    outcome = release(str(spec), home=str(paths.home))
+    with print_progress(), quiet_prefect_console(not args.debug):
+        if seed_adult(paths.warehouse):
+            print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
+        spec = SPECS_DIR / "adult.yaml"
+        outcome = release(str(spec), home=str(paths.home))
     state = budget_state(paths.warehouse, "raw.adult")
     print()
     print(f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows")
@@ -56,14 +62,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     print(f"query it:  duckdb {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
     print(f"catalog:   duckdb {paths.release} -c 'SELECT name, version, rows FROM catalog'")
+    print(f"report:    {outcome.report}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one release from a spec file through the Prefect flow."""
+    from flows.console import quiet_prefect_console
+    from flows.overrides import ReleaseOverrides
+    from flows.progress import print_progress
     from flows.release import release
 
-    outcome = release(args.spec, resume_run_id=args.resume, home=args.home)
+    overrides = ReleaseOverrides(rows=args.rows, epsilon=args.epsilon)
+    with print_progress(), quiet_prefect_console(not args.debug):
+        outcome = release(args.spec, resume_run_id=args.resume, home=args.home, overrides=overrides)
     if args.json:
         _print_json(outcome.__dict__)
     else:
@@ -72,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows "
             f"(run {outcome.run_id}, {how})"
         )
+        print(f"report: {outcome.report}")
     return 0
 
 
@@ -179,9 +192,11 @@ def cmd_budget(args: argparse.Namespace) -> int:
         print("no dataset has been charged yet")
     for s in states:
         fraction = float(s.spent_rho / s.cap_rho) if s.cap_rho else 1.0
+        remaining = eps_from_rho(float(s.remaining_rho), s.cap.delta)
         print(
-            f"{s.dataset:<24} {_bar(fraction)} spent eps={s.spent_epsilon:.4g} of "
-            f"{s.cap.epsilon:g} (delta={s.cap.delta:g}); remaining rho={s.remaining_rho:.6g}"
+            f"{s.dataset:<24} {_bar(fraction)} {fraction:4.0%} spent eps={s.spent_epsilon:.4g} "
+            f"of {s.cap.epsilon:g} (delta={s.cap.delta:g}); remaining eps={remaining:.4g} "
+            f"(rho={s.remaining_rho:.6g})"
         )
     return 0
 
@@ -222,6 +237,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a release version to Parquet or CSV for consumers who do not use DuckDB."""
+    from warehouse.export import export_release
+    from warehouse.paths import WarehousePaths
+
+    output = Path(args.output) if args.output else None
+    result = export_release(
+        WarehousePaths.from_env(args.home),
+        args.name,
+        version=args.version,
+        fmt=args.format,
+        output=output,
+    )
+    print(f"exported {result.table_name} ({result.rows:,} rows) to {result.path}")
+    return 0
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one deployment per spec (with its schedule) for the Prefect UI."""
     from flows.serve import serve_specs
@@ -253,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "run the release a spec file declares")
     p.add_argument("spec")
     p.add_argument("--resume", metavar="RUN_ID", help="re-synthesize a run from its measurements")
+    p.add_argument("--rows", type=_positive(int), help="synthetic rows to generate (this run)")
+    p.add_argument(
+        "--epsilon", type=_positive(float), help="a lower epsilon than the spec's (this run)"
+    )
     p.add_argument("--json", action="store_true")
     p = add("plan", cmd_plan, "show a release's cost, remaining budget and noise (reads no rows)")
     p.add_argument("spec")
@@ -266,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("runs", cmd_runs, "list release runs and their status")
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true")
+    p = add("export", cmd_export, "write a release version to a Parquet or CSV file")
+    p.add_argument("name")
+    p.add_argument("--version", type=int, help="version number (default: the newest)")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--output", metavar="PATH", help="file to write (default ./NAME_vN.FORMAT)")
     p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
     p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
     return parser

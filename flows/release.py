@@ -7,17 +7,21 @@ so a retry or ``resume_run_id`` re-enters after the charge and never pays or dra
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from dpcore.accounting import PrivacyCost
 from dpcore.errors import DPReleaseError
+from flows.overrides import ReleaseOverrides, apply_overrides
+from flows.progress import step
 from flows.spec import load_spec
 from tasks.artifacts import publish_artifacts
 from tasks.budget import charge_budget, plan_release, require_affordable
 from tasks.measure import measure
 from tasks.publish import publish_release
+from tasks.report import write_release_report
 from tasks.request import ReleaseRequest
 from tasks.runlog import find_run, mark_failed, record_start
 from tasks.synthesize import synthesize_table
@@ -45,6 +49,7 @@ class ReleaseOutcome:
     delta: float
     resumed: bool
     utility_passed: bool
+    report: str
 
 
 def _new_run_id() -> str:
@@ -52,31 +57,56 @@ def _new_run_id() -> str:
     return str(current) if current else str(uuid.uuid4())
 
 
-def _check_resumable(request: ReleaseRequest, run_id: str, home: str | None) -> None:
+def _resumable(request: ReleaseRequest, run_id: str, home: str | None) -> ReleaseRequest:
+    """The request as the run was charged for it; refuses unknown, unpaid or changed runs.
+
+    A resume spends nothing new, so it must measure (if it still has to) at exactly the cost
+    the ledger recorded for the run, with the spec the run started with.
+    """
     record = find_run(run_id, home)
     if record is None or record.release != request.name:
         raise ResumeError(
             f"there is no run {run_id} of release {request.name} to resume; "
             "`dprelease runs` lists them."
         )
-    if charge_for_run(WarehousePaths.from_env(home).warehouse, run_id) is None:
+    if record.spec_hash != request.spec_hash:
+        raise ResumeError(
+            f"run {run_id} was made with a different version of the spec (hash "
+            f"{record.spec_hash}, now {request.spec_hash}); a resume must use the spec it was "
+            "charged for. Restore that spec, or start a new run."
+        )
+    receipt = charge_for_run(WarehousePaths.from_env(home).warehouse, run_id)
+    if receipt is None:
         raise ResumeError(
             f"run {run_id} stopped before its charge, so it has no measurements to reuse; "
             "start a new run instead (it will be charged)."
         )
+    charged = replace(request, cost=PrivacyCost(receipt.epsilon, receipt.delta))
+    if charged.cost.ledger_rho != receipt.rho:
+        raise ResumeError(f"run {run_id}'s charge does not match its recorded cost")
+    return charged
 
 
 @flow(name="release", flow_run_name="release {spec_path}", validate_parameters=True)
 def release(
-    spec_path: str, resume_run_id: str | None = None, home: str | None = None
+    spec_path: str,
+    resume_run_id: str | None = None,
+    home: str | None = None,
+    overrides: ReleaseOverrides | None = None,
 ) -> ReleaseOutcome:
-    """Run one release from its spec file; with ``resume_run_id``, reuse that run's charge."""
+    """Run one release from its spec file; with ``resume_run_id``, reuse that run's charge.
+
+    ``overrides`` may lower the spec's epsilon or set the rows to generate for this run only
+    (a higher epsilon is refused: see :mod:`flows.overrides`).
+    """
     logger = get_run_logger()
-    request = load_spec(spec_path).to_request(spec_path)
     resumed = resume_run_id is not None
+    request = apply_overrides(
+        load_spec(spec_path).to_request(spec_path), overrides, resuming=resumed
+    )
     run_id = resume_run_id or _new_run_id()
     if resumed:
-        _check_resumable(request, run_id, home)
+        request = _resumable(request, run_id, home)
     record_start(request, run_id, home)
     logger.info("release %s, run %s%s", request.name, run_id, " (resume)" if resumed else "")
     try:
@@ -84,25 +114,37 @@ def release(
             receipt = charge_for_run(WarehousePaths.from_env(home).warehouse, run_id)
             assert receipt is not None
         else:
-            plan = plan_release(request, home)
-            require_affordable(plan)
-            validate_source(request, run_id, home)
+            with step("planning"):
+                plan = plan_release(request, home)
+                require_affordable(plan)
+            with step("loading and validating source"):
+                validate_source(request, run_id, home)
             logger.info("source validated; the input report is stored for operators only")
-            receipt = charge_budget(request, run_id, home)
+            with step("charging budget"):
+                receipt = charge_budget(request, run_id, home)
             logger.info(
                 "charged epsilon=%g delta=%g to %s",
                 receipt.epsilon,
                 receipt.delta,
                 request.dataset,
             )
-        measurements = measure(request, run_id, home)
+        with step("measuring marginals"):
+            measurements = measure(request, run_id, home)
         logger.info("%d noisy marginals ready", len(measurements))
-        table = synthesize_table(request, measurements)
-        utility = check_utility_task(request, table, measurements)
+        with step("fitting and sampling"):
+            table = synthesize_table(request, measurements)
+        with step("checking utility"):
+            utility = check_utility_task(request, table, measurements)
         require_utility(utility, run_id)
-        published = publish_release(request, run_id, table, utility, receipt, home)
+        with step("publishing"):
+            published = publish_release(request, run_id, table, utility, receipt, home)
         logger.info("published release.%s (%d rows)", published.table_name, published.rows)
-        publish_artifacts(request, published, utility, run_id, home)
+        with step("writing report and artifacts"):
+            report = write_release_report(
+                request, published, receipt, measurements, table, utility.success, home
+            )
+            logger.info("release report written to %s", report)
+            publish_artifacts(request, published, utility, run_id, home, report, measurements)
     except BaseException as error:
         if published_for_run(WarehousePaths.from_env(home), run_id) is None:
             mark_failed(run_id, error, home)
@@ -117,4 +159,5 @@ def release(
         delta=receipt.delta,
         resumed=resumed,
         utility_passed=utility.success,
+        report=str(report),
     )

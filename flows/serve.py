@@ -1,7 +1,13 @@
-"""Serving one Prefect deployment per spec file, each with the spec's schedule."""
+"""Serving one Prefect deployment per spec file, each with the spec's schedule.
+
+A manual run from the Prefect UI gets a typed form: the spec is a choice among the served
+spec files (an ``enum`` in the deployment's parameter schema, which the server enforces),
+and ``overrides`` is the typed :class:`flows.overrides.ReleaseOverrides` form.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from prefect import serve
@@ -16,23 +22,45 @@ def deployment_name(spec_path: Path) -> str:
     return spec_path.stem
 
 
+def spec_choice(deployment: RunnerDeployment, choices: Sequence[str]) -> None:
+    """Make ``spec_path`` a drop-down of ``choices`` in the deployment's run form.
+
+    Prefect builds the schema from the flow's signature (a free-text string); an ``enum``
+    turns it into a choice, as Prefect itself does for frozen parameters, and the server
+    rejects runs whose spec is not one of them (``enforce_parameter_schema``).
+    """
+    schema = deployment._parameter_openapi_schema.properties["spec_path"]
+    schema["enum"] = list(choices)
+    schema["title"] = "Release spec"
+    schema["description"] = "Which served spec file to run."
+
+
+def build_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDeployment]:
+    """One deployment per ``*.yaml`` in ``specs_dir``, each defaulting to its own spec."""
+    paths = sorted(specs_dir.glob("*.yaml"))
+    choices = [str(p.resolve()) for p in paths]
+    deployments: list[RunnerDeployment] = []
+    for path, resolved in zip(paths, choices, strict=True):
+        spec = load_spec(path)
+        deployment = release.to_deployment(
+            name=deployment_name(path),
+            cron=spec.schedule,
+            parameters={"spec_path": resolved, "home": home},
+            description=spec.release.description,
+            tags=["dprelease", spec.source.table],
+            concurrency_limit=1,  # runs of one spec queue: DuckDB has one writer per file
+            enforce_parameter_schema=True,
+        )
+        assert isinstance(deployment, RunnerDeployment)  # called synchronously: not awaitable
+        spec_choice(deployment, choices)
+        deployments.append(deployment)
+    return deployments
+
+
 def serve_specs(specs_dir: Path, home: str | None = None) -> None:
     """Serve every ``*.yaml`` in ``specs_dir``; deployments stay active if serving stops.
 
     Each deployment has a concurrency limit of one, so scheduled and manual runs of a spec
     queue instead of racing; the ledger stays correct either way (its charge is atomic).
     """
-    deployments: list[RunnerDeployment] = []
-    for path in sorted(specs_dir.glob("*.yaml")):
-        spec = load_spec(path)
-        deployments.append(
-            release.to_deployment(  # type: ignore[arg-type]  # sync call returns the value
-                name=deployment_name(path),
-                cron=spec.schedule,
-                parameters={"spec_path": str(path.resolve()), "home": home},
-                description=spec.release.description,
-                tags=["dprelease", spec.source.table],
-                concurrency_limit=1,  # runs of one spec queue: DuckDB has one writer per file
-            )
-        )
-    serve(*deployments, pause_on_shutdown=False)
+    serve(*build_deployments(specs_dir, home), pause_on_shutdown=False)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
@@ -20,10 +23,36 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
+def report_link(report: Path | None) -> str:
+    """A markdown link to the HTML release report (a local file under the warehouse home)."""
+    if report is None:
+        return "no report was written for this run"
+    return f"[release report]({report.resolve().as_uri()}) (`{report}`)"
+
+
+def noise_markdown(measurements: Sequence[Measurement]) -> str:
+    """The noise scale of each measured marginal, as a markdown table."""
+    rows = "\n".join(
+        f"| {' x '.join(m.clique) or '(total count)'} | {m.values.size:,} | {m.sigma:.4g} |"
+        for m in measurements
+    )
+    return f"| measured marginal | noisy cells | sigma |\n|---|---|---|\n{rows}\n"
+
+
 def release_markdown(
-    request: ReleaseRequest, published: PublishedRelease, utility: UtilityReport, run_id: str
+    request: ReleaseRequest,
+    published: PublishedRelease,
+    utility: UtilityReport,
+    run_id: str,
+    report: Path | None = None,
+    measurements: Sequence[Measurement] = (),
 ) -> str:
-    """The release summary shown in the Prefect UI."""
+    """The release summary shown in the Prefect UI, linking to the HTML report."""
+    noise = (
+        f"\n## Noise per measured marginal\n\n{noise_markdown(measurements)}"
+        if measurements
+        else ""
+    )
     checks = "\n".join(
         f"| {c.name} | {c.column or ''} | {c.observed:.4g} | {c.threshold:.4g} | "
         f"{'pass' if c.passed else 'FAIL'} |"
@@ -43,13 +72,14 @@ def release_markdown(
 (rho = {request.cost.ledger_rho:.6g}) |
 | dataset cap | epsilon = {request.cap.epsilon:g}, delta = {request.cap.delta:g} |
 | run | `{run_id}` |
+| report | {report_link(report)} |
 
 ## Utility checks (synthetic rows vs noisy measurements)
 
 | check | column | observed | threshold | result |
 |---|---|---|---|---|
 {checks}
-"""
+{noise}"""
 
 
 def publish_artifacts_fn(
@@ -58,11 +88,17 @@ def publish_artifacts_fn(
     utility: UtilityReport,
     run_id: str,
     home: str | None,
+    report: Path | None = None,
+    measurements: Sequence[Measurement] = (),
 ) -> None:
-    """A markdown summary of the release and a table of the dataset's budget ledger."""
+    """A markdown summary of the release (linking its report) and the budget ledger table.
+
+    The input-validation report is never linked here: it is computed from private rows and
+    stays in the run log (``privacy.runs.input_report``) for operators only.
+    """
     create_markdown_artifact(
         key=artifact_key("release", request.name),
-        markdown=release_markdown(request, published, utility, run_id),
+        markdown=release_markdown(request, published, utility, run_id, report, measurements),
         description=f"Release {published.table_name}",
     )
     rows = [

@@ -13,6 +13,7 @@ from dpcore.synth.base import PlannedMeasurement
 from dpcore.synth.registry import get_synthesizer
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
+from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state, charge
 from warehouse.runs import set_status
 
@@ -71,6 +72,7 @@ def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> 
         cost=request.cost,
         cap=request.cap,
     )
+    crash_point("after-charge")
     set_status(paths.warehouse, run_id, "charged")
     return receipt
 

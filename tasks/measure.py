@@ -10,6 +10,7 @@ from dpcore.noise import secure_source
 from dpcore.synth.registry import get_synthesizer
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
+from warehouse.faults import crash_point
 from warehouse.measurements import measure_once
 from warehouse.runs import set_status
 
@@ -27,6 +28,7 @@ def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[M
         measurements, _reused = measure_once(
             paths.warehouse, run_id, request.source_table, request.codec, draw
         )
+    crash_point("after-measurements")
     set_status(paths.warehouse, run_id, "measured")
     return measurements
 

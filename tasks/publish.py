@@ -13,6 +13,7 @@ from expectations import UtilityReport
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from tasks.synthesize import SyntheticTable
+from warehouse.faults import crash_point
 from warehouse.ledger import Charge
 from warehouse.publish import PublishedRelease, ReleaseMetadata, publish
 from warehouse.runs import set_status
@@ -60,6 +61,7 @@ def publish_fn(
         column_comments={c.name: column_comment(c) for c in request.codec.columns},
     )
     published = publish(paths, table.frame, meta, private=table.synthetic.private)
+    crash_point("after-rename")
     set_status(paths.warehouse, run_id, "published", version=published.version)
     return published
 

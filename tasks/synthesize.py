@@ -16,6 +16,7 @@ from dpcore.marginals import Measurement
 from dpcore.synth.registry import get_synthesizer
 from dpcore.synth.release import SyntheticCodes, synthesize
 from tasks.request import ReleaseRequest
+from warehouse.faults import crash_point
 
 PANDAS_DTYPES = {"category": "string", "integer": "Int64", "float": "Float64"}
 
@@ -49,6 +50,7 @@ def synthesize_fn(request: ReleaseRequest, measurements: Sequence[Measurement]) 
     rng = np.random.default_rng(secrets.randbits(128))
     synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
     synthetic = synthesize(synthesizer, request.codec.domain, measurements, request.rows, rng)
+    crash_point("while-synthesizing")
     return SyntheticTable(decode_frame(request.codec, synthetic.codes, rng), synthetic)
 
 

@@ -17,6 +17,7 @@ from expectations import InputReport, validate_input
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.connection import connect
+from warehouse.faults import crash_point
 from warehouse.runs import set_status
 from warehouse.source import check_not_empty, check_schema, read_columns, source_columns
 
@@ -38,6 +39,7 @@ def validate_source_fn(request: ReleaseRequest, run_id: str, home: str | None) -
         "validated",
         input_report=json.dumps(asdict(report), default=str),
     )
+    crash_point("after-validation")
     return report
 
 

@@ -179,7 +179,8 @@ def charge(
 ) -> Charge:
     """Durably charge ``cost`` to ``dataset`` for ``run_id``, or raise and change nothing.
 
-    Idempotent per run id: a second call for the same run returns the first charge.
+    Idempotent per run id: a second call for the same run returns the first charge; one that
+    names another dataset or cost raises ``LedgerError`` (its receipt would not pay for it).
     Raises ``BudgetExhaustedError`` (naming the remaining budget) if the cap would be passed,
     ``CapMismatchError`` if the spec's cap differs from the registered one, and
     ``LedgerError`` if the ledger's rows were altered.
@@ -196,7 +197,14 @@ def charge(
             f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
         ).fetchone()
         if existing is not None:
-            return Charge(*existing)
+            previous = Charge(*existing)
+            if previous.dataset != dataset or previous.rho != rho:
+                raise LedgerError(
+                    f"run {run_id} was already charged rho={previous.rho:.6g} to "
+                    f"{previous.dataset}; it cannot now be charged rho={rho:.6g} to {dataset}. "
+                    "A run's dataset and cost are fixed at its charge: start a new run."
+                )
+            return previous
         charges = _charges(con, dataset)
         verify_chain(dataset, charges, budget[3])
         updated = con.execute(

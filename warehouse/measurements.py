@@ -16,6 +16,7 @@ from dpcore.encoding import TableCodec
 from dpcore.marginals import CountOracle, Measurement
 from warehouse.connection import connect, run_transaction
 from warehouse.errors import ChargeMissingError
+from warehouse.faults import crash_point
 from warehouse.schema import ensure_privacy_schema
 from warehouse.source import DuckDBOracle
 
@@ -85,6 +86,7 @@ def measure_once(
                     m.private,
                 ],
             )
+            crash_point("while-measuring")
         return measurements, False
 
     measurements, raced = run_transaction(path, body)

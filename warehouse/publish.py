@@ -27,6 +27,7 @@ import pandas as pd
 from dpcore.errors import NotPrivateError
 from warehouse.connection import connect, literal, quote
 from warehouse.errors import PublishError
+from warehouse.faults import crash_point
 from warehouse.paths import WarehousePaths
 
 CATALOG_DDL = """
@@ -169,6 +170,7 @@ def publish(
                 published = _write_version(con, frame, meta)
                 con.execute("CHECKPOINT")
             _fsync(staging)
+            crash_point("before-rename")
             staging.replace(paths.release)
             _fsync(paths.home)
         except BaseException:
@@ -192,6 +194,7 @@ def _write_version(
         con.register("dprelease_synthetic", frame)
         con.execute(f"CREATE TABLE {quote(table)} AS SELECT * FROM dprelease_synthetic")
         con.unregister("dprelease_synthetic")
+        crash_point("while-publishing")
         summary = (
             f"{meta.description} Synthetic, differentially private: version {version}, "
             f"{len(frame)} rows, method {meta.method}, epsilon={meta.epsilon:g}, "
@@ -242,10 +245,27 @@ def published_for_run(paths: WarehousePaths, run_id: str) -> PublishedRelease | 
     """The version a run published, if any."""
     if not paths.release.exists():
         return None
-    with connect(paths.release, read_only=True) as con:
+    with fresh_reader(paths.release) as con:
         if not _has_catalog(con):
             return None
         return _existing(con, run_id)
+
+
+@contextmanager
+def fresh_reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only view of the release file as it is now on disk.
+
+    A plain ``duckdb.connect`` reuses an instance this process already holds for the path,
+    which after a publish's rename still shows the old file; attaching into a fresh
+    in-memory database always opens the current file.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {literal(str(path))} AS release (READ_ONLY)")
+        con.execute("USE release")
+        yield con
+    finally:
+        con.close()
 
 
 def _has_catalog(con: duckdb.DuckDBPyConnection) -> bool:
@@ -261,7 +281,7 @@ def catalog(paths: WarehousePaths, name: str | None = None) -> list[dict[str, ob
     """Catalog rows (newest first), optionally for one release name."""
     if not paths.release.exists():
         return []
-    with connect(paths.release, read_only=True) as con:
+    with fresh_reader(paths.release) as con:
         if not _has_catalog(con):
             return []
         result = con.execute(

@@ -1,20 +1,24 @@
 """The run log: one row per release run, with its status through the release's steps.
 
 Statuses: ``started`` → ``validated`` → ``charged`` → ``measured`` → ``published``, or
-``failed`` with an error message. A killed run stays at its last status until a resume or a
-later look marks it.
+``failed`` with an error message. Each run records the process running it (host, pid and a
+start marker); a run whose process was killed is settled (failed, or published if its
+release went live) when runs are listed or a new run of the same release starts: see
+``warehouse.stale``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from warehouse.connection import connect, run_transaction
+from warehouse.process import current_process
 from warehouse.schema import ensure_privacy_schema
+from warehouse.stale import settle_stopped_runs
 
 STATUSES = ("started", "validated", "charged", "measured", "published", "failed")
 
@@ -34,20 +38,46 @@ class RunRecord:
     error: str | None
     input_report: str | None
     version: int | None
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    owner_start: str | None = None
+
+
+_COLUMNS = ", ".join(f.name for f in fields(RunRecord))
 
 
 def start_run(
     path: Path, *, run_id: str, release: str, dataset: str, spec_hash: str, spec_path: str
 ) -> RunRecord:
-    """Record a run as started, or return its existing record (a resume or a retry)."""
+    """Record a run as started, or return its existing record (a resume or a retry).
+
+    Either way this process becomes the run's owner. Runs of the same release whose process
+    was killed are settled first, so the run log never shows them as still running.
+    """
     ensure_privacy_schema(path)
+    settle_stopped_runs(path, release)
+    owner = current_process()
 
     def body(con: duckdb.DuckDBPyConnection) -> None:
         now = datetime.now(UTC)
         con.execute(
-            "INSERT INTO privacy.runs VALUES (?, ?, ?, ?, ?, 'started', ?, ?, NULL, NULL, NULL) "
-            "ON CONFLICT DO NOTHING",
-            [run_id, release, dataset, spec_hash, spec_path, now, now],
+            "INSERT INTO privacy.runs (run_id, release, dataset, spec_hash, spec_path, status, "
+            "started_at, updated_at, owner_host, owner_pid, owner_start) "
+            "VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE "
+            "SET owner_host = excluded.owner_host, owner_pid = excluded.owner_pid, "
+            "owner_start = excluded.owner_start",
+            [
+                run_id,
+                release,
+                dataset,
+                spec_hash,
+                spec_path,
+                now,
+                now,
+                owner.host,
+                owner.pid,
+                owner.start_marker,
+            ],
         )
 
     run_transaction(path, body)
@@ -62,7 +92,9 @@ def get_run(path: Path, run_id: str) -> RunRecord | None:
         return None
     ensure_privacy_schema(path)
     with connect(path) as con:
-        row = con.execute("SELECT * FROM privacy.runs WHERE run_id = ?", [run_id]).fetchone()
+        row = con.execute(
+            f"SELECT {_COLUMNS} FROM privacy.runs WHERE run_id = ?", [run_id]
+        ).fetchone()
     return None if row is None else RunRecord(*row)
 
 
@@ -92,11 +124,13 @@ def set_status(
 
 
 def list_runs(path: Path, release: str | None = None) -> list[RunRecord]:
-    """Runs, newest first, optionally for one release."""
+    """Runs, newest first, optionally for one release; killed runs are settled first."""
     ensure_privacy_schema(path)
+    settle_stopped_runs(path, release)
     with connect(path) as con:
         rows = con.execute(
-            "SELECT * FROM privacy.runs WHERE ? IS NULL OR release = ? ORDER BY started_at DESC",
+            f"SELECT {_COLUMNS} FROM privacy.runs WHERE ? IS NULL OR release = ? "
+            "ORDER BY started_at DESC",
             [release, release],
         ).fetchall()
     return [RunRecord(*r) for r in rows]

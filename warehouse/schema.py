@@ -59,15 +59,37 @@ CREATE TABLE IF NOT EXISTS privacy.measurements (
 """
 
 
+# Columns added after the first release, as (table, column, type). Files made before them are
+# upgraded in place on first use; the run log's owner columns let a later look tell a killed
+# run from a live one (see ``warehouse.stale``).
+MIGRATIONS = (
+    ("runs", "owner_host", "VARCHAR"),
+    ("runs", "owner_pid", "BIGINT"),
+    ("runs", "owner_start", "VARCHAR"),
+)
+
+
 def _create(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(PRIVACY_DDL)
+    present = set(
+        con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE schema_name = 'privacy' AND database_name = current_database()"
+        ).fetchall()
+    )
+    for table, column, sql_type in MIGRATIONS:
+        if (table, column) not in present:
+            con.execute(f"ALTER TABLE privacy.{table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
 
 
 _ensured: set[tuple[str, int]] = set()
 
 
 def ensure_privacy_schema(path: Path) -> None:
-    """Create the privacy schema and its tables if absent (idempotent, once per file)."""
+    """Create the privacy schema and its tables if absent, and add missing columns.
+
+    Idempotent; done once per file and process.
+    """
     key = (str(path), path.stat().st_ino if path.exists() else -1)
     if key in _ensured:
         return

@@ -9,6 +9,7 @@ except for input validation, which sees only the declared columns.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -185,6 +186,7 @@ class DuckDBOracle:
     table: str
     codec: TableCodec
     _ready: bool = field(default=False, init=False)
+    _temp: str = field(default_factory=lambda: f"dprelease_codes_{uuid.uuid4().hex}", init=False)
 
     @property
     def domain(self) -> Domain:
@@ -194,7 +196,7 @@ class DuckDBOracle:
     def _prepare(self) -> None:
         if not self._ready:
             self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE dprelease_codes AS "
+                f"CREATE OR REPLACE TEMP TABLE {self._temp} AS "
                 + encoded_query(self.table, self.codec)
             )
             self._ready = True
@@ -207,12 +209,12 @@ class DuckDBOracle:
             shape = self.domain.shape(clique)
             size = int(np.prod(shape)) if shape else 1
             if not clique:
-                n = self.con.execute("SELECT count(*) FROM dprelease_codes").fetchall()[0][0]
+                n = self.con.execute(f"SELECT count(*) FROM {self._temp}").fetchall()[0][0]
                 out.append(np.array([n], dtype=np.int64))
                 continue
             cols = ", ".join(quote(c) for c in clique)
             rows = self.con.execute(
-                f"SELECT {cols}, count(*) AS n FROM dprelease_codes GROUP BY ALL"
+                f"SELECT {cols}, count(*) AS n FROM {self._temp} GROUP BY ALL"
             ).fetchnumpy()
             counts = np.zeros(size, dtype=np.int64)
             index = np.ravel_multi_index(

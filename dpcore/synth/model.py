@@ -187,6 +187,37 @@ class _Problem:
                 self.cliques.append((name,))
         self.slot = [self.cliques.index(o.clique) for o in self.obs]
         self.pot_homes = [tree.home(c) for c in self.cliques]
+        self.plan = self._marginal_plan()
+
+    def _marginal_plan(self) -> list[tuple[int, int]]:
+        """Order to compute each observation's marginal, each from the smallest table holding
+        it: ``(obs, source)`` with source ``>= 0`` an earlier observation, ``-1`` its home."""
+        domain = self.domain
+        order = sorted(range(len(self.obs)), key=lambda k: -domain.cells(self.obs[k].clique))
+        plan: list[tuple[int, int]] = []
+        done: list[int] = []
+        for k in order:
+            wanted = set(self.obs[k].clique)
+            best, best_cells = -1, domain.cells(self.tree.cliques[self.homes[k]])
+            for j in done:
+                cells = domain.cells(self.obs[j].clique)
+                if wanted <= set(self.obs[j].clique) and cells < best_cells:
+                    best, best_cells = j, cells
+            plan.append((k, best))
+            done.append(k)
+        return plan
+
+    def marginals(self, beliefs: Sequence[FloatArray]) -> list[FloatArray]:
+        """Each observation's clique marginal (full resolution), by the precomputed plan."""
+        out: list[FloatArray] = [np.empty(0)] * len(self.obs)
+        for k, source in self.plan:
+            clique = self.obs[k].clique
+            if source < 0:
+                home = self.homes[k]
+                out[k] = sum_to(self.domain, beliefs[home], self.tree.cliques[home], clique)
+            else:
+                out[k] = sum_to(self.domain, out[source], self.obs[source].clique, clique)
+        return out
 
     def assemble(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
         tables = [np.zeros(self.domain.shape(c)) for c in self.tree.cliques]
@@ -204,8 +235,7 @@ class _Problem:
         grads: list[FloatArray] = [np.zeros(self.domain.shape(c)) for c in self.cliques]
         margs: list[FloatArray] = []
         n = self.total
-        for o, home, slot in zip(self.obs, self.homes, self.slot, strict=True):
-            mu = sum_to(self.domain, beliefs[home], self.tree.cliques[home], o.clique)
+        for o, slot, mu in zip(self.obs, self.slot, self.marginals(beliefs), strict=True):
             seen = mu.reshape(-1) if o.index is None else coarsen(mu, o.index, o.counts.size)
             diff = n * seen - o.counts
             loss += float(np.dot(diff, diff)) / (2.0 * o.variance)

@@ -41,7 +41,7 @@ def test_bad_spec_is_one_paragraph_with_exit_code_2(
     code, out, err = run_cli(capsys, "--home", str(tmp_path / "h"), "plan", spec)
     assert code == 2 and out == ""
     assert "privacy.epsilon" in err and "Traceback" not in err
-    with pytest.raises(Exception, match="privacy.epsilon"):
+    with pytest.raises(Exception, match=r"privacy\.epsilon"):
         main(["--debug", "--home", str(tmp_path / "h"), "plan", spec])
 
 

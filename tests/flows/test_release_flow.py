@@ -190,14 +190,14 @@ def test_no_source_value_reaches_logs_errors_artifacts_or_the_release(
         )
     spec = tmp_path / "people.yaml"
     spec.write_text(
-        f"""
-release: {{name: people, description: Marker test release.}}
-source: {{table: raw.people}}
-privacy: {{epsilon: 2.0, delta: 1.0e-9, cap: {{epsilon: 10.0, delta: 1.0e-6}}}}
+        """
+release: {name: people, description: Marker test release.}
+source: {table: raw.people}
+privacy: {epsilon: 2.0, delta: 1.0e-9, cap: {epsilon: 10.0, delta: 1.0e-6}}
 columns:
-  kind: {{type: category, values: [a, b], missing: "?", on_invalid: missing}}
-  score: {{type: integer, bounds: [0, 49], bin_width: 10}}
-expectations: {{utility: {{max_tvd: 0.5, row_tolerance: 0.5}}}}
+  kind: {type: category, values: [a, b], missing: "?", on_invalid: missing}
+  score: {type: integer, bounds: [0, 49], bin_width: 10}
+expectations: {utility: {max_tvd: 0.5, row_tolerance: 0.5}}
 """
     )
     caplog.set_level(logging.DEBUG)

@@ -8,6 +8,7 @@ import pytest
 
 from warehouse.paths import WarehousePaths
 
+
 @pytest.fixture
 def paths(tmp_path: Path) -> WarehousePaths:
     """An empty warehouse home of its own."""

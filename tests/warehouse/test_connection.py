@@ -61,7 +61,7 @@ def test_connect_waits_for_another_process_to_release(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     with held(path, 1.0) as proc:
         # the file really is locked: a plain open fails at once
-        with pytest.raises(duckdb.IOException, match="(?i)lock"):
+        with pytest.raises(duckdb.IOException, match=r"(?i)lock"):
             duckdb.connect(str(path))
         start = time.monotonic()
         with connect(path, wait_s=30) as con:
@@ -73,7 +73,7 @@ def test_connect_waits_for_another_process_to_release(tmp_path: Path) -> None:
 
 def test_read_only_connect_also_waits(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    with held(path, 0.8), connect(path, read_only=True, wait_s=30) as con:
+    with held(path, 0.5), connect(path, read_only=True, wait_s=30) as con:
         assert con.execute("SELECT x FROM t").fetchall() == [(42,)]
 
 
@@ -81,8 +81,9 @@ def test_connect_gives_up_with_busy_error(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     with held(path, 20.0):
         start = time.monotonic()
-        with pytest.raises(WarehouseBusyError, match="w.duckdb stayed locked"), connect(
-            path, wait_s=0.3
+        with (
+            pytest.raises(WarehouseBusyError, match=r"w\.duckdb stayed locked"),
+            connect(path, wait_s=0.3),
         ):
             pass
         assert time.monotonic() - start < 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -135,13 +136,23 @@ def test_charge_for_run_without_a_warehouse_is_none(tmp_path: Path) -> None:
 def test_same_run_id_is_charged_once(warehouse: Path) -> None:
     first = charge(warehouse, "run-1", exact("0.3"))
     again = charge(warehouse, "run-1", exact("0.3"))
-    # even a retry that declares another cost returns (and keeps) the first charge
-    other = charge(warehouse, "run-1", exact("0.5"))
 
-    assert again == first and other == first
+    assert again == first
     state = ledger.budget_state(warehouse, DATASET)
     assert state is not None and state.spent_rho == first.rho == Decimal("0.3")
     assert len(table_rows(warehouse)[1]) == 1
+
+
+@pytest.mark.parametrize(
+    ("cost", "dataset"), [("0.5", DATASET), ("0.3", "raw.other")], ids=["cost", "dataset"]
+)
+def test_a_run_cannot_be_recharged_differently(warehouse: Path, cost: str, dataset: str) -> None:
+    """A retry that asks for another cost or dataset must not get the old receipt."""
+    charge(warehouse, "run-1", exact("0.3"))
+    before = table_rows(warehouse)
+    with pytest.raises(LedgerError, match=r"run run-1 was already charged rho=0\.3"):
+        charge(warehouse, "run-1", exact(cost), dataset=dataset)
+    assert table_rows(warehouse) == before
 
 
 def test_exhausted_charge_names_remaining_budget_and_changes_nothing(warehouse: Path) -> None:
@@ -252,15 +263,24 @@ TAMPERS = {
 }
 
 
-@pytest.mark.parametrize("statement", TAMPERS.values(), ids=list(TAMPERS))
-def test_hand_edits_are_detected(warehouse: Path, statement: str) -> None:
+@pytest.fixture(scope="module")
+def three_charges(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ledger with three intact charges of 0.1 (built once, copied by each test)."""
+    path = tmp_path_factory.mktemp("template") / "w.duckdb"
     for i in range(3):
-        charge(warehouse, f"run-{i}", exact("0.1"))
+        charge(path, f"run-{i}", exact("0.1"))
+    return path
+
+
+@pytest.mark.parametrize("statement", TAMPERS.values(), ids=list(TAMPERS))
+def test_hand_edits_are_detected(three_charges: Path, tmp_path: Path, statement: str) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copyfile(three_charges, warehouse)
     assert len(ledger.history(warehouse, DATASET)) == 3  # intact before the edit
     sql(warehouse, statement)
     after_edit = table_rows(warehouse)
 
-    with pytest.raises(LedgerError, match="altered|reconciles"):
+    with pytest.raises(LedgerError, match=r"altered|reconcile"):
         charge(warehouse, "run-new", exact("0.1"))
     with pytest.raises(LedgerError):
         ledger.budget_state(warehouse, DATASET)
@@ -298,7 +318,7 @@ def test_verify_chain_names_the_altered_row(warehouse: Path) -> None:
 # --- concurrency ------------------------------------------------------------------------
 
 
-def _race(n: int, attempt: Callable[[int], None]) -> tuple[int, int, list[BaseException]]:
+def _race(n: int, attempt: Callable[[int], object]) -> tuple[int, int, list[BaseException]]:
     """Run ``attempt(i)`` in ``n`` threads released together; count successes/refusals."""
     barrier = threading.Barrier(n)
     lock = threading.Lock()
@@ -332,7 +352,7 @@ def test_concurrent_threads_never_pass_the_cap(tmp_path: Path, repeat: int) -> N
     path = tmp_path / f"w{repeat}.duckdb"
     cost = exact("0.15")
 
-    ok, refused, other = _race(16, lambda i: charge(path, f"t{i}", cost) and None)
+    ok, refused, other = _race(16, lambda i: charge(path, f"t{i}", cost))
 
     assert other == []
     assert (ok, refused) == (6, 10)  # floor(1.0 / 0.15) = 6

@@ -158,11 +158,14 @@ def test_not_private_flag_round_trips(source: Path) -> None:
 def test_runs_are_kept_apart(source: Path) -> None:
     charge_run(source, "r1")
     charge_run(source, "r2")
-    a, _ = measure_once(source, "r1", TABLE, CODEC, Drawer())
+    measure_once(source, "r1", TABLE, CODEC, Drawer())
     draw = Drawer()
-    b, reused = measure_once(source, "r2", TABLE, CODEC, draw)
-    assert reused is False and draw.calls == 1
+    _, reused = measure_once(source, "r2", TABLE, CODEC, draw)
+    assert reused is False and draw.calls == 1  # r1's measurements are not r2's
     assert stored_rows(source) == 6
+    for run_id in ("r1", "r2"):
+        loaded = load_measurements(source, run_id)
+        assert loaded is not None and [m.clique for m in loaded] == list(EXACT)
 
 
 def test_a_failing_draw_stores_nothing_and_can_be_retried(source: Path) -> None:

@@ -111,7 +111,7 @@ def test_missing_and_wrong_are_both_reported() -> None:
 
 def test_schema_checked_against_a_real_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE raw.t (sex VARCHAR, age VARCHAR)")
-    with pytest.raises(SchemaDriftError, match="score.*age is VARCHAR|age is VARCHAR"):
+    with pytest.raises(SchemaDriftError, match=r"missing column\(s\): score; age is VARCHAR"):
         check_schema(source_columns(con, TABLE), SPEC, TABLE)
 
 
@@ -138,17 +138,13 @@ CATS = ("a", "b", "c")
 
 def test_category_missing_token_and_null_map_to_missing(con: duckdb.DuckDBPyConnection) -> None:
     load(con, "VARCHAR", ["a", "b", "?", None, "c", "a", "?"])
-    codec = ColumnCodec(
-        "x", "category", categories=CATS, has_missing=True, missing_tokens=("?",)
-    )
+    codec = ColumnCodec("x", "category", categories=CATS, has_missing=True, missing_tokens=("?",))
     assert counts1(con, codec) == [2, 1, 1, 3]  # a, b, c, missing (2 "?" + NULL)
 
 
 def test_unknown_category_to_missing(con: duckdb.DuckDBPyConnection) -> None:
     load(con, "VARCHAR", ["a", "zzz", "A", "b ", None])
-    codec = ColumnCodec(
-        "x", "category", categories=CATS, has_missing=True, on_invalid="missing"
-    )
+    codec = ColumnCodec("x", "category", categories=CATS, has_missing=True, on_invalid="missing")
     assert counts1(con, codec) == [1, 0, 0, 4]
 
 
@@ -210,7 +206,12 @@ def test_integer_out_of_bounds_dropped_or_missing(con: duckdb.DuckDBPyConnection
 def test_integer_missing_token(con: duckdb.DuckDBPyConnection) -> None:
     load(con, "INTEGER", [-1, 20, -1, 40, -2])
     codec = ColumnCodec(
-        "x", "integer", edges=AGE_EDGES, has_missing=True, missing_tokens=("-1",), on_invalid="clamp"
+        "x",
+        "integer",
+        edges=AGE_EDGES,
+        has_missing=True,
+        missing_tokens=("-1",),
+        on_invalid="clamp",
     )
     assert counts1(con, codec) == [2, 1, 2]  # -2 is clamped, -1 is missing
 
@@ -284,7 +285,9 @@ def test_decimal_column_bins(con: duckdb.DuckDBPyConnection) -> None:
 COLORS = ("red", "green", "blue")
 WIDE = TableCodec(
     (
-        ColumnCodec("color", "category", categories=COLORS, has_missing=True, missing_tokens=("?",)),
+        ColumnCodec(
+            "color", "category", categories=COLORS, has_missing=True, missing_tokens=("?",)
+        ),
         ColumnCodec("age", "integer", edges=AGE_EDGES, on_invalid="clamp"),
         ColumnCodec("score", "float", edges=(0.0, 0.25, 0.5, 1.0)),
     )

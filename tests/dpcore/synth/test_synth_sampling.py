@@ -41,3 +41,23 @@ def test_sample_is_reproducible_and_zero_rows() -> None:
     again = model.sample(50, np.random.default_rng(7))
     assert np.array_equal(first, again)
     assert model.sample(0, np.random.default_rng(0)).shape == (0, 2)
+
+
+def test_stratified_sampling_rounds_expected_counts() -> None:
+    domain = Domain(("a", "b"), (4, 5))
+    rng = np.random.default_rng(5)
+    counts = rng.integers(1, 50, 20)
+    model, _ = fit_model(domain, [Measurement(("a", "b"), counts, 1e-3)], iterations=2000)
+    rows = 1000
+    sample = model.sample(rows, np.random.default_rng(1))
+    drawn = ArrayOracle(domain, sample).counts([("a", "b")])[0]
+    expected = model.marginal(("a", "b")) * rows
+    assert np.all(np.abs(drawn - expected) < 1.0 + 1e-9)
+    # Independent draws are available and noisier.
+    from dpcore.synth.sampling import forward_sample
+
+    iid = forward_sample(
+        model.tree, model.beliefs, rows, np.random.default_rng(1), stratified=False
+    )
+    iid_counts = ArrayOracle(domain, iid).counts([("a", "b")])[0]
+    assert np.abs(iid_counts - expected).max() > 1.0

@@ -1,0 +1,32 @@
+"""The release report: a self-contained HTML page built from DP outputs only.
+
+``inputs`` gathers what the report may show (release facts, ledger history, noise scales and
+noisy-vs-synthetic marginals), ``plots`` draws them, ``html`` lays them out and ``task`` is the
+thin Prefect task that writes ``$DPRELEASE_HOME/reports/<name>_v<N>.html``. Nothing here reads
+source rows: the inputs are the stored noisy measurements, the synthetic codes, the ledger,
+the catalog row and the public spec.
+"""
+
+from tasks.report.html import render_report
+from tasks.report.inputs import (
+    BudgetPoint,
+    MarginalComparison,
+    NoiseRow,
+    ReleaseFacts,
+    ReportInputs,
+    build_report_inputs,
+)
+from tasks.report.task import report_path, write_release_report, write_release_report_fn
+
+__all__ = [
+    "BudgetPoint",
+    "MarginalComparison",
+    "NoiseRow",
+    "ReleaseFacts",
+    "ReportInputs",
+    "build_report_inputs",
+    "render_report",
+    "report_path",
+    "write_release_report",
+    "write_release_report_fn",
+]

@@ -1,0 +1,202 @@
+"""What a release report may show, gathered from DP outputs only.
+
+:func:`build_report_inputs` takes the public request (spec), the catalog row, the ledger
+charge and history, the stored noisy measurements and the synthetic codes; no argument can
+hold a source row. The resulting :class:`ReportInputs` is all the renderer ever sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from dpcore.domain import Clique
+from dpcore.encoding import TableCodec
+from dpcore.marginals import Measurement
+from tasks.report.compare import (
+    FloatArray,
+    best_noisy_marginal,
+    fits_domain,
+    normalise,
+    synthetic_marginal,
+    total_variation,
+)
+from tasks.request import ReleaseRequest
+from warehouse.ledger import Charge, HistoryRow
+from warehouse.publish import PublishedRelease
+
+MAX_ONE_WAY_PLOTS = 8
+MAX_TWO_WAY_PLOTS = 4
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What was released and what it cost (catalog row, charge and public spec)."""
+
+    name: str
+    description: str
+    version: int
+    table_name: str
+    run_id: str
+    rows: int
+    columns: tuple[str, ...]
+    method: str
+    epsilon: float
+    delta: float
+    rho: float
+    cap_epsilon: float
+    cap_delta: float
+    dataset: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BudgetPoint:
+    """One ledger charge: when, for which release, and the dataset's total after it."""
+
+    seq: int
+    charged_at: datetime
+    release: str
+    run_id: str
+    epsilon: float
+    cumulative_epsilon: float
+    outcome: str
+
+
+@dataclass(frozen=True)
+class NoiseRow:
+    """The noise of one stored measurement: its marginal, noisy cells and sigma."""
+
+    clique: Clique
+    cells: int
+    sigma: float
+
+
+@dataclass(frozen=True)
+class MarginalComparison:
+    """A marginal's normalised noisy distribution next to the synthetic one.
+
+    ``labels`` holds the public code labels of each axis; ``noisy`` and ``synthetic`` have
+    the clique's shape and each sums to 1.
+    """
+
+    clique: Clique
+    labels: tuple[tuple[str, ...], ...]
+    noisy: FloatArray = field(repr=False)
+    synthetic: FloatArray = field(repr=False)
+
+    @property
+    def tvd(self) -> float:
+        """Total variation distance between the two distributions."""
+        return total_variation(self.noisy, self.synthetic)
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the release report shows; built only from DP outputs and public facts."""
+
+    facts: ReleaseFacts
+    budget: tuple[BudgetPoint, ...]
+    noise: tuple[NoiseRow, ...]
+    one_way: tuple[MarginalComparison, ...]
+    two_way: tuple[MarginalComparison, ...]
+    one_way_tvd: tuple[tuple[str, float], ...]
+    utility_passed: bool
+
+
+def _comparison(
+    codec: TableCodec,
+    measurements: Sequence[Measurement],
+    codes: npt.NDArray[np.int64],
+    clique: Clique,
+) -> MarginalComparison | None:
+    domain = codec.domain
+    noisy = best_noisy_marginal(measurements, domain, clique)
+    if noisy is None:
+        return None
+    labels = tuple(tuple(codec.column(c).labels()) for c in clique)
+    synthetic = synthetic_marginal(codes, domain, clique)
+    return MarginalComparison(clique, labels, normalise(noisy), normalise(synthetic))
+
+
+def compare_marginals(
+    codec: TableCodec,
+    measurements: Sequence[Measurement],
+    codes: npt.NDArray[np.int64],
+) -> tuple[list[MarginalComparison], list[MarginalComparison]]:
+    """Every column's 1-way comparison and every measured 2-way one, largest TVD first.
+
+    Sorting by distance puts the marginals where the synthetic table departs most from what
+    was measured first: those are the ones a reviewer needs to see.
+    """
+    one = [_comparison(codec, measurements, codes, (c.name,)) for c in codec.columns]
+    pairs = {m.clique for m in measurements if len(m.clique) == 2 and fits_domain(m, codec.domain)}
+    two = [_comparison(codec, measurements, codes, p) for p in sorted(pairs)]
+    by_tvd = lambda c: -c.tvd  # noqa: E731  # sort key, clearer inline
+    return (
+        sorted((c for c in one if c is not None), key=by_tvd),
+        sorted((c for c in two if c is not None), key=by_tvd),
+    )
+
+
+def budget_points(ledger: Sequence[HistoryRow]) -> tuple[BudgetPoint, ...]:
+    """The dataset's ledger as points of its cumulative epsilon over time."""
+    return tuple(
+        BudgetPoint(
+            seq=h.charge.seq,
+            charged_at=h.charge.charged_at,
+            release=h.charge.release,
+            run_id=h.charge.run_id,
+            epsilon=h.charge.epsilon,
+            cumulative_epsilon=h.cumulative_epsilon,
+            outcome=h.outcome,
+        )
+        for h in ledger
+    )
+
+
+def build_report_inputs(
+    request: ReleaseRequest,
+    published: PublishedRelease,
+    receipt: Charge,
+    measurements: Sequence[Measurement],
+    codes: npt.NDArray[np.int64],
+    ledger: Sequence[HistoryRow],
+    *,
+    utility_passed: bool,
+    max_one_way: int = MAX_ONE_WAY_PLOTS,
+    max_two_way: int = MAX_TWO_WAY_PLOTS,
+) -> ReportInputs:
+    """Gather the report's contents from DP outputs (see the module docstring)."""
+    facts = ReleaseFacts(
+        name=request.name,
+        description=request.description,
+        version=published.version,
+        table_name=published.table_name,
+        run_id=published.run_id,
+        rows=published.rows,
+        columns=tuple(c.name for c in request.codec.columns),
+        method=request.method,
+        epsilon=receipt.epsilon,
+        delta=receipt.delta,
+        rho=float(receipt.rho),
+        cap_epsilon=request.cap.epsilon,
+        cap_delta=request.cap.delta,
+        dataset=request.dataset,
+        created_at=published.created_at,
+    )
+    noise = tuple(NoiseRow(m.clique, int(m.values.size), float(m.sigma)) for m in measurements)
+    one, two = compare_marginals(request.codec, measurements, codes)
+    return ReportInputs(
+        facts=facts,
+        budget=budget_points(ledger),
+        noise=noise,
+        one_way=tuple(one[:max_one_way]),
+        two_way=tuple(two[:max_two_way]),
+        one_way_tvd=tuple((c.clique[0], c.tvd) for c in one),
+        utility_passed=utility_passed,
+    )

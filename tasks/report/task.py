@@ -1,0 +1,55 @@
+"""Task: write the release report to ``$DPRELEASE_HOME/reports/<name>_v<N>.html``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from dpcore.marginals import Measurement
+from tasks.context import warehouse_paths
+from tasks.report.html import render_report
+from tasks.report.inputs import build_report_inputs
+from tasks.request import ReleaseRequest
+from tasks.synthesize import SyntheticTable
+from warehouse.ledger import Charge, history
+from warehouse.publish import PublishedRelease
+
+
+def report_path(home: str | None, published: PublishedRelease) -> Path:
+    """Where a version's report lives (one file per version, never overwritten by another)."""
+    return warehouse_paths(home).reports / f"{published.table_name}.html"
+
+
+def write_release_report_fn(
+    request: ReleaseRequest,
+    published: PublishedRelease,
+    receipt: Charge,
+    measurements: Sequence[Measurement],
+    table: SyntheticTable,
+    utility_passed: bool,
+    home: str | None,
+) -> Path:
+    """Render the report from DP outputs (measurements, synthetic codes, ledger) and save it."""
+    ledger = history(warehouse_paths(home).warehouse, request.dataset)
+    inputs = build_report_inputs(
+        request,
+        published,
+        receipt,
+        measurements,
+        table.synthetic.codes,
+        ledger,
+        utility_passed=utility_passed,
+    )
+    path = report_path(home, published)
+    partial = path.with_suffix(".html.partial")
+    partial.write_text(render_report(inputs), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+write_release_report = task(name="write release report", cache_policy=NO_CACHE)(
+    write_release_report_fn
+)

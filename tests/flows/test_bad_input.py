@@ -1,0 +1,182 @@
+"""Bad input refused with a typed error that says what to do, the ledger unchanged and
+nothing published.
+
+The issue's list, and where each is covered:
+
+* missing table, a dropped column, an empty table: ``test_release_flow.py``
+  (``test_bad_input_is_refused_before_any_charge``, through the flow);
+* a column whose type drifted, a domain over the declared cell limit, a non-finite or
+  out-of-range epsilon or delta, a corrupted or hand-edited ledger row: here, through the
+  flow (``prefect_harness``), plus every epsilon/delta value at the spec level;
+* epsilon/delta at the ``PrivacyCost``/``PrivacyCap`` level: ``tests/dpcore/test_accounting.py``;
+* an exhausted budget: ``test_release_publishes_versions_then_refuses_past_the_cap`` (flow)
+  and ``tests/warehouse/test_ledger.py`` (the charge itself).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from dpcore.errors import DPReleaseError
+from flows.release import release
+from flows.spec import SpecError, load_spec, parse_spec
+from tasks.budget import DomainTooLargeError
+from tests.flows.conftest import SPECS, write_spec
+from warehouse.errors import LedgerError, SchemaDriftError
+from warehouse.ledger import charge
+from warehouse.paths import WarehousePaths
+from warehouse.publish import catalog
+
+Rows = list[tuple[Any, ...]]
+
+
+def privacy_rows(home: WarehousePaths) -> tuple[Rows, Rows, Rows]:
+    """Budgets, charges and measurements as stored (all empty if never created)."""
+    with duckdb.connect(str(home.warehouse)) as con:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'privacy'"
+            ).fetchall()
+        }
+
+        def rows(table: str, order: str) -> Rows:
+            if table not in tables:
+                return []
+            return con.execute(f"SELECT * FROM privacy.{table} ORDER BY {order}").fetchall()
+
+        return (
+            rows("budgets", "dataset"),
+            rows("charges", "dataset, seq"),
+            rows("measurements", "run_id, idx"),
+        )
+
+
+def refused(home: WarehousePaths, spec: str, error: type[DPReleaseError], *messages: str) -> None:
+    """The release fails with ``error`` naming ``messages``; nothing spent or published."""
+    before = privacy_rows(home)
+    with pytest.raises(error) as info:
+        release(spec, home=str(home.home))
+    for message in messages:
+        assert message in str(info.value), str(info.value)
+    assert privacy_rows(home) == before
+    assert catalog(home) == [] and not home.release.exists()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_column_whose_type_drifted(home: WarehousePaths, tmp_path: Path) -> None:
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("ALTER TABLE raw.adult ALTER age TYPE VARCHAR")
+    refused(
+        home,
+        write_spec(tmp_path),
+        SchemaDriftError,
+        "source table raw.adult no longer matches the spec",
+        "age is VARCHAR but the spec declares it integer",
+        "Update the spec's columns",
+    )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_domain_over_the_declared_cell_limit(home: WarehousePaths, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, synthesizer__max_marginal_cells=50)
+    refused(
+        home,
+        spec,
+        DomainTooLargeError,
+        "cells, more than the spec's limit synthesizer.max_marginal_cells=50",
+        "Use coarser bins or fewer categories, or raise the limit",
+    )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("epsilon", float("nan"), "epsilon must be a finite number greater than 0"),
+        ("delta", float("inf"), "delta must be a finite number strictly between 0 and 1"),
+    ],
+)
+def test_a_bad_epsilon_or_delta_through_the_flow(
+    home: WarehousePaths, tmp_path: Path, field: str, value: float, reason: str
+) -> None:
+    spec = write_spec(tmp_path, **{f"privacy__{field}": value})
+    refused(home, spec, SpecError, f"privacy.{field}: {reason}")
+
+
+def _adult() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((SPECS / "adult.yaml").read_text())
+    return data
+
+
+@pytest.mark.parametrize("where", ["privacy", "privacy.cap"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("epsilon", 0.0),
+        ("epsilon", -1.0),
+        ("epsilon", float("nan")),
+        ("epsilon", float("inf")),
+        ("epsilon", float("-inf")),
+        ("delta", 0.0),
+        ("delta", -1e-9),
+        ("delta", 1.0),
+        ("delta", float("nan")),
+        ("delta", float("inf")),
+    ],
+)
+def test_every_bad_epsilon_and_delta_is_a_spec_error(where: str, field: str, value: float) -> None:
+    data = copy.deepcopy(_adult())
+    node = data["privacy"] if where == "privacy" else data["privacy"]["cap"]
+    node[field] = value
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, "specs/bad.yaml")
+    reason = (
+        "epsilon must be a finite number greater than 0"
+        if field == "epsilon"
+        else "delta must be a finite number strictly between 0 and 1"
+    )
+    assert "specs/bad.yaml" in str(info.value)
+    assert f"{where}.{field}: {reason}" in str(info.value)
+
+
+TAMPERS = {
+    "charge epsilon edited": (
+        "UPDATE privacy.charges SET epsilon = epsilon / 2",
+        "was altered at charge 1",
+    ),
+    "spent rho lowered": (
+        "UPDATE privacy.budgets SET spent_rho = 0",
+        "reconciles privacy.budgets with privacy.charges",
+    ),
+    "charge deleted": ("DELETE FROM privacy.charges", "reconciles privacy.budgets"),
+}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("tamper", TAMPERS)
+def test_a_hand_edited_ledger_stops_the_release_before_any_noise(
+    home: WarehousePaths, tmp_path: Path, tamper: str
+) -> None:
+    spec = write_spec(tmp_path)
+    request = load_spec(spec).to_request(spec)
+    charge(
+        home.warehouse,
+        dataset=request.dataset,
+        run_id="earlier-run",
+        release=request.name,
+        spec_hash=request.spec_hash,
+        cost=request.cost,
+        cap=request.cap,
+    )
+    statement, message = TAMPERS[tamper]
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute(statement)
+    refused(home, spec, LedgerError, message, "privacy officer")
+    assert privacy_rows(home)[2] == []  # no measurement was drawn

@@ -1,0 +1,84 @@
+"""The release flow writes its report and links it from the release artifact; overrides.
+
+The report must be built from DP outputs only: a source table full of marker strings (in
+an unlisted column and as out-of-domain categories) must leave no trace in it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.overrides import OverrideError, ReleaseOverrides
+from flows.release import release
+from warehouse.ledger import history
+from warehouse.paths import WarehousePaths
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+MARKER = "QQREPORTMARKER"
+
+
+def people_spec(home: WarehousePaths, tmp_path: Path) -> str:
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute(
+            "CREATE TABLE raw.people AS SELECT "
+            f"'{MARKER}_name_' || i AS full_name, "
+            f"CASE WHEN i % 7 = 0 THEN '{MARKER}_cat_' || i ELSE "
+            "CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END END AS kind, "
+            "(i % 50) AS score FROM range(3000) t(i)"
+        )
+    spec = tmp_path / "people.yaml"
+    spec.write_text(
+        """
+release: {name: people, description: Marker test release.}
+source: {table: raw.people}
+privacy: {epsilon: 2.0, delta: 1.0e-9, cap: {epsilon: 10.0, delta: 1.0e-6}}
+columns:
+  kind: {type: category, values: [a, b], missing: "?", on_invalid: missing}
+  score: {type: integer, bounds: [0, 49], bin_width: 10}
+expectations: {utility: {max_tvd: 0.5, row_tolerance: 0.5}}
+"""
+    )
+    return str(spec)
+
+
+def test_report_holds_no_source_value_and_the_artifact_links_it(
+    home: WarehousePaths, tmp_path: Path
+) -> None:
+    spec = people_spec(home, tmp_path)
+    outcome = release(spec, home=str(home.home))
+    report = Path(outcome.report)
+    assert report == home.reports / "people_v1.html"
+    html = report.read_text()
+    assert MARKER not in html
+    assert html.count('<img alt="1-way') == 2 and 'alt="budget over time"' in html
+    assert list(home.reports.iterdir()) == [report]  # no operator-only report beside it
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["release-people"]))
+        )
+    markdown = str(artifacts[0].data)
+    assert f"]({report.as_uri()})" in markdown  # a markdown link to the report
+    assert "| score | 5 |" in markdown  # the noise table: marginal, cells, sigma
+    assert MARKER not in markdown
+
+
+def test_overrides_lower_the_charge_and_size_the_table(
+    home: WarehousePaths, tmp_path: Path
+) -> None:
+    spec = people_spec(home, tmp_path)
+    outcome = release(spec, home=str(home.home), overrides=ReleaseOverrides(rows=1234, epsilon=0.5))
+    assert (outcome.rows, outcome.epsilon) == (1234, 0.5)
+    [charged] = history(home.warehouse, "raw.people")
+    assert charged.charge.epsilon == 0.5
+
+    with pytest.raises(OverrideError, match="higher than the spec's epsilon 2"):
+        release(spec, home=str(home.home), overrides=ReleaseOverrides(epsilon=2.5))
+    assert len(history(home.warehouse, "raw.people")) == 1  # refused before any charge

@@ -1,0 +1,37 @@
+"""Test-only fault injection: kill this process with SIGKILL at a named step boundary.
+
+``crash_point(name)`` does nothing unless the environment variable ``DPRELEASE_CRASH_AT``
+equals ``name``; then it sends SIGKILL to its own process, as ``kill -9`` or an out-of-memory
+kill would, so no ``finally``, ``except`` or ``atexit`` code runs. The crash tests
+(``tests/flows/test_crashes.py``) set the variable in a child process and check that the
+warehouse, the ledger, the run log and the release file are consistent afterwards. Never set
+it in a deployment. It lives in ``warehouse`` so both the tasks and the publish internals
+can mark their boundaries; it imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV_VAR = "DPRELEASE_CRASH_AT"
+
+# Every point the release path marks, in the order a run reaches them.
+CRASH_POINTS = (
+    "after-validation",  # the source is validated; nothing charged yet
+    "after-charge",  # the charge is committed; the run log still says validated
+    "while-measuring",  # inside the measurement transaction, some rows inserted
+    "after-measurements",  # measurements committed; the run log still says charged
+    "while-synthesizing",  # the model is fitted, the table not yet decoded
+    "while-publishing",  # inside the staging file's transaction, version half written
+    "before-rename",  # the staging file is committed and synced, not yet renamed live
+    "after-rename",  # the new release is live; the run log is not yet marked published
+)
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process if ``$DPRELEASE_CRASH_AT`` is ``name``; otherwise do nothing."""
+    if name not in CRASH_POINTS:
+        raise ValueError(f"unknown crash point {name!r}; add it to CRASH_POINTS")
+    if os.environ.get(ENV_VAR) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
