@@ -148,8 +148,18 @@ def release(method: str, epsilon: float, options: dict[str, Any]) -> dict[str, A
         model = synthesizer.fit(domain, measurements)
         rows = model.sample(train.shape[0], rng)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"rows": rows, "seconds": seconds, "peak_mb": peak_mb, "rho": rho}
+    return {"rows": rows, "seconds": seconds, "peak_mb": peak_memory_mb(), "rho": rho}
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process in MB (``VmHWM``; ``ru_maxrss`` would include the
+    parent's footprint, which Linux carries across the spawn's ``execve``)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def run_one(method: str, epsilon: float, options: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +192,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eps", default=None, help="comma-separated epsilons")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--options", default="{}", help="JSON synthesizer options (mst/aim), for experiments"
+    )
     args = parser.parse_args(argv)
     epsilons = [1.0] if args.quick else [0.3, 1.0, 3.0]
     if args.eps:
@@ -192,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     for epsilon in epsilons:
         for method in methods:
             for run in range(1 if method == "real" else runs):
-                record = run_one(method, epsilon, options_for(method))
+                extra = json.loads(args.options) if method in ("mst", "aim") else {}
+                record = run_one(method, epsilon, {**options_for(method), **extra})
                 record["run"] = run
                 records.append(record)
                 print(

@@ -51,10 +51,13 @@ def one_way_estimates(
     for m in measurements:
         if not m.clique:
             continue
-        shape = _clique_shape(codec, m)
+        groups = _groups(m)
+        shape = _clique_shape(codec, m, groups)
         table = np.asarray(m.values, dtype=np.float64).reshape(shape)
         cells = math.prod(shape)
         for axis, name in enumerate(m.clique):
+            if groups[axis]:
+                continue  # measured with merged codes: no 1-way counts for this column
             others = tuple(i for i in range(len(shape)) if i != axis)
             counts = table.sum(axis=others) if others else table
             variance = max((cells // shape[axis]) * float(m.sigma) ** 2, _MIN_VARIANCE)
@@ -73,7 +76,15 @@ def one_way_estimates(
     }
 
 
-def _clique_shape(codec: TableCodec, m: Measurement) -> tuple[int, ...]:
+def _groups(m: Measurement) -> tuple[tuple[int, ...], ...]:
+    """Per clique column, its code-to-group map if the measurement merged codes, else ()."""
+    groups = tuple(getattr(m, "groups", ()) or ())
+    return groups if groups else tuple(() for _ in m.clique)
+
+
+def _clique_shape(
+    codec: TableCodec, m: Measurement, groups: tuple[tuple[int, ...], ...]
+) -> tuple[int, ...]:
     names = {c.name for c in codec.columns}
     unknown = [c for c in m.clique if c not in names]
     if unknown:
@@ -81,7 +92,9 @@ def _clique_shape(codec: TableCodec, m: Measurement) -> tuple[int, ...]:
             f"measurement over {m.clique} names column(s) {unknown} that the codec lacks; "
             "pass the codec the measurements were taken with."
         )
-    shape = tuple(codec.column(c).size for c in m.clique)
+    shape = tuple(
+        max(g) + 1 if g else codec.column(c).size for c, g in zip(m.clique, groups, strict=True)
+    )
     if m.values.size != math.prod(shape):
         raise SchemaMismatchError(
             f"measurement over {m.clique} has {m.values.size} values but the codec's code "

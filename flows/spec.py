@@ -32,7 +32,6 @@ from tasks.request import ReleaseRequest, UtilitySettings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_TABLE = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
-METHODS = ("independent",)
 
 
 class SpecError(DPReleaseError):
@@ -183,11 +182,47 @@ Column = Annotated[CategoryColumn | NumericColumn, Field(discriminator="type")]
 
 
 class SynthesizerInfo(_Strict):
-    """Which method fits the model, and how many rows to generate (default: noisy total)."""
+    """Which method fits the model, and how many rows to generate (default: noisy total).
 
-    method: Literal["independent"] = "independent"
+    ``aim`` (the default) selects marginals adaptively for the workload and fits a graphical
+    model; ``mst`` measures a maximum spanning tree of 2-way marginals; ``independent`` is
+    the baseline of noisy 1-way marginals with columns sampled independently.
+    """
+
+    method: Literal["aim", "mst", "independent"] = "aim"
     rows: Literal["noisy"] | Annotated[int, Field(gt=0, le=100_000_000)] = "noisy"
     max_marginal_cells: Annotated[int, Field(gt=0, le=100_000_000)] = 1_000_000
+    workload: list[Annotated[list[str], Field(min_length=1)]] | None = Field(
+        default=None, description="Marginals (lists of columns) that matter; default all 2-way."
+    )
+    max_model_cells: Annotated[int, Field(ge=1_000, le=100_000_000)] | None = Field(
+        default=None, description="Memory bound on the fitted model (cells of 8 bytes)."
+    )
+    time_budget_s: Annotated[float, Field(gt=0, le=86_400)] | None = Field(
+        default=None, description="Soft wall-time budget for selection and fitting."
+    )
+
+    @model_validator(mode="after")
+    def _options_fit_method(self) -> SynthesizerInfo:
+        if self.method == "independent" and (
+            self.workload or self.max_model_cells or self.time_budget_s
+        ):
+            raise ValueError(
+                "workload, max_model_cells and time_budget_s apply to the 'aim' and 'mst' "
+                "methods, not 'independent'"
+            )
+        return self
+
+    def options(self) -> dict[str, object]:
+        """Keyword options for the synthesizer (only those the spec sets)."""
+        options: dict[str, object] = {}
+        if self.workload is not None:
+            options["workload"] = [tuple(c) for c in self.workload]
+        if self.max_model_cells is not None:
+            options["max_model_cells"] = self.max_model_cells
+        if self.time_budget_s is not None:
+            options["time_budget_s"] = self.time_budget_s
+        return options
 
 
 class UtilityChecks(_Strict):
@@ -222,6 +257,17 @@ class ReleaseSpec(_Strict):
                 raise ValueError(f"column name {name!r} must be letters, digits, '_' or '-'")
         return v
 
+    @model_validator(mode="after")
+    def _workload_columns(self) -> ReleaseSpec:
+        for marginal in self.synthesizer.workload or []:
+            unknown = [c for c in marginal if c not in self.columns]
+            if unknown:
+                raise ValueError(
+                    f"synthesizer.workload names {', '.join(unknown)}, which "
+                    f"{'is' if len(unknown) == 1 else 'are'} not among the release's columns"
+                )
+        return self
+
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
@@ -253,6 +299,7 @@ class ReleaseSpec(_Strict):
             spec_path=spec_path,
             rows=None if rows == "noisy" else int(rows),
             max_marginal_cells=self.synthesizer.max_marginal_cells,
+            synthesizer_options=self.synthesizer.options(),
             utility=UtilitySettings(**self.expectations.utility.model_dump()),
         )
 

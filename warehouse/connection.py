@@ -10,13 +10,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 
 from warehouse.errors import WarehouseBusyError
+from warehouse.gate import busy_error, held
 
 T = TypeVar("T")
 
@@ -37,31 +38,39 @@ def _backoff(attempt: int) -> float:
     return min(2.0, 0.01 * 2**attempt) * (0.5 + _jitter.random())
 
 
-@contextmanager
-def connect(
-    path: Path, *, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to ``path``, waiting up to ``wait_s`` for another process's lock."""
-    deadline = time.monotonic() + wait_s
+def _open(path: Path, read_only: bool, deadline: float, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, retrying with back-off while another process holds the file."""
     attempt = 0
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
+            return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as error:
             if not _is_lock_error(error) or time.monotonic() > deadline:
                 if _is_lock_error(error):
-                    raise WarehouseBusyError(
-                        f"{path.name} stayed locked by another process for {wait_s:.0f} s; "
-                        "another release may be running. Retry when it has finished."
-                    ) from None
+                    raise busy_error(path, wait_s) from None
                 raise
             time.sleep(_backoff(attempt))
             attempt += 1
-    try:
-        yield con
-    finally:
-        con.close()
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S, private: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to ``path``, waiting up to ``wait_s`` for another process's lock.
+
+    Read-write connections hold the file's gate (:mod:`warehouse.gate`) from before DuckDB
+    opens the file (or creates it) until it has closed it; ``private`` skips the gate for a
+    file no other process can know of (a publish's staging copy).
+    """
+    deadline = time.monotonic() + wait_s
+    gate = nullcontext() if read_only or private else held(path, deadline, wait_s)
+    with gate:
+        con = _open(path, read_only, deadline, wait_s)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 # A key inserted by a transaction that committed after ours began is invisible to our

@@ -26,6 +26,7 @@ from dpcore.accounting import (
     exhausted_message,
 )
 from dpcore.errors import BudgetExhaustedError
+from warehouse.anchor import verify_against_releases
 from warehouse.connection import connect, run_transaction
 from warehouse.errors import CapMismatchError, LedgerError
 from warehouse.schema import ensure_privacy_schema
@@ -207,6 +208,7 @@ def charge(
             return previous
         charges = _charges(con, dataset)
         verify_chain(dataset, charges, budget[3])
+        verify_against_releases(path, dataset, (c.run_id for c in charges), budget[3])
         updated = con.execute(
             "UPDATE privacy.budgets SET spent_rho = spent_rho + ? "
             "WHERE dataset = ? AND spent_rho + ? <= cap_rho RETURNING spent_rho",
@@ -276,7 +278,9 @@ def budget_state(path: Path, dataset: str, cap: PrivacyCap | None = None) -> Bud
         budget = _budget_row(con, dataset)
         if budget is None:
             return None if cap is None else BudgetState(dataset, cap, Decimal(0))
-        verify_chain(dataset, _charges(con, dataset), budget[3])
+        charges = _charges(con, dataset)
+        verify_chain(dataset, charges, budget[3])
+    verify_against_releases(path, dataset, (c.run_id for c in charges), budget[3])
     registered = PrivacyCap(budget[0], budget[1])
     if cap is not None:
         _check_cap(dataset, (budget[0], budget[1]), cap)

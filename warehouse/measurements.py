@@ -6,6 +6,7 @@ a run with stored measurements is never measured again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from dpcore.encoding import TableCodec
 from dpcore.marginals import CountOracle, Measurement
+from dpcore.synth.coarse import CoarseMeasurement
 from warehouse.connection import connect, run_transaction
 from warehouse.errors import ChargeMissingError
 from warehouse.faults import crash_point
@@ -28,16 +30,30 @@ def load_measurements(path: Path, run_id: str) -> list[Measurement] | None:
     ensure_privacy_schema(path)
     with connect(path) as con:
         rows = con.execute(
-            "SELECT clique, shape, sigma, noisy, private FROM privacy.measurements "
+            "SELECT clique, sigma, noisy, private, groups FROM privacy.measurements "
             "WHERE run_id = ? ORDER BY idx",
             [run_id],
         ).fetchall()
     if not rows:
         return None
-    return [
-        Measurement(tuple(clique), np.frombuffer(blob, dtype="<i8").copy(), sigma, private)
-        for clique, _shape, sigma, blob, private in rows
-    ]
+    return [_measurement(*row) for row in rows]
+
+
+def _measurement(
+    clique: list[str], sigma: float, blob: bytes, private: bool, groups: str | None
+) -> Measurement:
+    """A stored row back as a measurement (coarsened if it carries group maps)."""
+    values = np.frombuffer(blob, dtype="<i8").copy()
+    if groups is None:
+        return Measurement(tuple(clique), values, sigma, private)
+    maps = tuple(tuple(int(g) for g in m) for m in json.loads(groups))
+    return CoarseMeasurement(tuple(clique), values, sigma, private, maps)
+
+
+def _groups_json(m: Measurement) -> str | None:
+    """The group maps of a coarsened measurement as JSON, else None."""
+    groups = getattr(m, "groups", None)
+    return json.dumps([list(g) for g in groups]) if groups else None
 
 
 def measure_once(
@@ -75,7 +91,9 @@ def measure_once(
         measurements = draw(DuckDBOracle(con, table, codec))
         for idx, m in enumerate(measurements):
             con.execute(
-                "INSERT INTO privacy.measurements VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO privacy.measurements "
+                "(run_id, idx, clique, shape, sigma, noisy, private, groups) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     idx,
@@ -84,6 +102,7 @@ def measure_once(
                     m.sigma,
                     m.values.astype("<i8").tobytes(),
                     m.private,
+                    _groups_json(m),
                 ],
             )
             crash_point("while-measuring")

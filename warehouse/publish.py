@@ -161,7 +161,7 @@ def publish(
         if paths.release.exists():
             shutil.copyfile(paths.release, staging)
         try:
-            with connect(staging) as con:
+            with connect(staging, private=True) as con:
                 con.execute(CATALOG_DDL)
                 done = _existing(con, meta.run_id)
                 if done is not None:

@@ -66,6 +66,8 @@ MIGRATIONS = (
     ("runs", "owner_host", "VARCHAR"),
     ("runs", "owner_pid", "BIGINT"),
     ("runs", "owner_start", "VARCHAR"),
+    # JSON code-to-group maps of a coarsened measurement (NULL: full resolution).
+    ("measurements", "groups", "VARCHAR"),
 )
 
 

@@ -3,7 +3,8 @@ with grouped (coarse) candidates and a dedicated 1-way budget.
 
 Accounting (zCDP, add/remove-one-row neighbours, every histogram of L2 sensitivity 1;
 grouping codes keeps a histogram a histogram). With ``d`` columns, ``T`` nominal rounds
-(default ``8 d``), 1-way share ``beta`` (default 0.2) and measurement share ``alpha`` (0.9):
+(default ``8 d``), 1-way share ``beta`` (default: a schedule in rho only, see
+:meth:`AIMSynthesizer.oneway_fraction`) and measurement share ``alpha`` (0.9):
 
 * every 1-way marginal is measured first, column ``i`` with noise ``sigma_i ∝ size_i^(-1/3)``
   (larger domains get less noise), together costing exactly ``beta rho``;
@@ -53,7 +54,7 @@ from dpcore.synth.coarse import (
     quantile_groups,
 )
 from dpcore.synth.inference import FloatArray
-from dpcore.synth.junction_tree import build_junction_tree
+from dpcore.synth.junction_tree import build_junction_tree, junction_tree_cells
 from dpcore.synth.model import GraphicalModel, fit_model
 from dpcore.synth.selection import em_rho, exponential_mechanism
 from dpcore.workload import make_workload
@@ -66,9 +67,14 @@ class AIMSynthesizer:
     """AIM with a fast junction-tree estimator; see the module docstring for the accounting.
 
     ``workload``: cliques of column names (default: all 2-way marginals);
-    ``max_model_cells``: bound on the model's total junction-tree cells;
-    ``time_budget_s``: soft wall-time budget for ``measure`` (rounds stop early and the rest of
-    the budget goes to a final round) and ``fit``.
+    ``max_model_cells``: bound on the model's total junction-tree cells (memory: 8 bytes each,
+    a few copies during fitting);
+    ``time_budget_s``: soft wall-time budget: after half of it ``measure`` spends the rest of
+    rho in one final round, and ``fit`` stops iterating at it;
+    ``rounds`` (``T``), ``measure_share`` (``alpha``), ``oneway_share`` (``beta``),
+    ``coarse_groups`` (``k``, 0 disables grouped candidates): see the module docstring;
+    ``round_iterations`` / ``fit_iterations``: junction-tree calibrations per refit between
+    rounds (warm-started) and for the final fit.
     """
 
     workload: Sequence[Sequence[str]] | None = None
@@ -76,8 +82,8 @@ class AIMSynthesizer:
     time_budget_s: float | None = None
     rounds: int | None = None
     measure_share: float = 0.9
-    oneway_share: float = 0.2
-    round_iterations: int = 60
+    oneway_share: float | None = None
+    round_iterations: int = 100
     fit_iterations: int = 400
     coarse_groups: int = 12
     name: str = field(default="aim", init=False)
@@ -91,12 +97,20 @@ class AIMSynthesizer:
         epsilon = math.sqrt(8.0 * (1.0 - self.measure_share) * rho / rounds)
         return sigma, epsilon
 
+    def oneway_fraction(self, rho: float) -> float:
+        """Share of rho for the 1-way marginals: ``oneway_share`` if set, else the schedule
+        ``0.2 * (0.015 / rho) ** (1/6)`` clipped to [0.1, 0.4] (more for smaller budgets,
+        where the 1-way tables of large columns dominate the error; depends on rho only)."""
+        if self.oneway_share is not None:
+            return self.oneway_share
+        return min(0.4, max(0.1, 0.2 * (0.015 / rho) ** (1.0 / 6.0)))
+
     def _oneway_sigmas(self, domain: Domain, rho: float) -> list[float]:
         """Noise of each 1-way measurement: ``sigma_i ∝ size_i ** (-1/3)``, costing
-        ``oneway_share * rho`` in total (this split minimises the summed expected L1 error
+        ``oneway_fraction(rho) * rho`` in total (this split minimises the summed expected L1 error
         ``∝ sum_i size_i sigma_i`` of the 1-way tables for that cost)."""
         weights = [size ** (2.0 / 3.0) for size in domain.sizes]
-        scale = math.sqrt(sum(weights) / (2.0 * self.oneway_share * rho))
+        scale = math.sqrt(sum(weights) / (2.0 * self.oneway_fraction(rho) * rho))
         return [scale * size ** (-1.0 / 3.0) for size in domain.sizes]
 
     def plan(self, domain: Domain, rho: float) -> list[PlannedMeasurement]:
@@ -133,6 +147,7 @@ class AIMSynthesizer:
         sigma, epsilon = self._initial_scales(domain, rho - used)
         model, _ = fit_model(domain, measurements, iterations=self.round_iterations)
         budget = self.time_budget_s
+        tree_sizes: dict[frozenset[tuple[str, str]], int] = {}
         final = False
         while not final:
             remaining = rho - used
@@ -143,7 +158,9 @@ class AIMSynthesizer:
                 final = True
             used += 1.0 / (2.0 * sigma**2) + em_rho(epsilon)
             limit = self.max_model_cells * used / rho
-            eligible = _eligible(domain, [m.clique for m in measurements], cliques, limit)
+            eligible = _eligible(
+                domain, [m.clique for m in measurements], cliques, limit, tree_sizes
+            )
             options = self._variants(domain, model, eligible)
             scores = [
                 weights[o.clique] * (o.error(model, exact[o.clique]) - _NOISE_L1 * sigma * o.cells)
@@ -237,18 +254,37 @@ class _Option:
         return CoarseMeasurement(self.clique, grouped + noise, sigma, source.private, self.groups)
 
 
+def _edges(cliques: Sequence[Clique]) -> frozenset[tuple[str, str]]:
+    """The graph of a set of cliques (which alone determines the junction tree)."""
+    return frozenset(
+        (a, b) for clique in cliques for i, a in enumerate(clique) for b in clique[i + 1 :]
+    )
+
+
 def _eligible(
-    domain: Domain, cliques: Sequence[Clique], candidates: Sequence[Clique], limit: float
+    domain: Domain,
+    cliques: Sequence[Clique],
+    candidates: Sequence[Clique],
+    limit: float,
+    sizes: dict[frozenset[tuple[str, str]], int] | None = None,
 ) -> list[Clique]:
-    """Candidates whose addition keeps the junction tree within ``limit`` cells."""
+    """Candidates whose addition keeps the junction tree within ``limit`` cells.
+
+    ``sizes`` caches junction-tree cells by graph across rounds.
+    """
+    cache = {} if sizes is None else sizes
     tree = build_junction_tree(domain, cliques)
     blocks = [set(c) for c in tree.cliques]
+    base = _edges([domain.canonical(c) for c in cliques])
     out = []
     for c in candidates:
         if any(set(c) <= b for b in blocks):
             out.append(c)  # already inside a model clique: the model does not grow
             continue
-        if build_junction_tree(domain, [*cliques, c]).cells() <= limit:
+        key = base | _edges([domain.canonical(c)])
+        if key not in cache:
+            cache[key] = junction_tree_cells(domain, [*cliques, c])
+        if cache[key] <= limit:
             out.append(c)
     if not out:
         out = [c for c in candidates if len(c) == 1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,18 +23,27 @@ FloatArray = npt.NDArray[np.float64]
 _TINY = 1e-300
 
 
+@lru_cache(maxsize=65536)
 def broadcast_shape(domain: Domain, sub: Clique, clique: Clique) -> tuple[int, ...]:
     """Shape that lays a table over ``sub`` (canonical) along ``clique``'s axes."""
     inside = set(sub)
     return tuple(domain.size(n) if n in inside else 1 for n in clique)
 
 
-def sum_to(domain: Domain, table: FloatArray, clique: Clique, sub: Clique) -> FloatArray:
-    """Sum a table over ``clique`` down to canonical ``sub`` (shape ``domain.shape(sub)``)."""
+@lru_cache(maxsize=65536)
+def _sum_layout(
+    domain: Domain, clique: Clique, sub: Clique
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     inside = set(sub)
     axes = tuple(i for i, n in enumerate(clique) if n not in inside)
+    return axes, domain.shape(sub)
+
+
+def sum_to(domain: Domain, table: FloatArray, clique: Clique, sub: Clique) -> FloatArray:
+    """Sum a table over ``clique`` down to canonical ``sub`` (shape ``domain.shape(sub)``)."""
+    axes, shape = _sum_layout(domain, clique, sub)
     out = table.sum(axis=axes) if axes else table
-    return np.asarray(out, dtype=np.float64).reshape(domain.shape(sub))
+    return np.asarray(out, dtype=np.float64).reshape(shape)
 
 
 def _log_sum_to(domain: Domain, table: FloatArray, clique: Clique, sub: Clique) -> FloatArray:
@@ -47,7 +57,7 @@ def calibrate(
 ) -> tuple[list[FloatArray], float]:
     """Normalised beliefs (probability tables) of every tree clique and the log partition."""
     domain = tree.domain
-    kids = tree.children()
+    kids = _children(tree)
     full = [np.array(p, dtype=np.float64, copy=True) for p in potentials]
     up: list[FloatArray | None] = [None] * len(full)
     for i in reversed(tree.order):
@@ -74,6 +84,11 @@ def calibrate(
         total = float(belief.sum())
         beliefs[i] = belief / total if total > 0 else np.full_like(belief, 1.0 / belief.size)
     return beliefs, log_z
+
+
+@lru_cache(maxsize=256)
+def _children(tree: JunctionTree) -> tuple[tuple[int, ...], ...]:
+    return tree.children()
 
 
 def _path_to_root(tree: JunctionTree, i: int) -> list[int]:

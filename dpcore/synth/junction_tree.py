@@ -129,5 +129,9 @@ def build_junction_tree(domain: Domain, cliques: Sequence[Clique]) -> JunctionTr
 
 
 def junction_tree_cells(domain: Domain, cliques: Sequence[Clique]) -> int:
-    """Total table cells of the junction tree for ``cliques`` (the model-size measure)."""
-    return build_junction_tree(domain, cliques).cells()
+    """Total table cells of the junction tree for ``cliques`` (the model-size measure).
+
+    Equal to ``build_junction_tree(domain, cliques).cells()`` without building the tree.
+    """
+    blocks = _elimination_cliques(domain, [domain.canonical(c) for c in cliques])
+    return sum(domain.cells(b) for b in blocks)

@@ -4,19 +4,21 @@ Estimation solves
 
     minimise over distributions p:   sum_r  || N * M_r(p) - y_r ||^2 / (2 * sigma_r^2)
 
-where ``y_r`` are the noisy counts of clique ``r``, ``sigma_r`` their noise scale (inverse-
-variance weighting) and ``N`` the total estimated from all measurements. The minimiser over
+where ``y_r`` are the noisy counts of clique ``r`` (``M_r`` may first group codes, see
+:mod:`dpcore.synth.coarse`), ``sigma_r`` their noise scale (inverse-variance weighting) and
+``N`` the total estimated from all measurements (:func:`estimate_total`). The minimiser over
 the marginal polytope lies in the exponential family whose sufficient statistics are the
-measured cliques, so ``p`` is parameterised by one log-potential table per measured clique and
-the problem is solved by accelerated entropic mirror descent on those tables (Nesterov
-momentum with adaptive restart, Armijo backtracking with a growing step), with exact marginals
-from junction-tree calibration at each step. Negative or
-mutually inconsistent noisy counts need no special handling: the estimate is always a proper
-distribution that fits them in the least-squares sense. Codes never seen keep positive
-probability: the support is the whole public domain.
+measured cliques, so ``p`` is parameterised by one log-potential table per measured clique
+and the problem is solved by accelerated entropic mirror descent on those tables (Nesterov
+momentum with adaptive restart, Armijo backtracking with a growing step), with exact
+marginals from junction-tree calibration (:mod:`dpcore.synth.inference`) at each step. The
+start is the independent model of the noisy 1-way tables projected onto the simplex.
+Negative or mutually inconsistent noisy counts need no special handling: the estimate is
+always a proper distribution that fits them in the least-squares sense. Codes never seen
+keep positive probability: the support is the whole public domain.
 
-Repeated measurements of one clique are merged first (inverse-variance weighted mean).
-Potentials can warm-start a later fit with more cliques.
+Repeated measurements of one clique (and grouping) are merged first (inverse-variance
+weighted mean). Potentials can warm-start a later fit with more cliques.
 """
 
 from __future__ import annotations
@@ -187,6 +189,10 @@ class _Problem:
                 self.cliques.append((name,))
         self.slot = [self.cliques.index(o.clique) for o in self.obs]
         self.pot_homes = [tree.home(c) for c in self.cliques]
+        self.pot_shapes = [
+            broadcast_shape(domain, c, tree.cliques[h])
+            for c, h in zip(self.cliques, self.pot_homes, strict=True)
+        ]
         self.plan = self._marginal_plan()
 
     def _marginal_plan(self) -> list[tuple[int, int]]:
@@ -220,11 +226,16 @@ class _Problem:
         return out
 
     def assemble(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
-        tables = [np.zeros(self.domain.shape(c)) for c in self.tree.cliques]
-        for clique, home, t in zip(self.cliques, self.pot_homes, theta, strict=True):
-            target = self.tree.cliques[home]
-            tables[home] += t.reshape(broadcast_shape(self.domain, clique, target))
-        return tables
+        tables: list[FloatArray | None] = [None] * len(self.tree.cliques)
+        for home, shape, t in zip(self.pot_homes, self.pot_shapes, theta, strict=True):
+            table = tables[home]
+            tables[home] = t.reshape(shape) if table is None else table + t.reshape(shape)
+        return [
+            np.zeros(self.domain.shape(c))
+            if t is None
+            else np.broadcast_to(t, self.domain.shape(c))
+            for c, t in zip(self.tree.cliques, tables, strict=True)
+        ]
 
     def evaluate(
         self, theta: Sequence[FloatArray]

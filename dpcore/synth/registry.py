@@ -29,5 +29,5 @@ def get_synthesizer(method: str, **options: Any) -> Synthesizer:
 
         if options:
             raise ValueError(f"the independent synthesizer takes no options, got {sorted(options)}")
-        return IndependentSynthesizer()  # type: ignore[no-any-return,unused-ignore]
+        return IndependentSynthesizer()
     raise ValueError(f"unknown synthesis method {method!r}; choose one of {', '.join(METHODS)}")

@@ -72,3 +72,22 @@ def test_allowances_scale_as_expected() -> None:
     q = np.array([0.5, 0.5])
     assert sampling_allowance(q, 100) == pytest.approx(math.sqrt(2 / math.pi) * 0.05)
     assert sampling_allowance(q, 400) == pytest.approx(sampling_allowance(q, 100) / 2)
+
+
+def test_one_way_estimates_skip_columns_measured_with_merged_codes() -> None:
+    """A coarsened 2-way measurement still gives the 1-way of its full-resolution column."""
+    from dpcore.encoding import ColumnCodec, TableCodec
+    from dpcore.synth.coarse import CoarseMeasurement
+    from expectations.noisy_marginals import one_way_estimates
+
+    codec = TableCodec(
+        (
+            ColumnCodec("a", "category", categories=("x", "y")),
+            ColumnCodec("b", "integer", edges=(0.0, 1.0, 2.0, 3.0, 4.0)),
+        )
+    )
+    # b's four codes merged into two groups: the table is 2 x 2.
+    m = CoarseMeasurement(("a", "b"), np.array([1, 2, 3, 4]), 1.0, True, ((), (0, 0, 1, 1)))
+    estimates = one_way_estimates(codec, [m])
+    assert set(estimates) == {"a"}
+    assert list(estimates["a"].counts) == [3.0, 7.0]

@@ -113,3 +113,37 @@ def test_integer_bin_width_makes_one_bin_per_value() -> None:
     codec = parse_spec(adult()).codec()
     hours = codec.column("hours_per_week")
     assert hours.size == 99 and hours.labels()[0] == "1" and hours.labels()[-1] == "99"
+
+
+def test_default_method_is_aim_and_options_reach_the_request() -> None:
+    data = adult()
+    del data["synthesizer"]
+    spec = parse_spec(data)
+    assert spec.synthesizer.method == "aim"
+    data["synthesizer"] = {
+        "method": "mst",
+        "workload": [["age", "income"], ["sex", "race", "income"]],
+        "max_model_cells": 50_000,
+        "time_budget_s": 30,
+    }
+    request = parse_spec(data).to_request("x.yaml")
+    assert request.method == "mst"
+    assert request.synthesizer_options == {
+        "workload": [("age", "income"), ("sex", "race", "income")],
+        "max_model_cells": 50_000,
+        "time_budget_s": 30.0,
+    }
+
+
+def test_workload_must_name_release_columns() -> None:
+    data = adult()
+    data["synthesizer"] = {"method": "aim", "workload": [["age", "fnlwgt"]]}
+    with pytest.raises(SpecError, match="fnlwgt, which is not among the release's columns"):
+        parse_spec(data)
+
+
+def test_independent_takes_no_model_options() -> None:
+    data = adult()
+    data["synthesizer"] = {"method": "independent", "max_model_cells": 10_000}
+    with pytest.raises(SpecError, match="apply to the 'aim' and 'mst' methods"):
+        parse_spec(data)

@@ -14,6 +14,7 @@ import pytest
 from dpcore.accounting import PrivacyCap, PrivacyCost
 from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.marginals import CountOracle, Measurement
+from dpcore.synth.coarse import CoarseMeasurement
 from warehouse.errors import ChargeMissingError
 from warehouse.ledger import charge
 from warehouse.measurements import load_measurements, measure_once
@@ -213,3 +214,35 @@ def test_concurrent_measurers_store_one_draw(source: Path) -> None:
     for measurements, _ in results:
         for a, b in zip(measurements, stored, strict=True):
             np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_coarsened_measurements_keep_their_group_maps(tmp_path: Path) -> None:
+    """AIM may measure a marginal with merged codes; a reload must give back the same maps."""
+    path = tmp_path / "w.duckdb"
+    codec = TableCodec(
+        (
+            ColumnCodec("a", "category", categories=("x", "y", "z")),
+            ColumnCodec("b", "integer", edges=(0.0, 1.0, 2.0, 3.0, 4.0)),
+        )
+    )
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.t AS SELECT 'x' AS a, 1 AS b FROM range(10)")
+    charge(
+        path,
+        dataset="raw.t",
+        run_id="r",
+        release="t",
+        spec_hash="h",
+        cost=PrivacyCost(1.0, 1e-9),
+        cap=PrivacyCap(4.0, 1e-6),
+    )
+    coarse = CoarseMeasurement(("a", "b"), np.arange(6), 2.0, True, ((), (0, 0, 1, 1)))
+    plain = Measurement(("a",), np.array([10, 0, 0]), 3.0, True)
+    _, reused = measure_once(path, "r", "raw.t", codec, lambda oracle: [coarse, plain])
+    assert not reused
+    loaded = load_measurements(path, "r")
+    assert loaded is not None
+    assert isinstance(loaded[0], CoarseMeasurement) and loaded[0].groups == ((), (0, 0, 1, 1))
+    assert not isinstance(loaded[1], CoarseMeasurement)
+    assert (loaded[0].values == coarse.values).all() and loaded[1].sigma == 3.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from dpcore.domain import Domain
-from dpcore.synth.junction_tree import build_junction_tree
+from dpcore.synth.junction_tree import build_junction_tree, junction_tree_cells
 
 
 def _domain() -> Domain:
@@ -16,6 +16,7 @@ def test_tree_covers_cliques_and_columns() -> None:
     domain = _domain()
     cliques = [("a", "b"), ("b", "c"), ("c", "a"), ("d", "e"), ("e", "f"), ("f", "d")]
     tree = build_junction_tree(domain, cliques)
+    assert junction_tree_cells(domain, cliques) == tree.cells()
     for clique in cliques:
         assert tree.home(clique) >= 0
     assert {n for c in tree.cliques for n in c} == set(domain.names)

@@ -92,3 +92,22 @@ def test_registry() -> None:
     assert get_synthesizer("independent").name == "independent"
     with pytest.raises(ValueError, match="unknown synthesis method"):
         get_synthesizer("gan")
+
+
+def test_aim_with_grouped_candidates_spends_exactly_rho() -> None:
+    from dpcore.synth.coarse import CoarseMeasurement, coarse_cells
+
+    domain, codes = _data()
+    rho = 0.05
+    synth = AIMSynthesizer(coarse_groups=2, max_model_cells=5000)
+    measurements = synth.measure(domain, rho, ArrayOracle(domain, codes), seeded_source(4))
+    d = len(domain)
+    oneway = sum(1 / (2 * m.sigma**2) for m in measurements[:d])
+    rounds = sum(1 / (2 * m.sigma**2) for m in measurements[d:])
+    assert oneway == pytest.approx(synth.oneway_fraction(rho) * rho)
+    assert oneway + rounds / synth.measure_share == pytest.approx(rho, rel=1e-9)
+    for m in measurements:
+        if isinstance(m, CoarseMeasurement):
+            assert m.values.size == coarse_cells(domain, m.clique, m.groups)
+    rows = synth.fit(domain, measurements).sample(1000, np.random.default_rng(0))
+    assert rows.shape == (1000, d)

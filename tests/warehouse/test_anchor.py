@@ -1,0 +1,98 @@
+"""The release catalog as a witness: truncated or rewritten ledgers of published runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from dpcore.accounting import eps_from_rho
+from tests.warehouse.test_ledger import DATASET, DELTA, charge, exact, table_rows
+from tests.warehouse.test_publish import meta
+from warehouse import ledger
+from warehouse.errors import LedgerError
+from warehouse.paths import WarehousePaths
+from warehouse.publish import publish
+
+
+def release_for(paths: WarehousePaths, run_id: str, spent: float, source: str = DATASET) -> None:
+    """Publish a small version paid for by ``run_id``, after ``spent`` rho in total."""
+    frame = pd.DataFrame({"age": np.arange(5), "sex": ["F", "M", "F", "M", "F"]})
+    cumulative = eps_from_rho(spent, DELTA)
+    publish(
+        paths,
+        frame,
+        meta(run_id, source=source, cumulative_epsilon=cumulative, cumulative_delta=DELTA),
+        private=True,
+    )
+
+
+@pytest.fixture
+def published(paths: WarehousePaths) -> WarehousePaths:
+    """Three charges of 0.1, each published."""
+    for i in range(3):
+        charge(paths.warehouse, f"run-{i}", exact("0.1"))
+        release_for(paths, f"run-{i}", 0.1 * (i + 1))
+    return paths
+
+
+def test_an_intact_ledger_agrees_with_its_releases(published: WarehousePaths) -> None:
+    state = ledger.budget_state(published.warehouse, DATASET)
+    assert state is not None and len(ledger.history(published.warehouse, DATASET)) == 3
+    charge(published.warehouse, "run-3", exact("0.1"))  # charging still works
+
+
+def test_truncating_a_published_runs_charge_is_detected(published: WarehousePaths) -> None:
+    """The chain left is valid (see the strict xfail in test_ledger.py); the catalog is not."""
+    with duckdb.connect(str(published.warehouse)) as con:
+        con.execute("DELETE FROM privacy.charges WHERE seq = 3")
+        con.execute("UPDATE privacy.budgets SET spent_rho = 0.2")
+    after_edit = table_rows(published.warehouse)
+
+    with pytest.raises(LedgerError, match=r"adult version 3 paid for by run run-2.*no charge"):
+        ledger.budget_state(published.warehouse, DATASET)
+    with pytest.raises(LedgerError, match=r"restores privacy\.charges from a backup"):
+        charge(published.warehouse, "run-new", exact("0.1"))
+    assert table_rows(published.warehouse) == after_edit
+
+
+def test_a_rewritten_chain_with_lower_costs_is_detected(published: WarehousePaths) -> None:
+    """An editor who recomputes every hash makes a valid chain; the catalog still disagrees."""
+    with duckdb.connect(str(published.warehouse)) as con:
+        rows = con.execute(
+            "SELECT dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
+            "charged_at FROM privacy.charges ORDER BY seq"
+        ).fetchall()
+        prev, spent = ledger.GENESIS, 0
+        for dataset, seq, run_id, release, spec_hash, eps, delta, rho, _, at in rows:
+            rho = rho / 2
+            spent += rho
+            row_hash = ledger.charge_hash(
+                prev, dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at
+            )
+            con.execute(
+                "UPDATE privacy.charges SET rho = ?, spent_after = ?, prev_hash = ?, "
+                "row_hash = ? WHERE seq = ?",
+                [rho, spent, prev, row_hash, seq],
+            )
+            prev = row_hash
+        con.execute("UPDATE privacy.budgets SET spent_rho = ?", [spent])
+
+    with pytest.raises(LedgerError, match=r"cumulative epsilon reached .* only epsilon="):
+        ledger.budget_state(published.warehouse, DATASET)
+
+
+def test_releases_of_other_datasets_are_not_witnesses(paths: WarehousePaths) -> None:
+    charge(paths.warehouse, "run-0", exact("0.1"))
+    release_for(paths, "someone-elses-run", 0.9, source="raw.other")
+    state = ledger.budget_state(paths.warehouse, DATASET)
+    assert state is not None
+
+
+def test_a_warehouse_without_a_release_file_is_unaffected(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    charge(path, "run-0", exact("0.1"))
+    assert ledger.budget_state(path, DATASET) is not None

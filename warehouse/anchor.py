@@ -1,0 +1,77 @@
+"""Cross-checking the budget ledger against the release catalog, a witness outside it.
+
+The hash chain catches edited and reordered charges, but not the newest charges deleted with
+``budgets.spent_rho`` lowered to match: what remains is a valid, shorter chain. Every
+published version, though, records in the release file (which consumers hold copies of)
+the run that paid for it and the dataset's cumulative epsilon after its charge. So the
+ledger must still hold a charge for every published run, and what it says was spent must
+certify at least the largest cumulative epsilon the catalog shows. Truncating charges of
+runs that never published stays undetectable without a further witness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+
+from dpcore.accounting import eps_from_rho
+from warehouse.errors import LedgerError
+from warehouse.paths import WarehousePaths
+from warehouse.publish import fresh_reader
+
+# Float slack when comparing a recomputed epsilon with the catalog's (same function, inputs
+# rounded through DOUBLE): far below any real charge.
+_REL_TOLERANCE = 1e-9
+
+_RESTORE = (
+    "No release can be charged until a privacy officer restores privacy.charges from a backup."
+)
+
+
+def _published(release: Path, dataset: str) -> list[tuple[str, int, str, float, float]]:
+    """(name, version, run id, cumulative epsilon, cumulative delta) of the dataset's versions."""
+    if not release.exists():
+        return []
+    with fresh_reader(release) as con:
+        has_catalog = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'catalog' "
+            "AND database_name = current_database()"
+        ).fetchall()[0][0]
+        if not has_catalog:
+            return []
+        return [
+            (r[0], int(r[1]), r[2], float(r[3]), float(r[4]))
+            for r in con.execute(
+                "SELECT name, version, run_id, cumulative_epsilon, cumulative_delta "
+                "FROM catalog WHERE lower(source) = ? ORDER BY name, version",
+                [dataset],
+            ).fetchall()
+        ]
+
+
+def verify_against_releases(
+    warehouse: Path, dataset: str, charged_runs: Iterable[str], spent_rho: Decimal
+) -> None:
+    """Raise ``LedgerError`` if the release catalog shows spending the ledger lacks.
+
+    ``warehouse`` is the ledger's file; the release file beside it is the witness.
+    """
+    charged = set(charged_runs)
+    for name, version, run_id, cumulative_eps, cumulative_delta in _published(
+        WarehousePaths(warehouse.parent).release, dataset
+    ):
+        if run_id not in charged:
+            raise LedgerError(
+                f"the release catalog shows {name} version {version} paid for by run {run_id}, "
+                f"but the budget ledger for {dataset} has no charge for that run: charges were "
+                f"deleted. {_RESTORE}"
+            )
+        ledger_eps = eps_from_rho(float(spent_rho), cumulative_delta)
+        if cumulative_eps > ledger_eps * (1 + _REL_TOLERANCE):
+            raise LedgerError(
+                f"the release catalog shows {dataset}'s cumulative epsilon reached "
+                f"{cumulative_eps:.6g} with {name} version {version}, but the budget ledger "
+                f"says only epsilon={ledger_eps:.6g} was spent: charges were removed or "
+                f"lowered. {_RESTORE}"
+            )
