@@ -76,21 +76,27 @@ def coarsen(
 
 
 def quantile_groups(probabilities: npt.NDArray[np.float64], k: int) -> tuple[int, ...]:
-    """At most ``k`` contiguous code groups holding about equal estimated mass each.
+    """At most ``k`` contiguous code groups of about equal estimated mass each.
 
-    Each group ends at the first code whose cumulative mass reaches the next multiple of
-    ``1 / k``; codes of a heavy code's quantile share that code's group.
+    Codes are scanned in order; the current group is closed before a code when adding it
+    would overshoot the target by more than half that code's mass, the target being the mass
+    not yet grouped divided by the groups left. A heavy code therefore gets a group of its
+    own and the rest of the mass is still split evenly: a column with 92% of its mass on
+    code 0 (e.g. a capital gain) keeps ``k`` groups instead of collapsing into one.
+    Zero-mass codes join the current group.
     """
     p = np.clip(np.asarray(probabilities, dtype=np.float64).reshape(-1), 0.0, None)
     total = float(p.sum())
     if total <= 0 or k >= p.size:
         return tuple(range(p.size))
-    cumulative = np.cumsum(p) / total
-    group = np.minimum(np.floor(cumulative * k - 1e-12).astype(np.int64), k - 1)
-    group = np.maximum.accumulate(np.maximum(group, 0))
-    # Renumber so that groups are 0 .. g-1 without gaps.
-    _, dense = np.unique(group, return_inverse=True)
-    return tuple(int(g) for g in dense)
+    out: list[int] = []
+    group, mass, left, slots = 0, 0.0, total, max(k, 1)
+    for value in (float(v) for v in p):
+        if mass > 0 and slots > 1 and mass + value / 2.0 > left / slots:
+            group, left, slots, mass = group + 1, left - mass, slots - 1, 0.0
+        out.append(group)
+        mass += value
+    return tuple(out)
 
 
 def coarse_cells(domain: Domain, clique: Clique, groups: Groups) -> int:

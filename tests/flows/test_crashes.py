@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ import pytest
 from dpcore.synth.registry import get_synthesizer
 from flows.release import ResumeError, release
 from flows.spec import load_spec
+from tests.flows.conftest import write_spec
 from tests.flows.crash_steps import run_steps
 from tests.flows.invariants import Snapshot, check_invariants
 from warehouse.faults import CRASH_POINTS, ENV_VAR
@@ -48,7 +50,11 @@ from warehouse.seed import seed_adult
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
-SPEC = str(Path(__file__).resolve().parents[2] / "deployments" / "specs" / "adult.yaml")
+# The Adult spec with the fast synthesizer: these tests are about the release path, not the
+# method (written once, outside any test's tmp_path, as the fork server imports nothing else).
+SPEC = write_spec(
+    Path(tempfile.mkdtemp(prefix="dprelease-crash-spec-")), synthesizer__method="independent"
+)
 REQUEST = load_spec(SPEC).to_request(SPEC)
 ROUNDS = 2
 
