@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations import Expectation
@@ -140,7 +141,12 @@ def _outcome(
 
 
 def _int_or_none(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]
+    """GX's counts arrive untyped (int, numpy int or None)."""
+    if value is None:
+        return None
+    if not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"expected a count from Great Expectations, got {type(value).__name__}")
+    return int(value)
 
 
 def _raised(info: object) -> bool:

@@ -143,32 +143,18 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
     paths = WarehousePaths.from_env(args.home)
     if args.history:
-        rows = [
-            {
-                "seq": h.charge.seq,
-                "run_id": h.charge.run_id,
-                "release": h.charge.release,
-                "charged_at": h.charge.charged_at.isoformat(timespec="seconds"),
-                "epsilon": h.charge.epsilon,
-                "delta": h.charge.delta,
-                "rho": str(h.charge.rho),
-                "cumulative_rho": str(h.charge.spent_after),
-                "cumulative_epsilon": h.cumulative_epsilon,
-                "cumulative_delta": h.cumulative_delta,
-                "outcome": h.outcome,
-            }
-            for h in history(paths.warehouse, args.history)
-        ]
+        entries = history(paths.warehouse, args.history)
         if args.json:
-            _print_json(rows)
+            _print_json([h.as_dict() for h in entries])
             return 0
-        if not rows:
+        if not entries:
             print(f"no charges recorded for {args.history}")
-        for r in rows:
+        for h in entries:
+            c = h.charge
             print(
-                f"#{r['seq']:<3} {r['charged_at']}  {r['release']:<16} run {r['run_id']}  "
-                f"eps={r['epsilon']:g} delta={r['delta']:g} rho={float(r['rho']):.6g}  "  # type: ignore[arg-type]
-                f"cumulative eps={r['cumulative_epsilon']:.4g}  {r['outcome']}"
+                f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "
+                f"run {c.run_id}  eps={c.epsilon:g} delta={c.delta:g} rho={c.rho:.6g}  "
+                f"cumulative eps={h.cumulative_epsilon:.4g}  {h.outcome}"
             )
         return 0
     states = all_budgets(paths.warehouse)

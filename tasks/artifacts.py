@@ -101,21 +101,7 @@ def publish_artifacts_fn(
         markdown=release_markdown(request, published, utility, run_id, report, measurements),
         description=f"Release {published.table_name}",
     )
-    rows = [
-        {
-            "seq": h.charge.seq,
-            "run": h.charge.run_id,
-            "release": h.charge.release,
-            "charged_at": h.charge.charged_at.isoformat(timespec="seconds"),
-            "epsilon": h.charge.epsilon,
-            "delta": h.charge.delta,
-            "rho": f"{h.charge.rho:.6g}",
-            "cumulative_epsilon": round(h.cumulative_epsilon, 6),
-            "cumulative_delta": h.cumulative_delta,
-            "outcome": h.outcome,
-        }
-        for h in history(warehouse_paths(home).warehouse, request.dataset)
-    ]
+    rows = [h.as_dict() for h in history(warehouse_paths(home).warehouse, request.dataset)]
     create_table_artifact(
         key=artifact_key("budget", request.dataset),
         table=rows,

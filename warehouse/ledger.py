@@ -307,6 +307,23 @@ class HistoryRow:
     cumulative_delta: float
     outcome: str
 
+    def as_dict(self) -> dict[str, object]:
+        """The row as plain JSON-ready values (exact decimals as strings), for audits."""
+        c = self.charge
+        return {
+            "seq": c.seq,
+            "run_id": c.run_id,
+            "release": c.release,
+            "charged_at": c.charged_at.isoformat(timespec="seconds"),
+            "epsilon": c.epsilon,
+            "delta": c.delta,
+            "rho": str(c.rho),
+            "cumulative_rho": str(c.spent_after),
+            "cumulative_epsilon": self.cumulative_epsilon,
+            "cumulative_delta": self.cumulative_delta,
+            "outcome": self.outcome,
+        }
+
 
 def history(path: Path, dataset: str) -> list[HistoryRow]:
     """Every charge of ``dataset`` in order, with its run's outcome; verifies the chain first."""

@@ -26,6 +26,16 @@ def test_quantile_groups_are_contiguous_and_balanced() -> None:
     assert quantile_groups(np.ones(3), 5) == (0, 1, 2)
 
 
+def test_quantile_groups_split_the_rest_after_a_heavy_first_code() -> None:
+    # 92% of the mass on code 0 (like a capital gain): code 0 alone, the tail still split.
+    probabilities = np.array([0.92] + [0.08 / 99] * 99)
+    groups = quantile_groups(probabilities, 12)
+    assert groups.count(0) == 1 and max(groups) + 1 == 12
+    assert list(groups) == sorted(groups)
+    tail = np.bincount(groups, weights=probabilities)[1:]
+    assert tail.max() < 2 * tail.min()
+
+
 def test_cell_index_aggregates_tables() -> None:
     domain = Domain(("a", "b"), (4, 3))
     groups = ((0, 0, 1, 1), ())
