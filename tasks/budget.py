@@ -40,11 +40,12 @@ def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
     """Plan the measurements, check the cell limit and the remaining budget."""
     synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
     planned = tuple(synthesizer.plan(request.codec.domain, request.cost.rho))
-    for p in planned:
-        cells = request.codec.domain.cells(p.clique)
+    counted = [p.clique for p in planned] + list(synthesizer.candidates(request.codec.domain))
+    for clique in counted:
+        cells = request.codec.domain.cells(clique)
         if cells > request.max_marginal_cells:
             raise DomainTooLargeError(
-                f"the marginal over {', '.join(p.clique)} has {cells:,} cells, more than the "
+                f"the marginal over {', '.join(clique)} has {cells:,} cells, more than the "
                 f"spec's limit synthesizer.max_marginal_cells={request.max_marginal_cells:,}. "
                 "Use coarser bins or fewer categories, or raise the limit."
             )

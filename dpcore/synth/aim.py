@@ -121,6 +121,11 @@ class AIMSynthesizer:
             for n, sigma in zip(domain.names, sigmas, strict=True)
         ]
 
+    def candidates(self, domain: Domain) -> list[Clique]:
+        """The workload's downward closure plus every 1-way marginal."""
+        cliques = list(make_workload(domain, self.workload).closure())
+        return cliques + [(n,) for n in domain.names if (n,) not in cliques]
+
     def measure(
         self, domain: Domain, rho: float, oracle: CountOracle, source: RandomSource
     ) -> list[Measurement]:
@@ -129,10 +134,7 @@ class AIMSynthesizer:
             raise ValueError(f"rho must be finite and > 0, got {rho!r}")
         started = time.perf_counter()
         workload = make_workload(domain, self.workload)
-        cliques = list(workload.closure())
-        for name in domain.names:
-            if (name,) not in cliques:
-                cliques.append((name,))
+        cliques = self.candidates(domain)
         exact = dict(zip(cliques, oracle.counts(cliques), strict=True))
         weights = {c: max(workload.coverage(c), 0.0) for c in cliques}
         sensitivity = max(weights.values())

@@ -61,6 +61,10 @@ class Synthesizer(Protocol):
         """What would be measured and with which noise, without reading any rows."""
         ...
 
+    def candidates(self, domain: Domain) -> Sequence[Clique]:
+        """Every marginal whose exact counts ``measure`` may compute (bounds its memory)."""
+        ...
+
     def measure(
         self, domain: Domain, rho: float, oracle: CountOracle, source: RandomSource
     ) -> list[Measurement]:

@@ -56,6 +56,10 @@ class IndependentSynthesizer:
         sigma = gaussian_sigma(rho / len(domain))
         return [PlannedMeasurement((c,), sigma, "1-way marginal") for c in domain.names]
 
+    def candidates(self, domain: Domain) -> list[Clique]:
+        """The 1-way marginals."""
+        return [(c,) for c in domain.names]
+
     def measure(
         self, domain: Domain, rho: float, oracle: CountOracle, source: RandomSource
     ) -> list[Measurement]:

@@ -88,6 +88,10 @@ class MSTSynthesizer:
         measurements += measure_marginals(oracle, chosen, [sigma2] * len(chosen), source)
         return measurements
 
+    def candidates(self, domain: Domain) -> list[Clique]:
+        """The 1-way marginals and the candidate pairs of the spanning tree."""
+        return [(n,) for n in domain.names] + self._candidates(domain)
+
     def _candidates(self, domain: Domain) -> list[Clique]:
         workload = make_workload(domain, self.workload)
         pairs: list[Clique] = [c for c in workload.closure() if len(c) == 2]
