@@ -131,17 +131,8 @@ def validate_input(frame: pd.DataFrame, codec: TableCodec) -> InputReport:
         columns=stats,
         expectations=tuple(outcomes[k] for k in checks),
     )
-    for s in stats:
-        logger.info(
-            "input column %s: nulls=%d missing_tokens=%d out_of_domain=%s non_numeric=%d "
-            "on_invalid=%s",
-            s.column,
-            s.nulls,
-            s.missing_tokens,
-            s.out_of_domain,
-            s.non_numeric,
-            s.on_invalid,
-        )
+    # No log line here: the counts come from private rows and belong to the operator-only
+    # report (stored in the run log), not to general logs.
     return report
 
 

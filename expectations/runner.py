@@ -38,6 +38,8 @@ _LOCK = threading.Lock()
 _gx_logger = logging.getLogger("great_expectations")
 if _gx_logger.level == logging.NOTSET:
     _gx_logger.setLevel(logging.WARNING)
+# GX sets this one to INFO itself; it announces a temporary docs folder on every context.
+logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

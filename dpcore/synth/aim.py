@@ -3,8 +3,9 @@ with grouped (coarse) candidates and a dedicated 1-way budget.
 
 Accounting (zCDP, add/remove-one-row neighbours, every histogram of L2 sensitivity 1;
 grouping codes keeps a histogram a histogram). With ``d`` columns, ``T`` nominal rounds
-(default ``8 d``), 1-way share ``beta`` (default: a schedule in rho only, see
-:meth:`AIMSynthesizer.oneway_fraction`) and measurement share ``alpha`` (0.9):
+(default ``8 d``, fewer at small budgets: :meth:`AIMSynthesizer.default_rounds`), 1-way share
+``beta`` (default: a schedule in rho only, see :meth:`AIMSynthesizer.oneway_fraction`) and
+measurement share ``alpha`` (0.9):
 
 * every 1-way marginal is measured first, column ``i`` with noise ``sigma_i ∝ size_i^(-1/3)``
   (larger domains get less noise), together costing exactly ``beta rho``;
@@ -71,8 +72,9 @@ class AIMSynthesizer:
     a few copies during fitting);
     ``time_budget_s``: soft wall-time budget: after half of it ``measure`` spends the rest of
     rho in one final round, and ``fit`` stops iterating at it;
-    ``rounds`` (``T``), ``measure_share`` (``alpha``), ``oneway_share`` (``beta``),
-    ``coarse_groups`` (``k``, 0 disables grouped candidates): see the module docstring;
+    ``rounds`` (``T``; default :meth:`default_rounds`), ``measure_share`` (``alpha``),
+    ``oneway_share`` (``beta``), ``coarse_groups`` (``k``, 0 disables grouped candidates):
+    see the module docstring; ``round_noise_cap``: see :meth:`default_rounds`;
     ``round_iterations`` / ``fit_iterations``: junction-tree calibrations per refit between
     rounds (warm-started) and for the final fit.
     """
@@ -86,13 +88,27 @@ class AIMSynthesizer:
     round_iterations: int = 100
     fit_iterations: int = 400
     coarse_groups: int = 12
+    round_noise_cap: float = 0.004
     name: str = field(default="aim", init=False)
 
-    def _rounds(self, domain: Domain) -> int:
-        return self.rounds if self.rounds is not None else 8 * len(domain)
+    def default_rounds(self, domain: Domain, rho: float, total: float) -> int:
+        """``rounds`` if set, else ``T = 8 d`` capped so that a round's initial noise
+        ``sigma = sqrt(T / (2 alpha rho))`` (``rho`` here: the budget left after the 1-way
+        tables) is at most ``round_noise_cap`` times the estimated row count ``total`` (public:
+        from the noisy 1-way tables), and at least one round.
 
-    def _initial_scales(self, domain: Domain, rho: float) -> tuple[float, float]:
-        rounds = self._rounds(domain)
+        At small budgets many rounds at a noise of several percent of a marginal's cells each
+        give a model built from many imprecise measurements; fewer, more precise rounds keep
+        the strong relationships (annealing still halves the noise when a measurement barely
+        moves the model). On Adult the cap binds at epsilon 0.3 (about ``3 d`` rounds), not at
+        epsilon >= 1.
+        """
+        if self.rounds is not None:
+            return self.rounds
+        limit = 2.0 * self.measure_share * rho * (self.round_noise_cap * total) ** 2
+        return max(1, min(8 * len(domain), math.floor(limit)))
+
+    def _initial_scales(self, rounds: int, rho: float) -> tuple[float, float]:
         sigma = math.sqrt(rounds / (2.0 * self.measure_share * rho))
         epsilon = math.sqrt(8.0 * (1.0 - self.measure_share) * rho / rounds)
         return sigma, epsilon
@@ -146,8 +162,9 @@ class AIMSynthesizer:
         used = sum(1.0 / (2.0 * sigma**2) for sigma in sigmas)
         if used > rho * (1 + 1e-12):
             raise ValueError("rho is too small for the 1-way measurements")
-        sigma, epsilon = self._initial_scales(domain, rho - used)
         model, _ = fit_model(domain, measurements, iterations=self.round_iterations)
+        rounds = self.default_rounds(domain, rho - used, model.total)
+        sigma, epsilon = self._initial_scales(rounds, rho - used)
         budget = self.time_budget_s
         tree_sizes: dict[frozenset[tuple[str, str]], int] = {}
         final = False

@@ -111,3 +111,27 @@ def test_aim_with_grouped_candidates_spends_exactly_rho() -> None:
             assert m.values.size == coarse_cells(domain, m.clique, m.groups)
     rows = synth.fit(domain, measurements).sample(1000, np.random.default_rng(0))
     assert rows.shape == (1000, d)
+
+
+def test_aim_rounds_shrink_with_the_budget() -> None:
+    domain = Domain(tuple("abcd"), (2, 2, 2, 2))
+    synth = AIMSynthesizer()
+    assert synth.default_rounds(domain, 1.0, 10_000) == 8 * len(domain)
+    # Initial round noise capped at round_noise_cap * total: T <= 2 alpha rho (cap total)^2.
+    small = synth.default_rounds(domain, 1e-3, 10_000)
+    assert small == math.floor(2 * synth.measure_share * 1e-3 * (synth.round_noise_cap * 1e4) ** 2)
+    assert 1 <= small < 8 * len(domain)
+    assert synth.default_rounds(domain, 1e-9, 10) == 1
+    assert AIMSynthesizer(rounds=5).default_rounds(domain, 1e-9, 10) == 5
+
+
+def test_aim_spends_exactly_rho_with_a_single_round() -> None:
+    domain, codes = _data()
+    rho = 0.002  # the cap leaves one round: the 1-way tables, then one final selection
+    synth = AIMSynthesizer()
+    measurements = synth.measure(domain, rho, ArrayOracle(domain, codes), seeded_source(5))
+    d = len(domain)
+    assert len(measurements) == d + 1
+    oneway = sum(1 / (2 * m.sigma**2) for m in measurements[:d])
+    rounds = sum(1 / (2 * m.sigma**2) for m in measurements[d:])
+    assert oneway + rounds / synth.measure_share == pytest.approx(rho, rel=1e-9)
