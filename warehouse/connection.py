@@ -7,7 +7,7 @@ back-off, so concurrent releases queue instead of failing.
 
 from __future__ import annotations
 
-import random
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
@@ -22,7 +22,7 @@ from warehouse.gate import busy_error, held
 T = TypeVar("T")
 
 DEFAULT_WAIT_S = 120.0
-_jitter = random.SystemRandom()
+_jitter = secrets.SystemRandom()
 
 
 def _is_lock_error(error: Exception) -> bool:

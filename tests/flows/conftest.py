@@ -49,3 +49,36 @@ def write_spec(tmp_path: Path, name: str = "adult", **changes: object) -> str:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)
+
+
+MARKER_SPEC = """
+release: {name: people, description: Marker test release.}
+source: {table: raw.people}
+privacy: {epsilon: 2.0, delta: 1.0e-9, cap: {epsilon: 10.0, delta: 1.0e-6}}
+columns:
+  kind: {type: category, values: [a, b], missing: "?", on_invalid: missing}
+  score: {type: integer, bounds: [0, 49], bin_width: 10}
+expectations: {utility: {max_tvd: 0.5, row_tolerance: 0.5}}
+"""
+
+
+def marker_release(home: WarehousePaths, tmp_path: Path, marker: str, rows: int = 2000) -> str:
+    """``raw.people`` full of ``marker`` strings, and the path of a spec releasing it.
+
+    The marker stands in an unlisted column (names), in out-of-domain categories, and the
+    scores include far out-of-bounds values: none may appear anywhere a release writes.
+    """
+    import duckdb
+
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute(
+            "CREATE TABLE raw.people AS SELECT "
+            f"'{marker}_name_' || i AS full_name, "
+            f"CASE WHEN i % 7 = 0 THEN '{marker}_cat_' || i ELSE "
+            "CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END END AS kind, "
+            "(i % 50) + 1000000 * (i % 97 = 0)::INTEGER AS score "
+            f"FROM range({rows}) t(i)"
+        )
+    spec = tmp_path / "people.yaml"
+    spec.write_text(MARKER_SPEC)
+    return str(spec)

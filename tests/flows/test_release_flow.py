@@ -18,7 +18,7 @@ from dpcore.errors import BudgetExhaustedError
 from flows.release import ResumeError, release
 from flows.spec import load_spec
 from tasks.utility import UtilityCheckFailedError
-from tests.flows.conftest import write_spec
+from tests.flows.conftest import marker_release, write_spec
 from warehouse.errors import EmptySourceError, SchemaDriftError, SourceNotFoundError
 from warehouse.ledger import history
 from warehouse.measurements import load_measurements
@@ -179,27 +179,7 @@ def test_no_source_value_reaches_logs_errors_artifacts_or_the_release(
 ) -> None:
     """A table full of marker strings: in an unlisted column, as out-of-domain categories,
     and as a missing-token look-alike. None may appear anywhere a release writes."""
-    with duckdb.connect(str(home.warehouse)) as con:
-        con.execute(
-            "CREATE TABLE raw.people AS SELECT "
-            f"'{MARKER}_name_' || i AS full_name, "
-            f"CASE WHEN i % 7 = 0 THEN '{MARKER}_cat_' || i ELSE "
-            "CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END END AS kind, "
-            "(i % 50) + 1000000 * (i % 97 = 0)::INTEGER AS score "
-            "FROM range(2000) t(i)"
-        )
-    spec = tmp_path / "people.yaml"
-    spec.write_text(
-        """
-release: {name: people, description: Marker test release.}
-source: {table: raw.people}
-privacy: {epsilon: 2.0, delta: 1.0e-9, cap: {epsilon: 10.0, delta: 1.0e-6}}
-columns:
-  kind: {type: category, values: [a, b], missing: "?", on_invalid: missing}
-  score: {type: integer, bounds: [0, 49], bin_width: 10}
-expectations: {utility: {max_tvd: 0.5, row_tolerance: 0.5}}
-"""
-    )
+    spec = marker_release(home, tmp_path, MARKER)
     caplog.set_level(logging.DEBUG)
     outcome = release(str(spec), home=str(home.home))
     assert outcome.version == 1

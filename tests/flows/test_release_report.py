@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-import duckdb
 import pytest
 
 from flows.overrides import OverrideError, ReleaseOverrides
 from flows.release import release
+from tests.flows.conftest import marker_release
 from warehouse.ledger import history
 from warehouse.paths import WarehousePaths
 
@@ -23,27 +23,7 @@ MARKER = "QQREPORTMARKER"
 
 
 def people_spec(home: WarehousePaths, tmp_path: Path) -> str:
-    with duckdb.connect(str(home.warehouse)) as con:
-        con.execute(
-            "CREATE TABLE raw.people AS SELECT "
-            f"'{MARKER}_name_' || i AS full_name, "
-            f"CASE WHEN i % 7 = 0 THEN '{MARKER}_cat_' || i ELSE "
-            "CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END END AS kind, "
-            "(i % 50) AS score FROM range(3000) t(i)"
-        )
-    spec = tmp_path / "people.yaml"
-    spec.write_text(
-        """
-release: {name: people, description: Marker test release.}
-source: {table: raw.people}
-privacy: {epsilon: 2.0, delta: 1.0e-9, cap: {epsilon: 10.0, delta: 1.0e-6}}
-columns:
-  kind: {type: category, values: [a, b], missing: "?", on_invalid: missing}
-  score: {type: integer, bounds: [0, 49], bin_width: 10}
-expectations: {utility: {max_tvd: 0.5, row_tolerance: 0.5}}
-"""
-    )
-    return str(spec)
+    return marker_release(home, tmp_path, MARKER, rows=3000)
 
 
 def test_report_holds_no_source_value_and_the_artifact_links_it(
