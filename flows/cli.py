@@ -90,13 +90,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Cost, remaining budget and expected noise per marginal, reading no source rows."""
+    from datetime import UTC, datetime
+
+    from flows.schedule import runway
     from flows.spec import load_spec
     from tasks.budget import plan_release_fn
 
-    request = load_spec(args.spec).to_request(args.spec)
+    spec = load_spec(args.spec)
+    request = spec.to_request(args.spec)
     plan = plan_release_fn(request, args.home)
     rho = request.cost.ledger_rho
     state = plan.budget
+    schedule = runway(state, rho, spec.schedule, datetime.now(UTC)) if spec.schedule else None
     data = {
         "release": request.name,
         "dataset": request.dataset,
@@ -107,6 +112,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "remaining_rho": state.remaining_rho,
         "affordable": plan.affordable,
         "runs_left": state.runs_left(rho),
+        "schedule": None
+        if schedule is None
+        else {
+            "cron": schedule.cron,
+            "last_paid_run": schedule.last_paid,
+            "budget_runs_out": schedule.first_refused,
+        },
         "measurements": [
             {
                 "marginal": list(p.clique),
@@ -126,6 +138,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         f"(cap epsilon={state.cap.epsilon:g}, delta={state.cap.delta:g}); "
         f"runs of this spec left: {state.runs_left(rho)}"
     )
+    if schedule is not None:
+        last = schedule.last_paid.date().isoformat() if schedule.last_paid else "none"
+        out = schedule.first_refused.date().isoformat() if schedule.first_refused else "never"
+        print(
+            f"schedule '{schedule.cron}': the budget pays for {schedule.runs_left} more "
+            f"scheduled runs (the last on {last}); it runs out on {out}, when the next run "
+            "would be refused"
+        )
     if not plan.affordable:
         print("this release would exceed the cap and would be refused")
     print("noise per measured marginal (discrete Gaussian, standard deviation about sigma):")

@@ -30,6 +30,8 @@ def test_plan_reads_no_rows_and_shows_noise(
     assert len(plan["measurements"]) >= 14
     assert all(m["sigma"] > 0 for m in plan["measurements"])
     assert plan["runs_left"] >= 1
+    assert plan["schedule"]["cron"] == "0 3 * * 1"
+    assert plan["schedule"]["budget_runs_out"] > plan["schedule"]["last_paid_run"]
     code, out, _ = run_cli(capsys, "--home", home, "plan", str(SPECS / "adult.yaml"))
     assert "runs of this spec left" in out and "sigma=" in out
 
