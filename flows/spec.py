@@ -28,6 +28,7 @@ from pydantic import (
 from dpcore.accounting import PrivacyCap, PrivacyCost
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.errors import DPReleaseError
+from dpcore.units import PrivacyUnit
 from tasks.request import ReleaseRequest, UtilitySettings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -76,10 +77,18 @@ class Budget(_Strict):
         return v
 
 
+class PersonUnit(_Strict):
+    """Protect persons, not rows: ``key`` identifies a person; at most k rows each count."""
+
+    key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")]
+    max_rows_per_person: Annotated[int, Field(ge=1, le=100_000)]
+
+
 class PrivacyInfo(Budget):
-    """This release's cost and the source dataset's lifetime cap."""
+    """This release's cost, the source dataset's lifetime cap, and the privacy unit."""
 
     cap: Budget
+    unit: Literal["row"] | PersonUnit = "row"
 
     @model_validator(mode="after")
     def _cost_within_cap(self) -> PrivacyInfo:
@@ -258,6 +267,17 @@ class ReleaseSpec(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _person_key_is_never_released(self) -> ReleaseSpec:
+        unit = self.privacy.unit
+        if isinstance(unit, PersonUnit) and unit.key in self.columns:
+            raise ValueError(
+                f"privacy.unit.key {unit.key!r} is also a release column; the person key is "
+                "used only to bound contributions and is never released: remove it from "
+                "columns"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _workload_columns(self) -> ReleaseSpec:
         for marginal in self.synthesizer.workload or []:
             unknown = [c for c in marginal if c not in self.columns]
@@ -278,6 +298,12 @@ class ReleaseSpec(_Strict):
     def codec(self) -> TableCodec:
         """The public domain of every release column, in spec order."""
         return TableCodec(tuple(_column_codec(n, c) for n, c in self.columns.items()))
+
+    def _unit(self) -> PrivacyUnit:
+        unit = self.privacy.unit
+        if isinstance(unit, PersonUnit):
+            return PrivacyUnit(unit.key, unit.max_rows_per_person)
+        return PrivacyUnit()
 
     def spec_hash(self) -> str:
         """A stable hash of the validated spec, recorded with every charge and release."""
@@ -300,6 +326,7 @@ class ReleaseSpec(_Strict):
             rows=None if rows == "noisy" else int(rows),
             max_marginal_cells=self.synthesizer.max_marginal_cells,
             synthesizer_options=self.synthesizer.options(),
+            unit=self._unit(),
             utility=UtilitySettings(**self.expectations.utility.model_dump()),
         )
 

@@ -39,7 +39,7 @@ class ReleasePlan:
 def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
     """Plan the measurements, check the cell limit and the remaining budget."""
     synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
-    planned = tuple(synthesizer.plan(request.codec.domain, request.cost.rho))
+    planned = tuple(synthesizer.plan(request.codec.domain, request.measure_rho))
     counted = [p.clique for p in planned] + list(synthesizer.candidates(request.codec.domain))
     for clique in counted:
         cells = request.codec.domain.cells(clique)

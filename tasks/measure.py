@@ -22,11 +22,11 @@ def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[M
     domain = request.codec.domain
 
     def draw(oracle: CountOracle) -> list[Measurement]:
-        return synthesizer.measure(domain, request.cost.rho, oracle, secure_source())
+        return synthesizer.measure(domain, request.measure_rho, oracle, secure_source())
 
     with private_data_boundary("measuring marginals"):
         measurements, _reused = measure_once(
-            paths.warehouse, run_id, request.source_table, request.codec, draw
+            paths.warehouse, run_id, request.source_table, request.codec, draw, request.unit
         )
     crash_point("after-measurements")
     set_status(paths.warehouse, run_id, "measured")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from dpcore.accounting import PrivacyCap, PrivacyCost
 from dpcore.encoding import TableCodec
+from dpcore.units import PrivacyUnit
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class ReleaseRequest:
     max_marginal_cells: int = 1_000_000
     synthesizer_options: dict[str, object] = field(default_factory=dict)
     utility: UtilitySettings = field(default_factory=UtilitySettings)
+    unit: PrivacyUnit = field(default_factory=PrivacyUnit)
+
+    @property
+    def measure_rho(self) -> float:
+        """What the synthesizer may spend at sensitivity 1 so the release costs ``cost``."""
+        return self.unit.unit_rho(self.cost.rho)
 
     @property
     def dataset(self) -> str:

@@ -28,7 +28,7 @@ def validate_source_fn(request: ReleaseRequest, run_id: str, home: str | None) -
     with private_data_boundary("reading the source for validation"):
         with connect(paths.warehouse) as con:
             columns = source_columns(con, request.source_table)
-            check_schema(columns, request.codec, request.source_table)
+            check_schema(columns, request.codec, request.source_table, request.unit)
             check_not_empty(con, request.source_table)
             frame = read_columns(con, request.source_table, request.codec)
         report = validate_input(frame, request.codec)

@@ -16,6 +16,7 @@ import numpy as np
 from dpcore.encoding import TableCodec
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.synth.coarse import CoarseMeasurement
+from dpcore.units import PrivacyUnit
 from warehouse.connection import connect, run_transaction
 from warehouse.errors import ChargeMissingError
 from warehouse.faults import crash_point
@@ -62,6 +63,7 @@ def measure_once(
     table: str,
     codec: TableCodec,
     draw: Callable[[CountOracle], list[Measurement]],
+    unit: PrivacyUnit | None = None,
 ) -> tuple[list[Measurement], bool]:
     """Return the run's measurements, drawing and storing them only if none are stored.
 
@@ -88,7 +90,7 @@ def measure_once(
         ).fetchall()[0][0]
         if existing:
             return [], True
-        measurements = draw(DuckDBOracle(con, table, codec))
+        measurements = draw(DuckDBOracle(con, table, codec, unit or PrivacyUnit()))
         for idx, m in enumerate(measurements):
             con.execute(
                 "INSERT INTO privacy.measurements "

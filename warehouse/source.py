@@ -9,6 +9,7 @@ except for input validation, which sees only the declared columns.
 from __future__ import annotations
 
 import math
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import pandas as pd
 
 from dpcore.domain import Clique, Domain
 from dpcore.encoding import ColumnCodec, TableCodec
+from dpcore.units import PrivacyUnit
 from warehouse.connection import literal, quote
 from warehouse.errors import EmptySourceError, SchemaDriftError, SourceNotFoundError
 
@@ -70,9 +72,14 @@ def _type_ok(codec: ColumnCodec, sql_type: str) -> bool:
     return base in NUMERIC_TYPES
 
 
-def check_schema(columns: dict[str, str], codec: TableCodec, table: str) -> None:
-    """Raise ``SchemaDriftError`` if a declared column is absent or has an unusable type."""
+def check_schema(
+    columns: dict[str, str], codec: TableCodec, table: str, unit: PrivacyUnit | None = None
+) -> None:
+    """Raise ``SchemaDriftError`` if a declared column (or the person key) is absent or has
+    an unusable type."""
     missing = [c.name for c in codec.columns if c.name not in columns]
+    if unit is not None and unit.key is not None and unit.key not in columns:
+        missing.append(f"{unit.key} (the person key)")
     wrong = [
         f"{c.name} is {columns[c.name]} but the spec declares it {c.kind}"
         for c in codec.columns
@@ -167,11 +174,32 @@ def code_expression(codec: ColumnCodec) -> str:
     )
 
 
-def encoded_query(table: str, codec: TableCodec) -> str:
-    """SELECT of every row's codes, rows with a dropped value removed."""
+def bounded_rows(table: str, unit: PrivacyUnit, salt: str) -> str:
+    """The source rows with each person's contribution cut to ``unit.max_rows`` rows.
+
+    Which rows a person keeps depends only on their row ids and a secret salt drawn from the
+    OS CSPRNG per measurement, never on values or on other people's rows, so one person
+    moves every marginal by at most ``max_rows``. Rows with a NULL key count as one person.
+    """
+    if unit.key is None:
+        return qualified(table)
+    return (
+        f"(SELECT * FROM {qualified(table)} QUALIFY row_number() OVER (PARTITION BY "
+        f"{quote(unit.key)} ORDER BY hash(rowid, {literal(salt)})) <= {int(unit.max_rows)})"
+    )
+
+
+def encoded_query(
+    table: str, codec: TableCodec, unit: PrivacyUnit | None = None, salt: str | None = None
+) -> str:
+    """SELECT of every row's codes, contributions bounded, rows with a dropped value removed.
+
+    The person key is used only to bound contributions; it is never selected.
+    """
+    source = bounded_rows(table, unit or PrivacyUnit(), salt or secrets.token_hex(16))
     exprs = ", ".join(f"({code_expression(c)}) AS {quote(c.name)}" for c in codec.columns)
     keep = " AND ".join(f"{quote(c.name)} IS NOT NULL" for c in codec.columns)
-    return f"SELECT * FROM (SELECT {exprs} FROM {qualified(table)}) WHERE {keep}"
+    return f"SELECT * FROM (SELECT {exprs} FROM {source}) WHERE {keep}"
 
 
 @dataclass
@@ -185,6 +213,8 @@ class DuckDBOracle:
     con: duckdb.DuckDBPyConnection
     table: str
     codec: TableCodec
+    unit: PrivacyUnit = field(default_factory=PrivacyUnit)
+    salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     _ready: bool = field(default=False, init=False)
     _temp: str = field(default_factory=lambda: f"dprelease_codes_{uuid.uuid4().hex}", init=False)
 
@@ -197,7 +227,7 @@ class DuckDBOracle:
         if not self._ready:
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {self._temp} AS "
-                + encoded_query(self.table, self.codec)
+                + encoded_query(self.table, self.codec, self.unit, self.salt)
             )
             self._ready = True
 

@@ -135,3 +135,12 @@ def test_aim_spends_exactly_rho_with_a_single_round() -> None:
     oneway = sum(1 / (2 * m.sigma**2) for m in measurements[:d])
     rounds = sum(1 / (2 * m.sigma**2) for m in measurements[d:])
     assert oneway + rounds / synth.measure_share == pytest.approx(rho, rel=1e-9)
+
+
+def test_aim_groups_shrink_with_the_noise() -> None:
+    synth = AIMSynthesizer()
+    assert synth.group_count(1.0, 10_000) == synth.coarse_groups
+    # Each group keeps about total / k >= coarse_noise_ratio * sigma rows.
+    assert synth.group_count(10_000 / (6.5 * synth.coarse_noise_ratio), 10_000) == 6
+    assert synth.group_count(1e6, 10_000) == 2
+    assert AIMSynthesizer(coarse_groups=0).group_count(1.0, 10_000) == 0
