@@ -62,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     print(f"query it:  duckdb {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
     print(f"catalog:   duckdb {paths.release} -c 'SELECT name, version, rows FROM catalog'")
-    print(f"report:    {outcome.report}")
+    print(f"report:    {outcome.report or 'not written (see the warning above)'}")
     return 0
 
 
@@ -84,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows "
             f"(run {outcome.run_id}, {how})"
         )
-        print(f"report: {outcome.report}")
+        print(f"report: {outcome.report or 'not written (see the warning above)'}")
     return 0
 
 

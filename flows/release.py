@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -23,7 +24,7 @@ from tasks.measure import measure
 from tasks.publish import publish_release
 from tasks.report import write_release_report
 from tasks.request import ReleaseRequest
-from tasks.runlog import find_run, mark_failed, record_start
+from tasks.runlog import find_run, mark_failed, record_start, safe_error_text
 from tasks.synthesize import synthesize_table
 from tasks.utility import check_utility_task, require_utility
 from tasks.validate import validate_source
@@ -49,7 +50,7 @@ class ReleaseOutcome:
     delta: float
     resumed: bool
     utility_passed: bool
-    report: str
+    report: str | None
 
 
 def _new_run_id() -> str:
@@ -139,12 +140,21 @@ def release(
         with step("publishing"):
             published = publish_release(request, run_id, table, utility, receipt, home)
         logger.info("published release.%s (%d rows)", published.table_name, published.rows)
+        report: Path | None = None
         with step("writing report and artifacts"):
-            report = write_release_report(
-                request, published, receipt, measurements, table, utility.success, home
-            )
-            logger.info("release report written to %s", report)
-            publish_artifacts(request, published, utility, run_id, home, report, measurements)
+            try:
+                report = write_release_report(
+                    request, published, receipt, measurements, table, utility.success, home
+                )
+                logger.info("release report written to %s", report)
+                publish_artifacts(request, published, utility, run_id, home, report, measurements)
+            except Exception as error:  # the release stands: a missing report must not fail it
+                logger.warning(
+                    "release.%s is published and complete, but its report or artifacts were "
+                    "not written (%s)",
+                    published.table_name,
+                    safe_error_text(error),
+                )
     except BaseException as error:
         if published_for_run(WarehousePaths.from_env(home), run_id) is None:
             mark_failed(run_id, error, home)
@@ -159,5 +169,5 @@ def release(
         delta=receipt.delta,
         resumed=resumed,
         utility_passed=utility.success,
-        report=str(report),
+        report=None if report is None else str(report),
     )

@@ -16,6 +16,7 @@ from flows.release import release
 from tests.flows.conftest import marker_release
 from warehouse.ledger import history
 from warehouse.paths import WarehousePaths
+from warehouse.runs import get_run
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -72,3 +73,18 @@ def test_overrides_lower_the_charge_and_size_the_table(
     with pytest.raises(OverrideError, match="higher than the spec's epsilon 2"):
         release(spec, home=str(home.home), overrides=ReleaseOverrides(epsilon=2.5))
     assert len(history(home.warehouse, "raw.people")) == 1  # refused before any charge
+
+
+def test_a_failed_report_does_not_fail_a_published_release(
+    home: WarehousePaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.release
+
+    def broken(*args: object, **kwargs: object) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(flows.release, "write_release_report", broken)
+    outcome = release(people_spec(home, tmp_path), home=str(home.home))
+    assert outcome.version == 1 and outcome.report is None
+    record = get_run(home.warehouse, outcome.run_id)
+    assert record is not None and record.status == "published"
