@@ -1,7 +1,22 @@
-"""Input suite: check the source frame against the codec's public domain, counting problems.
+"""Input suite: check the source against the codec's public domain, counting problems.
 
-The frame holds the release columns as read from the source (category strings, numbers,
-NULLs, missing tokens, values outside the domain). The suite is built from the codec alone:
+Two paths give the same :class:`InputReport`:
+
+* :func:`report_from_counts` (the release path): the counts come from one SQL aggregate in
+  the warehouse (:mod:`warehouse.profile`), so the source never enters Python. GX has no
+  DuckDB data source (only SQLAlchemy ones), and running GX on the handful of aggregate
+  numbers would only compare them with zero again, so each check's outcome is built
+  directly from the counts, with the same keys, expectation names and count fields the GX
+  path writes: the run log and the report read the same either way.
+* :func:`validate_input` runs the GX suite on an in-memory frame (small tables, and the
+  reference the SQL path is tested against). Where the frame has lost information the SQL
+  path follows the encoder: NaN is a value outside the domain (in a frame it reads as NULL),
+  a number token such as ``-1`` matches ``-1.0`` on a DOUBLE column, and a category column
+  compares ``CAST(x AS VARCHAR)`` (a DOUBLE 1.0 is ``1.0``, not ``1``).
+
+On the frame path, the frame holds the release columns as read from the source (category
+strings, numbers, NULLs, missing tokens, values outside the domain). The suite is built from
+the codec alone:
 
 * every column: it exists (a missing one raises :class:`SchemaMismatchError` before GX runs);
   not-null when the column has no missing code;
@@ -20,9 +35,11 @@ problems never raise; the codec's ``on_invalid`` rule handles them at encoding t
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from numbers import Integral, Real
+from typing import Protocol
 
 import great_expectations.expectations as gxe
 import numpy as np
@@ -134,6 +151,98 @@ def validate_input(frame: pd.DataFrame, codec: TableCodec) -> InputReport:
     # No log line here: the counts come from private rows and belong to the operator-only
     # report (stored in the run log), not to general logs.
     return report
+
+
+class ColumnCounts(Protocol):
+    """One column's counts as the warehouse computes them (e.g. ``warehouse.profile``)."""
+
+    @property
+    def column(self) -> str: ...
+    @property
+    def nulls(self) -> int: ...
+    @property
+    def missing_tokens(self) -> int: ...
+    @property
+    def out_of_domain(self) -> int | None: ...
+    @property
+    def non_numeric(self) -> int: ...
+    @property
+    def type_ok(self) -> bool: ...
+
+
+def report_from_counts(rows: int, counts: Sequence[ColumnCounts], codec: TableCodec) -> InputReport:
+    """The input report of a source counted elsewhere: the suite's checks, decided on counts.
+
+    Raises :class:`SchemaMismatchError` when a declared column has no counts.
+    """
+    by_name = {c.column: c for c in counts}
+    absent = [c.name for c in codec.columns if c.name not in by_name]
+    if absent:
+        raise SchemaMismatchError(
+            f"no counts for declared release column(s) {absent}; the source profile must "
+            "cover every codec column."
+        )
+    outcomes: dict[str, ExpectationOutcome] = {}
+    for col in codec.columns:
+        outcomes.update(_count_outcomes(col, by_name[col.name], rows))
+    stats = tuple(
+        _column_stats(
+            col,
+            outcomes,
+            by_name[col.name].nulls,
+            by_name[col.name].missing_tokens,
+            by_name[col.name].non_numeric,
+        )
+        for col in codec.columns
+    )
+    return InputReport(
+        rows=rows,
+        success=all(o.success for o in outcomes.values()),
+        columns=stats,
+        expectations=tuple(outcomes.values()),
+    )
+
+
+def _count_outcomes(
+    col: ColumnCodec, counts: ColumnCounts, rows: int
+) -> dict[str, ExpectationOutcome]:
+    """The outcomes :func:`_column_checks` would give, decided from one column's counts."""
+    name = col.name
+
+    def outcome(check: str, kind: str, **fields: int | None) -> tuple[str, ExpectationOutcome]:
+        bad = fields.get("unexpected_count")
+        success = counts.type_ok if check == "type" else not bad
+        key = f"{name}:{check}"
+        return key, ExpectationOutcome(key, kind, name, success, **fields)
+
+    items = [outcome("exists", "expect_column_to_exist")]
+    if not col.has_missing:
+        items.append(
+            outcome(
+                "not_null",
+                "expect_column_values_to_not_be_null",
+                element_count=rows,
+                unexpected_count=counts.nulls,
+            )
+        )
+    if col.kind != "category":
+        items.append(outcome("type", "expect_column_values_to_be_in_type_list"))
+    if counts.out_of_domain is not None:
+        kind, missing = (
+            ("expect_column_values_to_be_in_set", counts.nulls)
+            if col.kind == "category"
+            else ("expect_column_values_to_be_between", counts.nulls + counts.missing_tokens)
+        )
+        items.append(
+            outcome(
+                "domain",
+                kind,
+                element_count=rows,
+                unexpected_count=counts.out_of_domain,
+                missing_count=missing,
+            )
+        )
+    return dict(items)
 
 
 def _category_view(values: pd.Series) -> pd.Series:

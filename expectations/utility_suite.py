@@ -1,13 +1,21 @@
 """Utility suite: does the synthetic table agree with the noisy measurements it was fit to?
 
-Inputs are the decoded synthetic table (what gets published), its integer codes (for the
-marginal comparison), the noisy measurements and the noisy total. Source rows are never
+Inputs are a :class:`~expectations.synthetic_summary.SyntheticSummary` of the synthetic table
+(accumulated chunk by chunk over exactly the rows that get published: row count, code counts,
+decoded-value summaries), the noisy measurements and the noisy total. Source rows are never
 touched, so every number in the :class:`UtilityReport` is a function of DP outputs and is
 safe to publish (if the measurements are private, see ``measurements_private``).
 
+The table may be far larger than memory, so GX runs on a small aggregate frame instead of
+the rows: one row per distinct *value class* of each column (each distinct category, the
+smallest and largest number, a NULL if there is one; the smallest and largest code). A class
+is valid exactly when every row in it is, so each expectation passes on the aggregate frame
+exactly when it would pass on the whole table; the ``observed`` counts are the numbers of
+offending rows, taken from the summary's counts.
+
 Checks (each one GX expectation):
 
-* ``row_count`` — ``ExpectTableRowCountToBeBetween`` on the decoded table: rows within
+* ``row_count`` — ``ExpectColumnValuesToBeBetween`` on the summary's row count: rows within
   ``row_tolerance`` (relative) of the noisy total. The synthesizer picks its row count from
   the noisy total, so this catches plumbing bugs, not noise.
 * ``domain`` — every decoded value inside the public domain: ``ExpectColumnValuesToBeInSet``
@@ -15,9 +23,9 @@ Checks (each one GX expectation):
   ``ExpectColumnValuesToNotBeNull`` for columns without a missing code.
 * ``codes`` — every code in ``[0, size)``: ``ExpectColumnValuesToBeBetween`` on the codes.
 * ``marginal_tvd`` — per measured column, the total variation distance between the synthetic
-  1-way distribution and the (combined, clipped, normalised) noisy 1-way distribution. The
-  TVD is summed by ``ExpectColumnSumToBeBetween`` over a small frame of ``|p - q| / 2``
-  cells (TVD tolerates zero cells, unlike KL divergence). Allowed:
+  1-way distribution (from the code counts) and the (combined, clipped, normalised) noisy
+  1-way distribution. The TVD is summed by ``ExpectColumnSumToBeBetween`` over a small frame
+  of ``|p - q| / 2`` cells (TVD tolerates zero cells, unlike KL divergence). Allowed:
   ``max_tvd + allowance_scale * (noise allowance + sampling allowance)``, see
   :mod:`expectations.noisy_marginals`.
 """
@@ -40,17 +48,18 @@ from dpcore.marginals import Measurement
 from expectations.errors import InvalidConfigError, SchemaMismatchError
 from expectations.noisy_marginals import (
     distribution,
-    empirical,
     half_abs_diff,
     noise_allowance,
     one_way_estimates,
     sampling_allowance,
 )
 from expectations.runner import ExpectationOutcome, run_suite
+from expectations.synthetic_summary import SyntheticSummary
 
 logger = logging.getLogger(__name__)
 
 _CODE_PREFIX = "code::"
+_ROWS = "table::rows"
 
 
 @dataclass(frozen=True)
@@ -125,57 +134,48 @@ class UtilityReport:
 
 
 def check_utility(
-    synthetic: pd.DataFrame,
-    codes: pd.DataFrame | npt.NDArray[np.integer],
+    summary: SyntheticSummary,
     codec: TableCodec,
     measurements: Sequence[Measurement],
     noisy_total: float,
     config: UtilityConfig | None = None,
 ) -> UtilityReport:
-    """Run the utility suite on a decoded synthetic table and its codes.
+    """Run the utility suite on the summary of a synthetic table (see the module docstring).
 
-    ``codes`` is a frame with the codec's column names or a ``(rows, columns)`` array in codec
-    column order, with the same rows as ``synthetic``. Raises :class:`SchemaMismatchError`
-    for structural mismatches and :class:`~expectations.errors.ExpectationRunError` when an
-    expectation errors.
+    Raises :class:`SchemaMismatchError` when the summary is not of ``codec``'s columns and
+    :class:`~expectations.errors.ExpectationRunError` when an expectation errors.
     """
     config = config or UtilityConfig()
-    names = [c.name for c in codec.columns]
-    absent = [n for n in names if n not in synthetic.columns]
-    if absent:
+    names = tuple(c.name for c in codec.columns)
+    if tuple(v.name for v in summary.values) != names or summary.codes.domain != codec.domain:
         raise SchemaMismatchError(
-            f"synthetic table lacks release column(s) {absent}; decode every codec column."
+            f"the summary is of columns {[v.name for v in summary.values]}, not the codec's "
+            f"{list(names)}; summarise the table with the codec it was decoded with."
         )
-    code_array = _code_array(codes, names)
-    if code_array.shape[0] != len(synthetic):
-        raise SchemaMismatchError(
-            f"codes have {code_array.shape[0]} rows but the synthetic table has "
-            f"{len(synthetic)}; pass the codes the table was decoded from."
-        )
-    rows = len(synthetic)
+    rows = summary.rows
     total = max(float(noisy_total), 0.0)
 
     table_checks = _table_checks(codec, total, config.row_tolerance)
-    frame = pd.DataFrame({n: synthetic[n].reset_index(drop=True) for n in names})
-    frame = frame.assign(**{f"{_CODE_PREFIX}{n}": code_array[:, i] for i, n in enumerate(names)})
-    table_outcomes = run_suite(frame, table_checks, suite_name="dprelease-utility-table")
+    table_outcomes = run_suite(
+        _aggregate_frame(summary, codec), table_checks, suite_name="dprelease-utility-table"
+    )
 
     estimates = one_way_estimates(codec, measurements)
     tvd_cells: dict[str, npt.NDArray[np.float64]] = {}
     allowed: dict[str, float] = {}
-    for i, col in enumerate(codec.columns):
+    for col, counts in zip(codec.columns, summary.codes.columns, strict=True):
         estimate = estimates.get(col.name)
         if estimate is None:
             continue
         q = distribution(estimate.counts)
-        p = empirical(code_array[:, i], col.size)
+        p = counts.counts / max(float(counts.counts.sum()), 1.0)
         tvd_cells[col.name] = half_abs_diff(p, q)
         allowance = noise_allowance(estimate, total) + sampling_allowance(q, rows)
         allowed[col.name] = config.max_tvd + config.allowance_scale * allowance
     tvd_outcomes = _run_tvd(tvd_cells, allowed)
 
     checks = _report_rows(
-        codec, table_outcomes, tvd_outcomes, allowed, rows, total, config.row_tolerance
+        codec, summary, table_outcomes, tvd_outcomes, allowed, total, config.row_tolerance
     )
     checks_passed = all(c.passed for c in checks)
     report = UtilityReport(
@@ -198,27 +198,41 @@ def check_utility(
     return report
 
 
-def _code_array(
-    codes: pd.DataFrame | npt.NDArray[np.integer], names: list[str]
-) -> npt.NDArray[np.int64]:
-    """Codes as an int64 ``(rows, columns)`` array in codec order."""
-    if isinstance(codes, pd.DataFrame):
-        absent = [n for n in names if n not in codes.columns]
-        if absent:
-            raise SchemaMismatchError(f"codes frame lacks release column(s) {absent}.")
-        raw = codes[names].to_numpy()
-    else:
-        raw = np.asarray(codes)
-    if raw.ndim != 2 or raw.shape[1] != len(names):
-        raise SchemaMismatchError(
-            f"codes must be a (rows, {len(names)}) array in codec column order, got shape "
-            f"{raw.shape}."
-        )
-    if raw.size and not np.issubdtype(raw.dtype, np.integer):
-        raise SchemaMismatchError(
-            f"codes must be integers, got dtype {raw.dtype}; pass the synthesizer's codes."
-        )
-    return raw.astype(np.int64, copy=False)
+def _aggregate_frame(summary: SyntheticSummary, codec: TableCodec) -> pd.DataFrame:
+    """One row per value class of each column (see the module docstring), padded by repeats.
+
+    Repeating a class changes no expectation's outcome. A column with no class at all (an
+    empty table) holds one valid placeholder, so it passes as the empty column would.
+    """
+    columns: dict[str, list[object]] = {_ROWS: [summary.rows]}
+    for col, values, codes in zip(
+        codec.columns, summary.values, summary.codes.columns, strict=True
+    ):
+        classes: list[object]
+        placeholder: object
+        if col.kind == "category":
+            classes = list(values.categories)
+            placeholder = col.categories[0]
+        else:
+            classes = [v for v in (values.lowest, values.highest) if v is not None]
+            placeholder = float(col.bounds[0])
+        if values.nulls:
+            classes.append(None)
+        columns[col.name] = classes or [placeholder]
+        extremes: list[object] = [c for c in (codes.lowest, codes.highest) if c is not None]
+        columns[f"{_CODE_PREFIX}{col.name}"] = extremes or [0]
+    length = max(len(v) for v in columns.values())
+    data: dict[str, pd.Series] = {}
+    for key, classes in columns.items():
+        padded = classes + [classes[-1]] * (length - len(classes))
+        data[key] = pd.Series(padded, dtype=object)
+    frame = pd.DataFrame(data)
+    for col in codec.columns:
+        if col.kind != "category":
+            frame[col.name] = frame[col.name].astype("Float64")
+        frame[f"{_CODE_PREFIX}{col.name}"] = frame[f"{_CODE_PREFIX}{col.name}"].astype("int64")
+    frame[_ROWS] = frame[_ROWS].astype("int64")
+    return frame
 
 
 def _table_checks(codec: TableCodec, total: float, tolerance: float) -> dict[str, Expectation]:
@@ -228,7 +242,9 @@ def _table_checks(codec: TableCodec, total: float, tolerance: float) -> dict[str
     if lo > hi:  # a band narrower than one row: accept the nearest whole number
         lo = hi = round(total)
     checks: dict[str, Expectation] = {
-        "row_count": gxe.ExpectTableRowCountToBeBetween(min_value=max(lo, 0), max_value=hi)
+        "row_count": gxe.ExpectColumnValuesToBeBetween(
+            column=_ROWS, min_value=max(lo, 0), max_value=hi
+        )
     }
     for col in codec.columns:
         name = col.name
@@ -270,25 +286,30 @@ def _run_tvd(
 
 def _report_rows(
     codec: TableCodec,
+    summary: SyntheticSummary,
     table: dict[str, ExpectationOutcome],
     tvd: dict[str, ExpectationOutcome],
     allowed: dict[str, float],
-    rows: int,
     total: float,
     tolerance: float,
 ) -> tuple[UtilityCheck, ...]:
-    """Fold the GX outcomes into report rows (observed vs threshold)."""
-    row_outcome = table["row_count"]
+    """Fold the GX outcomes into report rows (offending rows or distance vs threshold)."""
+    rows = summary.rows
     deviation = abs(rows - total) / total if total > 0 else float(rows > 0)
-    result = [UtilityCheck("row_count", None, deviation, tolerance, row_outcome.success)]
-    for col in codec.columns:
+    result = [UtilityCheck("row_count", None, deviation, tolerance, table["row_count"].success)]
+    for col, values, codes in zip(
+        codec.columns, summary.values, summary.codes.columns, strict=True
+    ):
+        offending = {
+            "domain": values.outside(col),
+            "not_null": values.nulls,
+            "codes": codes.outside,
+        }
         for kind in ("domain", "not_null", "codes"):
             outcome = table.get(f"{kind}:{col.name}")
             if outcome is not None:
                 result.append(
-                    UtilityCheck(
-                        kind, col.name, float(outcome.unexpected_count or 0), 0.0, outcome.success
-                    )
+                    UtilityCheck(kind, col.name, float(offending[kind]), 0.0, outcome.success)
                 )
         outcome = tvd.get(f"marginal_tvd:{col.name}")
         if outcome is not None:

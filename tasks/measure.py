@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -24,9 +26,21 @@ def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[M
     def draw(oracle: CountOracle) -> list[Measurement]:
         return synthesizer.measure(domain, request.measure_rho, oracle, secure_source())
 
-    with private_data_boundary("measuring marginals"):
+    with private_data_boundary("measuring marginals"), ExitStack() as stack:
+        oracle = None
+        if request.source_engine == "dask":  # counted on a Dask cluster (the `dask` extra)
+            from tasks.dask_engine import dask_oracle
+
+            oracle = dask_oracle(request, stack)
         measurements, _reused = measure_once(
-            paths.warehouse, run_id, request.source_table, request.codec, draw, request.unit
+            paths.warehouse,
+            run_id,
+            request.source_table,
+            request.codec,
+            draw,
+            request.unit,
+            oracle=oracle,
+            candidates=synthesizer.candidates(domain),
         )
     crash_point("after-measurements")
     set_status(paths.warehouse, run_id, "measured")

@@ -22,17 +22,15 @@ class UtilityCheckFailedError(DPReleaseError):
 def check_utility_fn(
     request: ReleaseRequest, table: SyntheticTable, measurements: Sequence[Measurement]
 ) -> UtilityReport:
-    """Run the utility suite (synthetic rows vs noisy measurements, never source rows)."""
+    """Run the utility suite (synthetic rows vs noisy measurements, never source rows).
+
+    It reads the table's summary, built over exactly the rows that publishing writes.
+    """
     config = UtilityConfig(
         max_tvd=request.utility.max_tvd, row_tolerance=request.utility.row_tolerance
     )
     report = check_utility(
-        table.frame,
-        table.synthetic.codes,
-        request.codec,
-        measurements,
-        table.synthetic.noisy_total,
-        config,
+        table.summary, request.codec, measurements, table.synthetic.noisy_total, config
     )
     if request.rows is None:
         return report

@@ -1,4 +1,4 @@
-"""Task: check the source exists and matches the spec, then run the GX input suite.
+"""Task: check the source exists and matches the spec, then count its input problems in SQL.
 
 Schema problems (missing table, drifted columns or types, no rows) stop the release before
 any charge. Value-level problems never do: the spec's rules map them, and the report that
@@ -13,28 +13,50 @@ from dataclasses import asdict
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from expectations import InputReport, validate_input
+from expectations import InputReport, report_from_counts
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.connection import connect
 from warehouse.faults import crash_point
+from warehouse.profile import profile_source
 from warehouse.runs import set_status
-from warehouse.source import check_not_empty, check_schema, read_columns, source_columns
+from warehouse.source import check_not_empty, check_schema, source_columns
 
 
 def validate_source_fn(request: ReleaseRequest, run_id: str, home: str | None) -> InputReport:
     """Raise a typed error for structural problems; return the operator-only input report."""
+    if request.source_engine == "dask":
+        return _validate_parquet(request, run_id, home)
     paths = warehouse_paths(home)
     with private_data_boundary("reading the source for validation"):
         with connect(paths.warehouse) as con:
             columns = source_columns(con, request.source_table)
             check_schema(columns, request.codec, request.source_table, request.unit)
             check_not_empty(con, request.source_table)
-            frame = read_columns(con, request.source_table, request.codec)
-        report = validate_input(frame, request.codec)
-        del frame
+            profile = profile_source(con, request.source_table, request.codec, columns)
+        report = report_from_counts(profile.rows, profile.columns, request.codec)
     set_status(
         paths.warehouse,
+        run_id,
+        "validated",
+        input_report=json.dumps(asdict(report), default=str),
+    )
+    crash_point("after-validation")
+    return report
+
+
+def _validate_parquet(request: ReleaseRequest, run_id: str, home: str | None) -> InputReport:
+    """The dask engine: schema from the Parquet footers, then input counts on the cluster."""
+    from tasks.dask_engine import dask_client
+    from warehouse.dask_source import check_parquet_schema, input_counts
+
+    with private_data_boundary("reading the Parquet source for validation"):
+        check_parquet_schema(request.source_table, request.codec, request.unit)
+        with dask_client() as client:
+            counts = input_counts(client, request.source_table, request.codec)
+    report = report_from_counts(counts.rows, counts.columns, request.codec)
+    set_status(
+        warehouse_paths(home).warehouse,
         run_id,
         "validated",
         input_report=json.dumps(asdict(report), default=str),

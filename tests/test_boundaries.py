@@ -73,3 +73,24 @@ def test_only_warehouse_imports_duckdb_and_only_expectations_imports_gx() -> Non
                 assert "duckdb" not in roots, path
             if package != "expectations":
                 assert "great_expectations" not in roots, path
+
+
+# The dask source engine: one warehouse module reads Parquet with Dask, one task module opens
+# the cluster through Prefect's Dask integration. Nothing else imports them.
+DASK_OWNERS = {
+    "dask": {"warehouse/dask_source.py"},
+    "distributed": {"warehouse/dask_source.py"},
+    "prefect_dask": {"tasks/dask_engine.py"},
+}
+
+
+def test_only_the_dask_engine_modules_import_dask() -> None:
+    """dask and distributed live in warehouse/dask_source.py, prefect_dask in tasks/."""
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            where = path.relative_to(ROOT).as_posix()
+            for module in imported_roots(path) & DASK_OWNERS.keys():
+                assert where in DASK_OWNERS[module], f"{where} imports {module}"
+    for module, owners in DASK_OWNERS.items():
+        for owner in owners:
+            assert module in imported_roots(ROOT / owner), (owner, module)

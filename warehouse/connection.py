@@ -7,6 +7,7 @@ back-off, so concurrent releases queue instead of failing.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -16,12 +17,16 @@ from typing import TypeVar
 
 import duckdb
 
+from dpcore.errors import DPReleaseError
 from warehouse.errors import WarehouseBusyError
 from warehouse.gate import busy_error, held
 
 T = TypeVar("T")
 
 DEFAULT_WAIT_S = 120.0
+MEMORY_ENV = "DPRELEASE_DUCKDB_MEMORY"
+TEMP_ENV = "DPRELEASE_DUCKDB_TEMP"
+DEFAULT_MEMORY = "1GB"
 _jitter = secrets.SystemRandom()
 
 
@@ -68,9 +73,30 @@ def connect(
     with gate:
         con = _open(path, read_only, deadline, wait_s)
         try:
+            limit_memory(con)
             yield con
         finally:
             con.close()
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Cap DuckDB's memory (it spills to disk beyond the cap) so a release's peak stays bounded.
+
+    The cap is ``$DPRELEASE_DUCKDB_MEMORY`` (default 1GB, e.g. ``512MB``, ``4GB``); spill files
+    go to ``$DPRELEASE_DUCKDB_TEMP`` if set, else beside the database file (``<file>.tmp``).
+    """
+    memory = os.environ.get(MEMORY_ENV, "").strip() or DEFAULT_MEMORY
+    temp = os.environ.get(TEMP_ENV, "").strip()
+    try:
+        con.execute(f"SET memory_limit = {literal(memory)}")
+        if temp:
+            con.execute(f"SET temp_directory = {literal(temp)}")
+    except duckdb.Error as error:
+        raise DPReleaseError(
+            f"{MEMORY_ENV}={memory!r} / {TEMP_ENV}={temp!r} is not usable by DuckDB "
+            f"({type(error).__name__}); give a size such as 1GB or 512MB and a writable "
+            "directory, or unset them."
+        ) from None
 
 
 # A key inserted by a transaction that committed after ours began is invisible to our

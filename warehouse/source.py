@@ -2,26 +2,26 @@
 
 Only the release's declared columns are ever selected. Values are encoded to the public
 domain's integer codes in SQL, with the spec's rule for NULLs and out-of-domain values, and
-marginals are counted with GROUP BY inside DuckDB: source rows are not pulled into Python
-except for input validation, which sees only the declared columns.
+marginals are counted from the codes DuckDB streams in chunks (:class:`DuckDBOracle`): no
+source value is ever pulled into Python (input validation counts in SQL too, see
+:mod:`warehouse.profile`).
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from dpcore.domain import Clique, Domain
 from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.units import PrivacyUnit
+from warehouse.blocks import BLOCK_CELLS, Block, marginal, plan_blocks
 from warehouse.connection import literal, quote
 from warehouse.errors import EmptySourceError, SchemaDriftError, SourceNotFoundError
 
@@ -111,12 +111,6 @@ def qualified(table: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
 
-def read_columns(con: duckdb.DuckDBPyConnection, table: str, codec: TableCodec) -> pd.DataFrame:
-    """The declared columns only, for input validation (operators' eyes only)."""
-    select = ", ".join(quote(c.name) for c in codec.columns)
-    return con.execute(f"SELECT {select} FROM {qualified(table)}").df()
-
-
 def _invalid(codec: ColumnCodec) -> str:
     """The code expression for a value outside the domain, by the column's rule."""
     if codec.on_invalid == "missing":
@@ -124,7 +118,7 @@ def _invalid(codec: ColumnCodec) -> str:
     return "NULL"  # 'drop', and 'clamp' for values with no clamp target (NULL)
 
 
-def _token_test(codec: ColumnCodec, token: str) -> str:
+def token_test(codec: ColumnCodec, token: str) -> str:
     """SQL test that a value is the missing token ``token``.
 
     A numeric column compares numerically when the token is a number: the text of a DOUBLE
@@ -140,7 +134,9 @@ def _token_test(codec: ColumnCodec, token: str) -> str:
         return text
     if not math.isfinite(number):
         return text
-    return f"({text} OR CAST({col} AS DOUBLE) = {number!r})"
+    # A numeric column's text (a decimal literal of its value) equals a number token only if
+    # the values are equal, so the numeric test alone decides (and skips a cast to text).
+    return f"CAST({col} AS DOUBLE) = {number!r}"
 
 
 def code_expression(codec: ColumnCodec) -> str:
@@ -151,27 +147,69 @@ def code_expression(codec: ColumnCodec) -> str:
     if missing is not None:
         when_missing.append(f"WHEN {col} IS NULL THEN {missing}")
         for token in codec.missing_tokens:
-            when_missing.append(f"WHEN {_token_test(codec, token)} THEN {missing}")
+            when_missing.append(f"WHEN {token_test(codec, token)} THEN {missing}")
     else:
         when_missing.append(f"WHEN {col} IS NULL THEN {_invalid(codec)}")
     head = "CASE " + " ".join(when_missing)
     if codec.kind == "category":
-        values = "[" + ", ".join(literal(v) for v in codec.categories) + "]"
-        position = f"list_position({values}, CAST({col} AS VARCHAR))"
-        return f"{head} WHEN {position} IS NOT NULL THEN {position} - 1 ELSE {_invalid(codec)} END"
+        return f"{head} ELSE coalesce({_position(codec)} - 1, {_invalid(codec)}) END"
     edges = codec.edges
     last = len(edges) - 2
-    lo, hi = edges[0], edges[-1]
+    lo = edges[0]
     below, above = (
         ("0", str(last)) if codec.on_invalid == "clamp" else (_invalid(codec), _invalid(codec))
     )
-    top_test = f"{col} > {hi!r}" if codec.kind == "float" else f"{col} >= {hi!r}"
-    bins = " ".join(f"WHEN {col} < {e!r} THEN {i}" for i, e in enumerate(edges[1:-1]))
-    inside = f"{bins} ELSE {last}" if bins else f"ELSE {last}"
     nan = f"WHEN isnan(CAST({col} AS DOUBLE)) THEN {_invalid(codec)}"
     return (
-        f"{head} {nan} WHEN {col} < {lo!r} THEN {below} WHEN {top_test} THEN {above} {inside} END"
+        f"{head} {nan} WHEN {col} < {lo!r} THEN {below} WHEN {_above(codec)} THEN {above} "
+        f"ELSE {_bin_of(codec)} END"
     )
+
+
+def in_domain_test(codec: ColumnCodec) -> str:
+    """SQL test that a present value (not NULL, not a missing token) is inside the domain,
+    exactly as :func:`code_expression` decides it.
+
+    NaN is outside: DuckDB orders NaN above every number, so it fails the upper bound.
+    """
+    if codec.kind == "category":
+        return f"{_position(codec)} IS NOT NULL"
+    return f"{quote(codec.name)} >= {codec.edges[0]!r} AND NOT ({_above(codec)})"
+
+
+def _position(codec: ColumnCodec) -> str:
+    """1-based position of a category column's value (as text) among its categories."""
+    values = "[" + ", ".join(literal(v) for v in codec.categories) + "]"
+    return f"list_position({values}, CAST({quote(codec.name)} AS VARCHAR))"
+
+
+def _above(codec: ColumnCodec) -> str:
+    """SQL test that a numeric value is above the top bin (a float's top edge is inside)."""
+    col, hi = quote(codec.name), codec.edges[-1]
+    return f"{col} > {hi!r}" if codec.kind == "float" else f"{col} >= {hi!r}"
+
+
+LOOKUP_LIMIT = 4096
+
+
+def _bin_of(codec: ColumnCodec) -> str:
+    """The bin code of a numeric value known to lie inside the bounds.
+
+    Bin ``i`` holds ``edges[i] <= x < edges[i + 1]``. An integer column with at most
+    ``LOOKUP_LIMIT`` values looks its code up in a constant list (integer edges: ``x`` and
+    ``floor(x)`` share a bin), several times faster in DuckDB than a CASE over the edges.
+    """
+    col = quote(codec.name)
+    edges = codec.edges
+    lo, top = int(edges[0]), int(edges[-1])
+    if codec.kind == "integer" and top - lo <= LOOKUP_LIMIT:
+        inner = np.asarray(edges[1:-1], dtype=np.float64)
+        codes = np.searchsorted(inner, np.arange(lo, top, dtype=np.float64), side="right")
+        table = "[" + ", ".join(str(int(c)) for c in codes) + "]"
+        return f"{table}[CAST(floor({col}) AS BIGINT) - {lo - 1}]"
+    bins = " ".join(f"WHEN {col} < {e!r} THEN {i}" for i, e in enumerate(edges[1:-1]))
+    last = len(edges) - 2
+    return f"CASE {bins} ELSE {last} END" if bins else str(last)
 
 
 def bounded_rows(table: str, unit: PrivacyUnit, salt: str) -> str:
@@ -180,12 +218,13 @@ def bounded_rows(table: str, unit: PrivacyUnit, salt: str) -> str:
     Which rows a person keeps depends only on their row ids and a secret salt drawn from the
     OS CSPRNG per measurement, never on values or on other people's rows, so one person
     moves every marginal by at most ``max_rows``. Rows with a NULL key count as one person.
+    Ties of the hash are broken by row id, so every scan with the same salt keeps the same rows.
     """
     if unit.key is None:
         return qualified(table)
     return (
         f"(SELECT * FROM {qualified(table)} QUALIFY row_number() OVER (PARTITION BY "
-        f"{quote(unit.key)} ORDER BY hash(rowid, {literal(salt)})) <= {int(unit.max_rows)})"
+        f"{quote(unit.key)} ORDER BY hash(rowid, {literal(salt)}), rowid) <= {int(unit.max_rows)})"
     )
 
 
@@ -202,12 +241,21 @@ def encoded_query(
     return f"SELECT * FROM (SELECT {exprs} FROM {source}) WHERE {keep}"
 
 
+CHUNK_VECTORS = 256
+"""Rows fetched per chunk while counting, in DuckDB vectors of 2048 rows (about 0.5 M)."""
+
+
 @dataclass
 class DuckDBOracle:
-    """Exact marginal counts of the encoded source, counted inside DuckDB.
+    """Exact marginal counts of the encoded source, counted in one scan and kept in memory.
 
-    The encoded codes are materialised once in a temporary table of the connection; each
-    marginal is then one GROUP BY. Only ``dpcore`` mechanisms see the answers.
+    The first :meth:`counts` call counts every requested clique and every clique in
+    ``candidates`` (the synthesizer's candidates) together: the cliques are covered by a few
+    joint tables (:mod:`warehouse.blocks`), DuckDB streams each kept row's cell index in
+    every table, and numpy adds them up chunk by chunk, so memory stays bounded whatever
+    the row count. Later calls are answered from those tables; a clique they do not cover
+    costs one more scan. Exact counts never leave the oracle except to ``dpcore``
+    mechanisms, and are never stored or logged.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -215,41 +263,69 @@ class DuckDBOracle:
     codec: TableCodec
     unit: PrivacyUnit = field(default_factory=PrivacyUnit)
     salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
-    _ready: bool = field(default=False, init=False)
-    _temp: str = field(default_factory=lambda: f"dprelease_codes_{uuid.uuid4().hex}", init=False)
+    candidates: Sequence[Clique] = ()
+    block_cells: int = BLOCK_CELLS
+    scans: int = field(default=0, init=False)
+    _tables: list[tuple[Block, npt.NDArray[np.int64]]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     @property
     def domain(self) -> Domain:
         """The code domain of the release columns."""
         return self.codec.domain
 
-    def _prepare(self) -> None:
-        if not self._ready:
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {self._temp} AS "
-                + encoded_query(self.table, self.codec, self.unit, self.salt)
-            )
-            self._ready = True
-
     def counts(self, cliques: Sequence[Clique]) -> list[npt.NDArray[np.int64]]:
         """Exact counts of each clique's marginal, flattened in C order."""
-        self._prepare()
+        uncovered = [c for c in cliques if self._find(c) is None]
+        if uncovered:
+            wanted = [*uncovered, *([] if self.scans else self.candidates)]
+            self._count(plan_blocks(self.domain, wanted, self.block_cells))
         out = []
         for clique in cliques:
-            shape = self.domain.shape(clique)
-            size = int(np.prod(shape)) if shape else 1
-            if not clique:
-                n = self.con.execute(f"SELECT count(*) FROM {self._temp}").fetchall()[0][0]
-                out.append(np.array([n], dtype=np.int64))
-                continue
-            cols = ", ".join(quote(c) for c in clique)
-            rows = self.con.execute(
-                f"SELECT {cols}, count(*) AS n FROM {self._temp} GROUP BY ALL"
-            ).fetchnumpy()
-            counts = np.zeros(size, dtype=np.int64)
-            index = np.ravel_multi_index(
-                tuple(np.asarray(rows[c], dtype=np.int64) for c in clique), shape
-            )
-            counts[index] = np.asarray(rows["n"], dtype=np.int64)
-            out.append(counts)
+            found = self._find(clique)
+            assert found is not None
+            out.append(marginal(*found, tuple(clique)))
         return out
+
+    def _find(self, clique: Clique) -> tuple[Block, npt.NDArray[np.int64]] | None:
+        return next(((b, t) for b, t in self._tables if b.covers(clique)), None)
+
+    def _count(self, blocks: list[Block]) -> None:
+        """One scan of the source adding every block's joint counts.
+
+        DuckDB encodes and streams each kept row's codes (one or two bytes a column); numpy
+        forms the cell indices and counts them, one chunk of rows at a time.
+        """
+        names = [n for n in self.domain.names if any(n in b.columns for b in blocks)]
+        select = ", ".join(
+            f"CAST({quote(n)} AS {_code_type(self.domain.size(n))}) AS {quote(n)}" for n in names
+        )
+        query = encoded_query(self.table, self.codec, self.unit, self.salt)
+        tables = [np.zeros(b.cells, dtype=np.int64) for b in blocks]
+        result = self.con.execute(f"SELECT {select or '0 AS none'} FROM ({query})")
+        while True:
+            chunk = result.fetch_df_chunk(CHUNK_VECTORS)
+            if chunk.empty:
+                break
+            codes = {n: chunk[n].to_numpy() for n in names}
+            for block, table in zip(blocks, tables, strict=True):
+                table += np.bincount(_cell_index(block, codes, len(chunk)), minlength=block.cells)
+        self.scans += 1
+        self._tables.extend(zip(blocks, tables, strict=True))
+
+
+def _code_type(size: int) -> str:
+    """The narrowest unsigned DuckDB type holding codes ``0 .. size - 1``."""
+    return "UTINYINT" if size <= 2**8 else "USMALLINT" if size <= 2**16 else "UINTEGER"
+
+
+def _cell_index(
+    block: Block, codes: dict[str, npt.NDArray[np.unsignedinteger]], rows: int
+) -> npt.NDArray[np.signedinteger]:
+    """Each row's cell index in ``block``'s joint table (mixed radix, C order)."""
+    kind: type[np.signedinteger] = np.int32 if block.cells < 2**31 else np.int64
+    index: npt.NDArray[np.signedinteger] = np.zeros(rows, dtype=kind)
+    for name, stride in zip(block.columns, block.strides, strict=True):
+        index += codes[name].astype(kind) * stride if stride > 1 else codes[name]
+    return index

@@ -1,12 +1,17 @@
-"""From stored measurements to synthetic codes: fit, choose the row count, sample.
+"""From stored measurements to synthetic codes: fit, choose the row count, sample in chunks.
 
 Post-processing only: nothing here sees a source row. The row count is the requested one or
 the noisy total estimated from the measurements, never an exact count.
+
+The result is not an array but a reproducible stream: the fitted model, the row count and a
+seed. Iterating it samples the rows chunk by chunk (bounded memory), and iterating it again
+gives exactly the same rows, so the utility checks can summarise the very rows that the
+publish step later writes, without ever holding the whole table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,20 +20,36 @@ import numpy.typing as npt
 from dpcore.domain import Domain
 from dpcore.marginals import Measurement, estimate_total
 from dpcore.synth.base import Model, Synthesizer
+from dpcore.synth.sampling import DEFAULT_CHUNK_ROWS, chunk_sizes, sample_chunks
 
 
 @dataclass(frozen=True)
 class SyntheticCodes:
-    """Sampled rows as integer codes, with the noisy total they were sized from.
+    """Synthetic rows as a reproducible stream of integer-code chunks.
 
-    ``private`` is False if any measurement used a seeded test generator.
+    ``seed`` (never shown, never stored) fixes every draw; ``noisy_total`` is the total the
+    rows were sized from; ``private`` is False if any measurement used a seeded test generator.
     """
 
     domain: Domain
-    codes: npt.NDArray[np.int64] = field(repr=False)
+    model: Model = field(repr=False)
+    rows: int
     noisy_total: float
     private: bool
-    model: Model = field(repr=False)
+    seed: int = field(repr=False)
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    def chunk_sizes(self) -> list[int]:
+        """Rows per chunk, in order (one empty chunk for an empty table)."""
+        return chunk_sizes(self.rows, self.chunk_rows)
+
+    def chunks(self) -> Iterator[tuple[npt.NDArray[np.int64], np.random.Generator]]:
+        """Each chunk's ``(rows_i, columns)`` codes and the generator that drew it.
+
+        The same stream yields the same chunks every time; keep using a chunk's generator to
+        post-process that chunk and the post-processed rows are reproducible too.
+        """
+        return sample_chunks(self.model, self.rows, self.seed, self.chunk_rows)
 
 
 def synthesize(
@@ -36,12 +57,13 @@ def synthesize(
     domain: Domain,
     measurements: Sequence[Measurement],
     rows: int | None,
-    rng: np.random.Generator,
+    seed: int,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> SyntheticCodes:
-    """Fit the synthesizer's model to ``measurements`` and sample ``rows`` (or noisy total)."""
+    """Fit the synthesizer's model to ``measurements``; a stream of ``rows`` (or noisy total)."""
     model = synthesizer.fit(domain, measurements)
     total = estimate_total(measurements)
     n = int(rows) if rows is not None else max(1, round(total))
-    codes = model.sample(n, rng)
     private = all(m.private for m in measurements)
-    return SyntheticCodes(domain, codes, total, private, model)
+    return SyntheticCodes(domain, model, n, total, private, seed, chunk_rows)

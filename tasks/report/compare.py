@@ -2,7 +2,8 @@
 
 A noisy marginal is post-processed into a distribution by clipping negative counts to zero
 and normalising; a lower-order marginal is the sum of a measured higher-order one over the
-other columns. The synthetic distribution is the normalised count of the synthetic codes.
+other columns. The synthetic distribution is the normalised count of the synthetic codes
+(tallied chunk by chunk as the table is streamed; :func:`synthetic_marginal` counts an array).
 """
 
 from __future__ import annotations

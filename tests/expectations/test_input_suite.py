@@ -11,7 +11,7 @@ import pytest
 
 from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.errors import DPReleaseError
-from expectations import InputReport, SchemaMismatchError, validate_input
+from expectations import InputReport, SchemaMismatchError, report_from_counts, validate_input
 
 MARKER = "SECRET_MARKER_123"
 
@@ -174,3 +174,25 @@ def test_missing_column_raises_schema_mismatch() -> None:
     assert isinstance(info.value, DPReleaseError)
     assert "'age'" in str(info.value) and "'sex'" in str(info.value)
     assert MARKER not in str(info.value)
+
+
+def test_report_from_counts_decides_every_check_as_gx_does(report: InputReport) -> None:
+    """Fed the frame path's own counts, the count path rebuilds the whole report."""
+    assert report_from_counts(report.rows, report.columns, CODEC) == report
+    text_age = validate_input(
+        pd.DataFrame(
+            {
+                "workclass": ["Private"] * 2,
+                "age": ["20", MARKER],
+                "hours": [1.0, 2.0],
+                "sex": ["Male"] * 2,
+            }
+        ),
+        CODEC,
+    )
+    assert report_from_counts(text_age.rows, text_age.columns, CODEC) == text_age
+
+
+def test_report_from_counts_needs_every_column(report: InputReport) -> None:
+    with pytest.raises(SchemaMismatchError, match=r"\['age'\]"):
+        report_from_counts(report.rows, [c for c in report.columns if c.column != "age"], CODEC)

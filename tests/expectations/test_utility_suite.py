@@ -7,6 +7,8 @@ docstrings of statistical tests give the false-failure rate over the seed's choi
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +23,7 @@ from expectations import (
     UtilityConfig,
     UtilityReport,
     check_utility,
+    summarise,
 )
 from expectations.errors import InvalidConfigError
 from expectations.noisy_marginals import distribution, one_way_estimates
@@ -115,6 +118,10 @@ def scenario() -> Scenario:
 
 
 def _run(s: Scenario, **changes: object) -> UtilityReport:
+    """The suite on the scenario's table (``synthetic``/``codes`` may be replaced).
+
+    The table is summarised in three chunks, as the release task streams it.
+    """
     args: dict[str, object] = {
         "synthetic": s.synthetic,
         "codes": s.codes,
@@ -123,7 +130,22 @@ def _run(s: Scenario, **changes: object) -> UtilityReport:
         "noisy_total": s.noisy_total,
     }
     args.update(changes)
-    return check_utility(**args)  # type: ignore[arg-type]
+    synthetic = args.pop("synthetic")
+    codes = args.pop("codes")
+    assert isinstance(synthetic, pd.DataFrame)
+    summary = summarise(synthetic, codes, CODEC)  # type: ignore[arg-type]
+    if len(synthetic) == len(codes):  # type: ignore[arg-type]
+        cuts = [0, len(synthetic) // 3, len(synthetic) // 2, len(synthetic)]
+        parts = [
+            summarise(synthetic.iloc[a:b], _rows(codes, a, b), CODEC)
+            for a, b in itertools.pairwise(cuts)
+        ]
+        assert functools.reduce(lambda x, y: x.plus(y), parts) == summary
+    return check_utility(summary, **args)  # type: ignore[arg-type]
+
+
+def _rows(codes: object, a: int, b: int) -> object:
+    return codes.iloc[a:b] if isinstance(codes, pd.DataFrame) else codes[a:b]  # type: ignore[index]
 
 
 def _check(report: UtilityReport, name: str, column: str | None) -> bool:
@@ -249,3 +271,16 @@ def test_report_rows_are_plain_and_frozen(scenario: Scenario) -> None:
 def test_bad_config_is_rejected(changes: dict[str, float]) -> None:
     with pytest.raises(InvalidConfigError):
         UtilityConfig(**changes)
+
+
+def test_an_empty_table_fails_only_its_row_count(scenario: Scenario) -> None:
+    report = _run(scenario, synthetic=scenario.synthetic.iloc[:0], codes=scenario.codes[:0])
+    assert report.rows == 0
+    assert [c.name for c in report.failed()] == ["row_count"]
+
+
+def test_a_summary_of_other_columns_is_refused(scenario: Scenario) -> None:
+    other = TableCodec((WORKCLASS, AGE, SEX))
+    summary = summarise(scenario.synthetic, scenario.codes[:, :3], other)
+    with pytest.raises(SchemaMismatchError, match="summary is of columns"):
+        check_utility(summary, CODEC, scenario.measurements, scenario.noisy_total)

@@ -70,6 +70,6 @@ def test_measurement_shapes_and_released_values_come_from_the_spec(
     measurements = measure_fn(req, "run-1", str(home.home))
     assert [(m.clique, m.values.size) for m in measurements] == [(("kind",), 4), (("score",), 3)]
 
-    frame = synthesize_fn(req, measurements).frame
+    frame = synthesize_fn(req, measurements).to_frame()
     assert set(frame["kind"].dropna()) <= {"a", "b", "c"}
     assert frame["score"].min() >= 0 and frame["score"].max() <= 49

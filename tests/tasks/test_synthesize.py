@@ -75,7 +75,8 @@ def test_row_count_is_the_noisy_total_unless_requested() -> None:
 def test_decoded_frame_keeps_declared_types_and_nulls() -> None:
     codes = np.array([[0, 0, 0], [2, 1, 1], [1, 1, 0]])
     frame = decode_frame(CODEC, codes, np.random.default_rng(0))
-    assert str(frame["kind"].dtype) == "string"
+    assert str(frame["kind"].dtype) == "category"
+    assert list(frame["kind"].cat.categories) == ["a", "b"]  # the declared values, in order
     assert str(frame["age"].dtype) == "Int64" and str(frame["score"].dtype) == "Float64"
     assert pd.isna(frame["kind"][1]) and frame["kind"][0] == "a"
     assert 17 <= frame["age"][0] <= 29 and 30 <= frame["age"][1] <= 90

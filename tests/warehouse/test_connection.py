@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dpcore.errors import DPReleaseError
 from warehouse import connection
 from warehouse.connection import connect, literal, quote, run_transaction
 from warehouse.errors import WarehouseBusyError
@@ -218,3 +219,28 @@ def test_quote_and_literal_survive_hostile_names() -> None:
     with duckdb.connect() as con:
         con.execute(f"CREATE TABLE {quote(name)} AS SELECT {literal(text)} AS {quote(name)}")
         assert con.execute(f"SELECT {quote(name)} FROM {quote(name)}").fetchall() == [(text,)]
+
+
+def test_memory_is_capped_by_default_and_by_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(connection.MEMORY_ENV, raising=False)
+    with connect(tmp_path / "a.duckdb") as con:
+        (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    assert limit in ("953.6 MiB", "1.0 GiB", "1000.0 MiB")  # 1GB as DuckDB prints it
+    monkeypatch.setenv(connection.MEMORY_ENV, "256MB")
+    monkeypatch.setenv(connection.TEMP_ENV, str(tmp_path / "spill"))
+    with connect(tmp_path / "a.duckdb", read_only=True) as con:
+        limit, temp = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchall()[0]
+    assert limit == "244.1 MiB" and temp == str(tmp_path / "spill")
+
+
+def test_unusable_memory_setting_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(connection.MEMORY_ENV, "lots")
+    with (
+        pytest.raises(DPReleaseError, match="DPRELEASE_DUCKDB_MEMORY='lots'"),
+        connect(tmp_path / "a.duckdb"),
+    ):
+        pass

@@ -16,7 +16,7 @@ from warehouse.source import (
     DuckDBOracle,
     check_not_empty,
     check_schema,
-    read_columns,
+    encoded_query,
     source_columns,
 )
 
@@ -121,14 +121,6 @@ def test_empty_source(con: duckdb.DuckDBPyConnection) -> None:
         check_not_empty(con, TABLE)
     con.execute("INSERT INTO raw.t VALUES (NULL)")
     check_not_empty(con, TABLE)  # a row of NULLs is a row
-
-
-def test_read_columns_selects_only_declared_columns(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE TABLE raw.t (secret VARCHAR, x INTEGER)")
-    con.execute("INSERT INTO raw.t VALUES ('ssn', 3)")
-    codec = TableCodec((ColumnCodec("x", "integer", edges=(0.0, 10.0)),))
-    frame = read_columns(con, TABLE, codec)
-    assert list(frame.columns) == ["x"] and frame["x"].tolist() == [3]
 
 
 # --- encoding rules, seen through the counts -------------------------------------------
@@ -380,3 +372,93 @@ def test_empty_after_drops_gives_zero_counts(con: duckdb.DuckDBPyConnection) -> 
     codec = TableCodec((ColumnCodec("x", "category", categories=CATS),))
     total, one = DuckDBOracle(con, TABLE, codec).counts([(), ("x",)])
     assert total.tolist() == [0] and one.tolist() == [0, 0, 0]
+
+
+# --- one scan for every candidate, against the per-clique GROUP BY ----------------------
+
+
+def group_by_counts(
+    con: duckdb.DuckDBPyConnection, codec: TableCodec, clique: tuple[str, ...]
+) -> np.ndarray:
+    """The former oracle: one GROUP BY of the encoded rows per clique, scattered densely."""
+    shape = codec.domain.shape(clique)
+    counts = np.zeros(int(np.prod(shape)), dtype=np.int64)
+    query = encoded_query(TABLE, codec, salt="s")
+    if not clique:
+        counts[0] = con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+        return counts
+    cols = ", ".join(f'"{c}"' for c in clique)
+    rows = con.execute(f"SELECT {cols}, count(*) AS n FROM ({query}) GROUP BY ALL").fetchnumpy()
+    index = np.ravel_multi_index(tuple(np.asarray(rows[c], dtype=np.int64) for c in clique), shape)
+    counts[index] = rows["n"]
+    return counts
+
+
+RANDOM = TableCodec(
+    (
+        ColumnCodec("a", "category", categories=tuple("abcdefg"), has_missing=True),
+        ColumnCodec("b", "integer", edges=(0.0, 1.0, 5.0, 7.0, 50.0), on_invalid="clamp"),
+        ColumnCodec("c", "float", edges=(-1.0, 0.0, 0.5, 2.0), has_missing=True),
+        ColumnCodec("d", "integer", edges=tuple(float(x) for x in range(0, 6000, 7))),
+        ColumnCodec("e", "category", categories=("1", "2", "3")),
+    )
+)
+
+
+@pytest.fixture
+def random_source(con: duckdb.DuckDBPyConnection) -> None:
+    """3000 random rows with NULLs, NaN, out-of-range values and drops in every column."""
+    con.execute(
+        "CREATE TABLE raw.t AS SELECT "
+        "CASE WHEN random() < 0.1 THEN NULL ELSE chr(97 + CAST(floor(random() * 8) AS INTEGER)) "
+        "END AS a, CAST(floor(random() * 60) - 5 AS INTEGER) AS b, "
+        "CASE WHEN random() < 0.05 THEN 'NaN'::DOUBLE WHEN random() < 0.1 THEN NULL "
+        "ELSE random() * 3.5 - 1.2 END AS c, "
+        "CASE WHEN random() < 0.02 THEN 7000.5 ELSE random() * 6000 END AS d, "
+        "CAST(floor(random() * 4) AS INTEGER) AS e FROM range(3000)"
+    )
+
+
+def test_one_scan_equals_a_group_by_per_clique(
+    con: duckdb.DuckDBPyConnection, random_source: None
+) -> None:
+    names = RANDOM.domain.names
+    cliques = [(), *[(n,) for n in names]]
+    cliques += [(x, y) for i, x in enumerate(names) for y in names[i + 1 :]]
+    cliques += [("e", "a"), ("c", "a", "b")]
+    oracle = DuckDBOracle(con, TABLE, RANDOM, salt="s", candidates=cliques, block_cells=400)
+    got = oracle.counts(cliques[:3])
+    got += oracle.counts(cliques[3:])
+    assert oracle.scans == 1  # every candidate came from the first scan
+    for clique, counts in zip(cliques, got, strict=True):
+        np.testing.assert_array_equal(counts, group_by_counts(con, RANDOM, clique), str(clique))
+    assert 0 < got[0][0] < 3000  # rows were dropped
+
+
+def test_a_clique_outside_the_candidates_costs_one_more_scan(
+    con: duckdb.DuckDBPyConnection, random_source: None
+) -> None:
+    oracle = DuckDBOracle(con, TABLE, RANDOM, salt="s", candidates=[("a",), ("b",)])
+    oracle.counts([("a",)])
+    (abc,) = oracle.counts([("c", "b", "a")])
+    assert oracle.scans == 2
+    np.testing.assert_array_equal(abc, group_by_counts(con, RANDOM, ("c", "b", "a")))
+
+
+def test_integer_bins_of_fractional_values(con: duckdb.DuckDBPyConnection) -> None:
+    """An integer column stored as DOUBLE: x and floor(x) share a bin (the lookup path)."""
+    load(con, "DOUBLE", [16.9, 17.0, 29.99, 30.0, 90.5, 90.999, 91.0])
+    assert counts1(con, ColumnCodec("x", "integer", edges=AGE_EDGES)) == [2, 3]
+
+
+def test_wide_integer_range_uses_comparisons(con: duckdb.DuckDBPyConnection) -> None:
+    edges = (0.0, 10.0, 50_000.0, 99_999.0)  # more values than the lookup list holds
+    load(con, "BIGINT", [0, 9, 10, 49_999, 50_000, 99_998, 99_999])
+    assert counts1(con, ColumnCodec("x", "integer", edges=edges)) == [2, 2, 2]
+
+
+def test_extreme_values_in_an_integer_column_are_clamped(con: duckdb.DuckDBPyConnection) -> None:
+    """Infinite and huge doubles never reach the lookup list's index cast."""
+    load(con, "DOUBLE", [1e300, -1e300, float("inf"), float("-inf"), float("nan"), 20.0, None])
+    codec = ColumnCodec("x", "integer", edges=AGE_EDGES, on_invalid="clamp")
+    assert counts1(con, codec) == [3, 2]  # NaN and NULL have no clamp target: dropped
