@@ -180,3 +180,26 @@ def exhausted_message(state: BudgetState, rho: Decimal) -> str:
         f"delta={state.cap.delta:g}) remains. Lower the release's epsilon, or publish a "
         "refresh from stored measurements, which costs nothing."
     )
+
+
+def split_cost(remaining_rho: Decimal, runs: int, delta: float) -> PrivacyCost:
+    """The largest per-run cost whose ledger charge is at most ``remaining_rho / runs``.
+
+    For a horizon of ``runs`` releases: charging this at each run never passes the cap, and
+    the last run of the horizon takes all that is left, up to the float round trip between
+    epsilon and rho (about 1e-12 of the share, always left unspent, never overspent).
+    """
+    if runs < 1:
+        raise BudgetError(f"a horizon needs at least one run to come, got {runs}")
+    share = (remaining_rho / runs).quantize(RHO_PLACES, rounding=ROUND_FLOOR)
+    if share <= 0:
+        raise BudgetExhaustedError(
+            f"the remaining budget (rho={remaining_rho:.6g}) cannot be split over {runs} "
+            "more run(s); raise the cap or shorten the horizon"
+        )
+    epsilon = eps_from_rho(float(share), delta)
+    cost = PrivacyCost(epsilon, delta)
+    while cost.ledger_rho > share:  # float round trips may land a hair above the share
+        epsilon = math.nextafter(epsilon, 0.0) * (1 - 1e-12)
+        cost = PrivacyCost(epsilon, delta)
+    return cost

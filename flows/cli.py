@@ -1,4 +1,5 @@
-"""The ``dprelease`` command line: demo, run, plan, budget, releases, runs, export, serve.
+"""The ``dprelease`` command line: demo, run, refresh, plan, budget, releases, runs, export,
+serve.
 
 Long steps print one line each with their duration (``flows.progress``) on stderr, so
 ``--json`` output on stdout stays clean.
@@ -14,9 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dpcore.errors import DPReleaseError
+
+if TYPE_CHECKING:
+    from flows.finish import ReleaseOutcome
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "deployments" / "specs"
 
@@ -27,8 +33,13 @@ def _quiet_prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def _json_value(value: object) -> str:
+    """Dates as ISO 8601, exact decimals and anything else as their text."""
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
 def _print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=_json_value))
 
 
 def _bar(fraction: float, width: int = 30) -> str:
@@ -76,32 +87,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = ReleaseOverrides(rows=args.rows, epsilon=args.epsilon)
     with print_progress(), quiet_prefect_console(not args.debug):
         outcome = release(args.spec, resume_run_id=args.resume, home=args.home, overrides=overrides)
-    if args.json:
+    _print_outcome(outcome, args.json)
+    return 0
+
+
+def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
+    """One published version, as the run and refresh commands report it."""
+    if as_json:
         _print_json(outcome.__dict__)
+        return
+    if outcome.kind == "refresh":
+        how = f"a refresh of run {outcome.measurement_run}'s measurements, no privacy cost"
+    elif outcome.resumed:
+        how = "resumed from stored measurements, no new charge"
     else:
-        how = "resumed from stored measurements, no new charge" if outcome.resumed else "charged"
-        print(
-            f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows "
-            f"(run {outcome.run_id}, {how})"
-        )
-        print(f"report: {outcome.report or 'not written (see the warning above)'}")
+        how = "charged"
+    print(
+        f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows "
+        f"(run {outcome.run_id}, {how})"
+    )
+    print(f"report: {outcome.report or 'not written (see the warning above)'}")
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    """Publish a new version re-sampled from a release's newest stored measurements."""
+    from flows.console import quiet_prefect_console
+    from flows.progress import print_progress
+    from flows.refresh import refresh
+
+    with print_progress(), quiet_prefect_console(not args.debug):
+        outcome = refresh(args.name, home=args.home, spec_path=args.spec, rows=args.rows)
+    _print_outcome(outcome, args.json)
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Cost, remaining budget and expected noise per marginal, reading no source rows."""
-    from datetime import UTC, datetime
-
+    """Cost, remaining budget, schedule runway and noise per marginal, reading no rows."""
     from flows.schedule import runway
     from flows.spec import load_spec
     from tasks.budget import plan_release_fn
+    from warehouse.clock import utc_now
 
     spec = load_spec(args.spec)
-    request = spec.to_request(args.spec)
-    plan = plan_release_fn(request, args.home)
+    plan = plan_release_fn(spec.to_request(args.spec), args.home)
+    request = plan.request
     rho = request.cost.ledger_rho
     state = plan.budget
-    schedule = runway(state, rho, spec.schedule, datetime.now(UTC)) if spec.schedule else None
+    cron = args.schedule or spec.schedule
+    runs_left = state.runs_left(rho) if plan.horizon_left is None else plan.horizon_left
+    schedule = runway(state, rho, cron, utc_now(), runs_left=max(runs_left, 0)) if cron else None
+    policy = request.on_exhausted
     data = {
         "release": request.name,
         "dataset": request.dataset,
@@ -111,7 +146,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "spent_rho": state.spent_rho,
         "remaining_rho": state.remaining_rho,
         "affordable": plan.affordable,
-        "runs_left": state.runs_left(rho),
+        "runs_left": max(runs_left, 0),
+        "horizon": None
+        if request.horizon_runs is None
+        else {"runs": request.horizon_runs, "left": max(runs_left, 0)},
+        "on_exhausted": policy,
         "schedule": None
         if schedule is None
         else {
@@ -132,11 +171,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
         _print_json(data)
         return 0
     print(f"release {request.name} on {request.dataset}, method {request.method}")
-    print(f"cost: epsilon={request.cost.epsilon:g}, delta={request.cost.delta:g} (rho={rho:.6g})")
+    horizon = (
+        ""
+        if request.horizon_runs is None
+        else f"; the remaining budget split over the horizon's {max(runs_left, 0)} run(s) left"
+    )
+    print(
+        f"cost: epsilon={request.cost.epsilon:g}, delta={request.cost.delta:g} "
+        f"(rho={rho:.6g}){horizon}"
+    )
     print(
         f"budget: spent rho={state.spent_rho:.6g} of {state.cap_rho:.6g} "
         f"(cap epsilon={state.cap.epsilon:g}, delta={state.cap.delta:g}); "
-        f"runs of this spec left: {state.runs_left(rho)}"
+        f"runs of this spec left: {max(runs_left, 0)}"
+    )
+    then = (
+        "each later run publishes a free refresh from the newest stored measurements"
+        if policy == "refresh"
+        else "each later run fails, spending nothing"
     )
     if schedule is not None:
         last = schedule.last_paid.date().isoformat() if schedule.last_paid else "none"
@@ -146,8 +198,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             f"scheduled runs (the last on {last}); it runs out on {out}, when the next run "
             "would be refused"
         )
+    print(f"when the budget runs out (on_exhausted: {policy}): {then}")
     if not plan.affordable:
-        print("this release would exceed the cap and would be refused")
+        print(f"this release would not be charged now: {plan.refusal()}")
     print("noise per measured marginal (discrete Gaussian, standard deviation about sigma):")
     for p in plan.measurements:
         cells = request.codec.domain.cells(p.clique)
@@ -219,10 +272,15 @@ def cmd_releases(args: argparse.Namespace) -> int:
     if not rows:
         print("nothing published yet")
     for r in rows:
+        kind = (
+            f"refresh of {r['measurement_run']}"
+            if r.get("kind") == "refresh"
+            else f"eps={r['epsilon']:g} delta={r['delta']:g}"
+        )
         print(
-            f"{r['table_name']:<24} {r['rows']:>9,} rows  {r['method']:<12} "
-            f"eps={r['epsilon']:g} delta={r['delta']:g}  cumulative eps="
-            f"{r['cumulative_epsilon']:.4g}/{r['cap_epsilon']:g}  {r['created_at']}"
+            f"{r['table_name']:<24} {r['rows']:>9,} rows  {r['method']:<12} {kind}  "
+            f"cumulative eps={r['cumulative_epsilon']:.4g}/{r['cap_epsilon']:g}  "
+            f"{r['created_at']}"
         )
     return 0
 
@@ -239,7 +297,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         version = f" v{r.version}" if r.version else ""
         error = f"  {r.error}" if r.error else ""
-        print(f"{r.run_id}  {r.release:<16} {r.status:<10}{version} {r.started_at}{error}")
+        refresh = f"  refresh of {r.measurement_run}" if r.kind == "refresh" else ""
+        print(f"{r.run_id}  {r.release:<16} {r.status:<10}{version} {r.started_at}{refresh}{error}")
     return 0
 
 
@@ -306,8 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--epsilon", type=_positive(float), help="a lower epsilon than the spec's (this run)"
     )
     p.add_argument("--json", action="store_true")
+    p = add("refresh", cmd_refresh, "publish a free re-sample of a release's newest measurements")
+    p.add_argument("name")
+    p.add_argument("--rows", type=_positive(int), help="synthetic rows to generate")
+    p.add_argument("--spec", help="the spec the measurements were made with (only for old runs)")
+    p.add_argument("--json", action="store_true")
     p = add("plan", cmd_plan, "show a release's cost, remaining budget and noise (reads no rows)")
     p.add_argument("spec")
+    p.add_argument(
+        "--schedule", metavar="CRON", help="preview another schedule than the spec's (cron)"
+    )
     p.add_argument("--json", action="store_true")
     p = add("budget", cmd_budget, "show each dataset's spent and remaining privacy budget")
     p.add_argument("--history", metavar="DATASET", help="list every charge of one dataset")

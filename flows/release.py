@@ -7,26 +7,22 @@ so a retry or ``resume_run_id`` re-enters after the charge and never pays or dra
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from dpcore.accounting import PrivacyCost
-from dpcore.errors import DPReleaseError
+from dpcore.errors import BudgetExhaustedError, DPReleaseError
+from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.overrides import ReleaseOverrides, apply_overrides
 from flows.progress import step
+from flows.refresh import refresh_in_run
 from flows.spec import load_spec
-from tasks.artifacts import publish_artifacts
-from tasks.budget import charge_budget, plan_release, require_affordable
+from tasks.budget import charge_budget, plan_release
 from tasks.measure import measure
-from tasks.publish import publish_release
-from tasks.report import write_release_report
 from tasks.request import ReleaseRequest
-from tasks.runlog import find_run, mark_failed, record_start, safe_error_text
-from tasks.synthesize import synthesize_table
-from tasks.utility import check_utility_task, require_utility
+from tasks.runlog import find_run, mark_failed, record_start
 from tasks.validate import validate_source
 from warehouse.ledger import charge_for_run
 from warehouse.paths import WarehousePaths
@@ -35,22 +31,6 @@ from warehouse.publish import published_for_run
 
 class ResumeError(DPReleaseError):
     """A run cannot be resumed (unknown, never charged, or for another release)."""
-
-
-@dataclass(frozen=True)
-class ReleaseOutcome:
-    """What a release run did, for the CLI and callers."""
-
-    run_id: str
-    name: str
-    version: int
-    table_name: str
-    rows: int
-    epsilon: float
-    delta: float
-    resumed: bool
-    utility_passed: bool
-    report: str | None
 
 
 def _new_run_id() -> str:
@@ -117,12 +97,17 @@ def release(
         else:
             with step("planning"):
                 plan = plan_release(request, home)
-                require_affordable(plan)
+            request = plan.request
+            if not plan.affordable:
+                return _when_exhausted(request, run_id, home, plan.refusal())
             with step("loading and validating source"):
                 validate_source(request, run_id, home)
             logger.info("source validated; the input report is stored for operators only")
-            with step("charging budget"):
-                receipt = charge_budget(request, run_id, home)
+            try:
+                with step("charging budget"):
+                    receipt = charge_budget(request, run_id, home)
+            except BudgetExhaustedError as error:  # another run took the budget meanwhile
+                return _when_exhausted(request, run_id, home, str(error))
             logger.info(
                 "charged epsilon=%g delta=%g to %s",
                 receipt.epsilon,
@@ -132,42 +117,22 @@ def release(
         with step("measuring marginals"):
             measurements = measure(request, run_id, home)
         logger.info("%d noisy marginals ready", len(measurements))
-        with step("fitting and sampling"):
-            table = synthesize_table(request, measurements)
-        with step("checking utility"):
-            utility = check_utility_task(request, table, measurements)
-        require_utility(utility, run_id)
-        with step("publishing"):
-            published = publish_release(request, run_id, table, utility, receipt, home)
-        logger.info("published release.%s (%d rows)", published.table_name, published.rows)
-        report: Path | None = None
-        with step("writing report and artifacts"):
-            try:
-                report = write_release_report(
-                    request, published, receipt, measurements, table, utility.success, home
-                )
-                logger.info("release report written to %s", report)
-                publish_artifacts(request, published, utility, run_id, home, report, measurements)
-            except Exception as error:  # the release stands: a missing report must not fail it
-                logger.warning(
-                    "release.%s is published and complete, but its report or artifacts were "
-                    "not written (%s)",
-                    published.table_name,
-                    safe_error_text(error),
-                )
+        return sample_check_publish(request, run_id, measurements, receipt, home, resumed=resumed)
     except BaseException as error:
         if published_for_run(WarehousePaths.from_env(home), run_id) is None:
             mark_failed(run_id, error, home)
         raise
-    return ReleaseOutcome(
-        run_id=run_id,
-        name=request.name,
-        version=published.version,
-        table_name=published.table_name,
-        rows=published.rows,
-        epsilon=receipt.epsilon,
-        delta=receipt.delta,
-        resumed=resumed,
-        utility_passed=utility.success,
-        report=None if report is None else str(report),
+
+
+def _when_exhausted(
+    request: ReleaseRequest, run_id: str, home: str | None, refusal: str
+) -> ReleaseOutcome:
+    """Follow the spec's ``on_exhausted``: fail with nothing spent, or publish a refresh."""
+    if request.on_exhausted != "refresh":
+        raise BudgetExhaustedError(refusal)
+    get_run_logger().info(
+        "the budget cannot pay for a measured run of %s; publishing a refresh from stored "
+        "measurements instead (privacy.on_exhausted: refresh)",
+        request.name,
     )
+    return refresh_in_run(request.name, run_id, home, request)

@@ -31,9 +31,21 @@ class BudgetRunway:
     first_refused: datetime | None
 
 
-def runway(state: BudgetState, cost_rho: Decimal, cron: str, now: datetime) -> BudgetRunway:
-    """The budget's runway for a schedule starting after ``now`` (timezone-aware)."""
-    runs_left = state.runs_left(cost_rho)
+def runway(
+    state: BudgetState,
+    cost_rho: Decimal,
+    cron: str,
+    now: datetime,
+    *,
+    runs_left: int | None = None,
+) -> BudgetRunway:
+    """The budget's runway for a schedule starting after ``now`` (timezone-aware).
+
+    ``runs_left`` overrides the count of runs the budget pays for at ``cost_rho`` (a
+    horizon states its own).
+    """
+    if runs_left is None:
+        runs_left = state.runs_left(cost_rho)
     dates = CronSim(cron, now)
     last_paid: datetime | None = None
     for _ in range(min(runs_left, MAX_LISTED_RUNS)):

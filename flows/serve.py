@@ -1,4 +1,4 @@
-"""Serving one Prefect deployment per spec file, each with the spec's schedule.
+"""Serving Prefect deployments per spec file: its scheduled release, and a manual refresh.
 
 A manual run from the Prefect UI gets a typed form: the spec is a choice among the served
 spec files (an ``enum`` in the deployment's parameter schema, which the server enforces),
@@ -13,6 +13,7 @@ from pathlib import Path
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
+from flows.refresh import refresh
 from flows.release import release
 from flows.spec import load_spec
 
@@ -47,7 +48,7 @@ def build_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDe
             cron=spec.schedule,
             parameters={"spec_path": resolved, "home": home},
             description=spec.release.description,
-            tags=["dprelease", spec.source.table],
+            tags=["dprelease", spec.source.name],
             concurrency_limit=1,  # runs of one spec queue: DuckDB has one writer per file
             enforce_parameter_schema=True,
         )
@@ -57,10 +58,36 @@ def build_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDe
     return deployments
 
 
+def build_refresh_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDeployment]:
+    """One unscheduled ``refresh`` deployment per spec: a free re-sample, run by hand."""
+    deployments: list[RunnerDeployment] = []
+    for path in sorted(specs_dir.glob("*.yaml")):
+        spec = load_spec(path)
+        deployment = refresh.to_deployment(
+            name=deployment_name(path),
+            parameters={"name": spec.release.name, "home": home},
+            description=(
+                f"Publish a new version of {spec.release.name} re-sampled from its newest "
+                "stored measurements, at no privacy cost."
+            ),
+            tags=["dprelease", "refresh"],
+            concurrency_limit=1,
+            enforce_parameter_schema=True,
+        )
+        assert isinstance(deployment, RunnerDeployment)
+        deployments.append(deployment)
+    return deployments
+
+
 def serve_specs(specs_dir: Path, home: str | None = None) -> None:
     """Serve every ``*.yaml`` in ``specs_dir``; deployments stay active if serving stops.
 
-    Each deployment has a concurrency limit of one, so scheduled and manual runs of a spec
-    queue instead of racing; the ledger stays correct either way (its charge is atomic).
+    Each spec gets a scheduled ``release`` deployment and a manual ``refresh`` one. Each has
+    a concurrency limit of one, so scheduled and manual runs of a spec queue instead of
+    racing; the ledger stays correct either way (its charge is atomic).
     """
-    serve(*build_deployments(specs_dir, home), pause_on_shutdown=False)
+    serve(
+        *build_deployments(specs_dir, home),
+        *build_refresh_deployments(specs_dir, home),
+        pause_on_shutdown=False,
+    )

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from dpcore.accounting import PrivacyCap, PrivacyCost
+from dpcore.accounting import PrivacyCap, PrivacyCost, split_cost
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.errors import DPReleaseError
 from dpcore.units import PrivacyUnit
@@ -51,30 +52,72 @@ class ReleaseInfo(_Strict):
 
 
 class SourceInfo(_Strict):
-    """The warehouse table the release reads, as ``schema.table``."""
+    """What the release reads: a warehouse table (``schema.table``, engine ``duckdb``, the
+    default) or a partitioned Parquet dataset read by Dask (``path``, engine ``dask``).
 
-    table: Annotated[str, Field(pattern=SOURCE_TABLE)]
+    A dask source's path is absolute or a URL: the cluster's workers read it, and the budget
+    ledger keys the dataset by it. The cluster's address is configuration, not spec
+    (``$DPRELEASE_DASK_ADDRESS``; unset, a local cluster is started for the run).
+    """
+
+    engine: Literal["duckdb", "dask"] = "duckdb"
+    table: Annotated[str, Field(pattern=SOURCE_TABLE)] | None = None
+    path: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> SourceInfo:
+        if self.engine == "duckdb":
+            if self.path is not None:
+                raise ValueError(
+                    "source.path is read by the dask engine; set source.engine: dask, or name "
+                    "the warehouse table in source.table"
+                )
+            if self.table is None:
+                raise ValueError("source.table is required (schema.table in the warehouse)")
+            return self
+        if self.table is not None:
+            raise ValueError(
+                "source.table names a warehouse table, which the dask engine does not read; "
+                "give the Parquet dataset in source.path instead"
+            )
+        if self.path is None:
+            raise ValueError("source.path is required with source.engine: dask")
+        if not (self.path.startswith("/") or re.match(r"^[a-z][a-z0-9+.-]*://", self.path)):
+            raise ValueError(
+                "source.path must be an absolute path or a URL (e.g. s3://bucket/data): the "
+                "Dask workers read it, and the budget ledger keys the dataset by it"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        """The source as the ledger and catalog record it (table, or dataset path)."""
+        name = self.table if self.engine == "duckdb" else self.path
+        assert name is not None
+        return name.rstrip("/") or "/"
+
+
+def _finite_positive_epsilon(v: float) -> float:
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError("epsilon must be a finite number greater than 0")
+    return v
+
+
+def _delta_in_unit_interval(v: float) -> float:
+    if not math.isfinite(v) or not 0 < v < 1:
+        raise ValueError("delta must be a finite number strictly between 0 and 1")
+    return v
+
+
+Epsilon = Annotated[float, AfterValidator(_finite_positive_epsilon)]
+Delta = Annotated[float, AfterValidator(_delta_in_unit_interval)]
 
 
 class Budget(_Strict):
     """An (epsilon, delta) pair; both must be finite, epsilon > 0 and 0 < delta < 1."""
 
-    epsilon: float
-    delta: float
-
-    @field_validator("epsilon")
-    @classmethod
-    def _positive_epsilon(cls, v: float) -> float:
-        if not math.isfinite(v) or v <= 0:
-            raise ValueError("epsilon must be a finite number greater than 0")
-        return v
-
-    @field_validator("delta")
-    @classmethod
-    def _delta_in_unit_interval(cls, v: float) -> float:
-        if not math.isfinite(v) or not 0 < v < 1:
-            raise ValueError("delta must be a finite number strictly between 0 and 1")
-        return v
+    epsilon: Epsilon
+    delta: Delta
 
 
 class PersonUnit(_Strict):
@@ -84,15 +127,41 @@ class PersonUnit(_Strict):
     max_rows_per_person: Annotated[int, Field(ge=1, le=100_000)]
 
 
-class PrivacyInfo(Budget):
-    """This release's cost, the source dataset's lifetime cap, and the privacy unit."""
+class Horizon(_Strict):
+    """Spread the remaining budget over this release's next runs instead of a fixed cost."""
 
+    runs: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class PrivacyInfo(_Strict):
+    """This release's cost, the source dataset's lifetime cap, the privacy unit, and what a
+    run does when the budget cannot pay for it.
+
+    Each run costs ``epsilon`` (at ``delta``), or, with ``horizon``, the remaining budget
+    divided by the runs of the horizon still to come, so the cap lasts exactly that many runs.
+    """
+
+    epsilon: Epsilon | None = None
+    delta: Delta
     cap: Budget
     unit: Literal["row"] | PersonUnit = "row"
+    on_exhausted: Literal["fail", "refresh"] = Field(
+        default="fail",
+        description="When a run's charge would pass the cap: fail (nothing spent), or publish "
+        "a refresh re-sampled from the newest stored measurements (no privacy cost).",
+    )
+    horizon: Horizon | None = None
 
     @model_validator(mode="after")
     def _cost_within_cap(self) -> PrivacyInfo:
-        if (
+        if self.epsilon is None and self.horizon is None:
+            raise ValueError("give each run's epsilon, or a horizon (runs) to split the cap across")
+        if self.epsilon is not None and self.horizon is not None:
+            raise ValueError(
+                "give either epsilon or horizon, not both: with a horizon each run's epsilon "
+                "is the remaining budget divided by the runs still to come"
+            )
+        if self.epsilon is not None and (
             PrivacyCost(self.epsilon, self.delta).ledger_rho
             > PrivacyCap(self.cap.epsilon, self.cap.delta).ledger_rho
         ):
@@ -101,6 +170,14 @@ class PrivacyInfo(Budget):
                 "lower epsilon or raise the cap"
             )
         return self
+
+    def first_cost(self) -> PrivacyCost:
+        """The declared cost, or with a horizon the cost of its first run on an unspent cap."""
+        if self.epsilon is not None:
+            return PrivacyCost(self.epsilon, self.delta)
+        assert self.horizon is not None
+        cap = PrivacyCap(self.cap.epsilon, self.cap.delta)
+        return split_cost(cap.ledger_rho, self.horizon.runs, self.delta)
 
 
 MissingTokens = str | list[str] | None
@@ -278,6 +355,17 @@ class ReleaseSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _dask_has_no_person_unit(self) -> ReleaseSpec:
+        if self.source.engine == "dask" and isinstance(self.privacy.unit, PersonUnit):
+            raise ValueError(
+                "privacy.unit with a person key is not supported with source.engine: dask "
+                "(bounding each person's rows needs an exact, randomly salted cut across "
+                "partitions, which the dask engine does not do yet); use the duckdb engine "
+                "for person-level releases, or privacy.unit: row"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _workload_columns(self) -> ReleaseSpec:
         for marginal in self.synthesizer.workload or []:
             unknown = [c for c in marginal if c not in self.columns]
@@ -316,9 +404,10 @@ class ReleaseSpec(_Strict):
         return ReleaseRequest(
             name=self.release.name,
             description=self.release.description,
-            source_table=self.source.table,
+            source_table=self.source.name,
+            source_engine=self.source.engine,
             codec=self.codec(),
-            cost=PrivacyCost(self.privacy.epsilon, self.privacy.delta),
+            cost=self.privacy.first_cost(),
             cap=PrivacyCap(self.privacy.cap.epsilon, self.privacy.cap.delta),
             method=self.synthesizer.method,
             spec_hash=self.spec_hash(),
@@ -328,6 +417,9 @@ class ReleaseSpec(_Strict):
             synthesizer_options=self.synthesizer.options(),
             unit=self._unit(),
             utility=UtilitySettings(**self.expectations.utility.model_dump()),
+            on_exhausted=self.privacy.on_exhausted,
+            horizon_runs=None if self.privacy.horizon is None else self.privacy.horizon.runs,
+            spec_json=json.dumps(self.model_dump(mode="json")),  # column order kept
         )
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
-from dpcore.accounting import BudgetState, exhausted_message
-from dpcore.errors import BudgetExhaustedError, DomainError
+from dpcore.accounting import BudgetState, exhausted_message, split_cost
+from dpcore.errors import BudgetError, BudgetExhaustedError, DomainError
 from dpcore.synth.base import PlannedMeasurement
 from dpcore.synth.registry import get_synthesizer
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
-from warehouse.ledger import Charge, budget_state, charge
+from warehouse.ledger import Charge, budget_state, charge, release_charge_count
 from warehouse.runs import set_status
 
 
@@ -24,20 +25,66 @@ class DomainTooLargeError(DomainError):
 
 @dataclass(frozen=True)
 class ReleasePlan:
-    """What a release will measure and what it costs, known before reading any row."""
+    """What a release will measure and what it costs, known before reading any row.
+
+    ``request`` carries the resolved cost (with a horizon, this run's share of what remains);
+    ``horizon_left`` counts the horizon's runs still to come, this one included.
+    """
 
     request: ReleaseRequest
     measurements: tuple[PlannedMeasurement, ...]
     budget: BudgetState
+    horizon_left: int | None = None
 
     @property
     def affordable(self) -> bool:
-        """Whether the remaining budget covers this release."""
+        """Whether the remaining budget (and the horizon, if any) covers this release."""
+        if self.horizon_left is not None and self.horizon_left < 1:
+            return False
         return self.budget.can_charge(self.request.cost.ledger_rho)
+
+    def refusal(self) -> str:
+        """Why the release cannot be charged, and what to do (only if not affordable)."""
+        if self.horizon_left is not None and self.horizon_left < 1:
+            return (
+                f"the horizon of {self.request.horizon_runs} run(s) for release "
+                f"{self.request.name} is complete: its budget share is spent. Extend "
+                "privacy.horizon.runs (it splits only what remains), or publish a refresh "
+                "from stored measurements, which costs nothing."
+            )
+        return exhausted_message(self.budget, self.request.cost.ledger_rho)
+
+
+def resolve_cost(
+    request: ReleaseRequest, state: BudgetState, runs_done: int
+) -> tuple[ReleaseRequest, int | None]:
+    """The request at this run's cost: fixed, or a horizon's share of the remaining budget.
+
+    Returns the request and the horizon's runs still to come (None without a horizon).
+    """
+    if request.horizon_runs is None:
+        return request, None
+    left = request.horizon_runs - runs_done
+    if left < 1 or state.remaining_rho <= 0:
+        return request, min(left, 0)
+    try:
+        cost = split_cost(state.remaining_rho, left, request.cost.delta)
+    except BudgetExhaustedError:
+        return request, 0
+    return replace(request, cost=cost), left
 
 
 def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
-    """Plan the measurements, check the cell limit and the remaining budget."""
+    """Resolve the cost, plan the measurements, check the cell limit and remaining budget."""
+    paths = warehouse_paths(home)
+    state = budget_state(paths.warehouse, request.dataset, request.cap)
+    assert state is not None
+    done = (
+        0
+        if request.horizon_runs is None
+        else release_charge_count(paths.warehouse, request.dataset, request.name)
+    )
+    request, horizon_left = resolve_cost(request, state, done)
     synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
     planned = tuple(synthesizer.plan(request.codec.domain, request.measure_rho))
     counted = [p.clique for p in planned] + list(synthesizer.candidates(request.codec.domain))
@@ -49,16 +96,13 @@ def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
                 f"spec's limit synthesizer.max_marginal_cells={request.max_marginal_cells:,}. "
                 "Use coarser bins or fewer categories, or raise the limit."
             )
-    paths = warehouse_paths(home)
-    state = budget_state(paths.warehouse, request.dataset, request.cap)
-    assert state is not None
-    return ReleasePlan(request, planned, state)
+    return ReleasePlan(request, planned, state, horizon_left)
 
 
 def require_affordable(plan: ReleasePlan) -> None:
     """Refuse early (before reading rows) when the budget cannot pay for the release."""
     if not plan.affordable:
-        raise BudgetExhaustedError(exhausted_message(plan.budget, plan.request.cost.ledger_rho))
+        raise BudgetExhaustedError(plan.refusal())
 
 
 def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> Charge:
@@ -79,6 +123,17 @@ def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> 
 
 
 plan_release = task(name="plan release", cache_policy=NO_CACHE)(plan_release_fn)
-charge_budget = task(name="charge budget", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)(
-    charge_budget_fn
-)
+
+
+def retry_unless_refused(task: object, task_run: object, state: State[object]) -> bool:
+    """Retry a failed charge only if it was not a refusal: an exhausted budget stays so."""
+    return not isinstance(state.data, BudgetError)
+
+
+charge_budget = task(
+    name="charge budget",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_unless_refused,
+)(charge_budget_fn)

@@ -1,4 +1,4 @@
-"""Task: publish the synthetic table with its catalog row, atomically."""
+"""Task: publish the synthetic table with its catalog row, atomically, streamed in chunks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from tasks.synthesize import SyntheticTable
 from warehouse.faults import crash_point
-from warehouse.ledger import Charge
+from warehouse.ledger import Charge, budget_state
 from warehouse.publish import PublishedRelease, ReleaseMetadata, publish
 from warehouse.runs import set_status
 
@@ -38,10 +38,23 @@ def publish_fn(
     utility: UtilityReport,
     receipt: Charge,
     home: str | None,
+    refresh_of: str | None = None,
 ) -> PublishedRelease:
-    """Write ``release.<name>_v<N>``, repoint ``release.<name>`` and add the catalog row."""
+    """Write ``release.<name>_v<N>``, repoint ``release.<name>`` and add the catalog row.
+
+    ``receipt`` is the charge that paid for the measurements. With ``refresh_of`` (the
+    measurement run) the version is a refresh: it records a cost of zero and the dataset's
+    cumulative spend as it stands now.
+    """
     paths = warehouse_paths(home)
     cumulative_delta = request.cap.delta
+    if refresh_of is None:
+        spent = receipt.spent_after
+        cost = (receipt.epsilon, receipt.delta, float(receipt.rho))
+    else:
+        state = budget_state(paths.warehouse, request.dataset, request.cap)
+        spent = receipt.spent_after if state is None else state.spent_rho
+        cost = (0.0, 0.0, 0.0)
     meta = ReleaseMetadata(
         name=request.name,
         run_id=run_id,
@@ -49,18 +62,21 @@ def publish_fn(
         spec_hash=request.spec_hash,
         description=request.description,
         method=request.method,
-        epsilon=receipt.epsilon,
-        delta=receipt.delta,
-        rho=float(receipt.rho),
-        cumulative_epsilon=eps_from_rho(float(receipt.spent_after), cumulative_delta),
+        epsilon=cost[0],
+        delta=cost[1],
+        rho=cost[2],
+        cumulative_epsilon=eps_from_rho(float(spent), cumulative_delta),
         cumulative_delta=cumulative_delta,
         cap_epsilon=request.cap.epsilon,
         cap_delta=request.cap.delta,
         utility_passed=utility.success,
         utility={"checks": [asdict(c) for c in utility.checks], "rows": utility.rows},
         column_comments={c.name: column_comment(c) for c in request.codec.columns},
+        kind="measured" if refresh_of is None else "refresh",
+        measurement_run=refresh_of or run_id,
+        cumulative_rho=spent,
     )
-    published = publish(paths, table.frame, meta, private=table.synthetic.private)
+    published = publish(paths, table.frames(), meta, private=table.synthetic.private)
     crash_point("after-rename")
     set_status(paths.warehouse, run_id, "published", version=published.version)
     return published

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from dpcore.accounting import PrivacyCap, PrivacyCost
 from dpcore.encoding import TableCodec
@@ -23,7 +24,7 @@ class ReleaseRequest:
 
     name: str
     description: str
-    source_table: str
+    source_table: str  # a warehouse table, or with source_engine dask a Parquet path
     codec: TableCodec
     cost: PrivacyCost
     cap: PrivacyCap
@@ -35,6 +36,10 @@ class ReleaseRequest:
     synthesizer_options: dict[str, object] = field(default_factory=dict)
     utility: UtilitySettings = field(default_factory=UtilitySettings)
     unit: PrivacyUnit = field(default_factory=PrivacyUnit)
+    on_exhausted: str = "fail"
+    horizon_runs: int | None = None
+    spec_json: str | None = field(default=None, repr=False)
+    source_engine: Literal["duckdb", "dask"] = "duckdb"
 
     @property
     def measure_rho(self) -> float:

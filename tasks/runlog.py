@@ -11,8 +11,11 @@ from tasks.request import ReleaseRequest
 from warehouse.runs import RunRecord, get_run, set_status, start_run
 
 
-def start_run_fn(request: ReleaseRequest, run_id: str, home: str | None) -> RunRecord:
-    """Create the run's record (or return it for a resume or retry)."""
+def start_run_fn(
+    request: ReleaseRequest, run_id: str, home: str | None, refresh_of: str | None = None
+) -> RunRecord:
+    """Create the run's record (or return it for a resume or retry); ``refresh_of`` marks a
+    refresh of that run's stored measurements."""
     paths = warehouse_paths(home)
     return start_run(
         paths.warehouse,
@@ -21,6 +24,9 @@ def start_run_fn(request: ReleaseRequest, run_id: str, home: str | None) -> RunR
         dataset=request.dataset,
         spec_hash=request.spec_hash,
         spec_path=request.spec_path,
+        spec_json=request.spec_json,
+        kind="release" if refresh_of is None else "refresh",
+        measurement_run=refresh_of,
     )
 
 

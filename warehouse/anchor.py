@@ -3,10 +3,11 @@
 The hash chain catches edited and reordered charges, but not the newest charges deleted with
 ``budgets.spent_rho`` lowered to match: what remains is a valid, shorter chain. Every
 published version, though, records in the release file (which consumers hold copies of)
-the run that paid for it and the dataset's cumulative epsilon after its charge. So the
-ledger must still hold a charge for every published run, and what it says was spent must
-certify at least the largest cumulative epsilon the catalog shows. Truncating charges of
-runs that never published stays undetectable without a further witness.
+the run that paid for its measurements (a refresh's own run pays nothing) and the dataset's
+cumulative epsilon at that point. So the ledger must still hold a charge for every such run,
+and what it says was spent must certify at least the largest cumulative epsilon the catalog
+shows. Truncating charges of runs that never published stays undetectable without a
+further witness.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ _RESTORE = (
 
 
 def _published(release: Path, dataset: str) -> list[tuple[str, int, str, float, float]]:
-    """(name, version, run id, cumulative epsilon, cumulative delta) of the dataset's versions."""
+    """(name, version, paying run, cumulative epsilon, cumulative delta) of each version.
+
+    The paying run is the run whose charged measurements the version was sampled from: the
+    version's own run, or for a refresh (which is never charged) its measurement run.
+    """
     if not release.exists():
         return []
     with fresh_reader(release) as con:
@@ -40,10 +45,15 @@ def _published(release: Path, dataset: str) -> list[tuple[str, int, str, float, 
         ).fetchall()[0][0]
         if not has_catalog:
             return []
+        has_source_run = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'catalog' "
+            "AND column_name = 'measurement_run' AND database_name = current_database()"
+        ).fetchall()[0][0]
+        paid_by = "coalesce(measurement_run, run_id)" if has_source_run else "run_id"
         return [
             (r[0], int(r[1]), r[2], float(r[3]), float(r[4]))
             for r in con.execute(
-                "SELECT name, version, run_id, cumulative_epsilon, cumulative_delta "
+                f"SELECT name, version, {paid_by}, cumulative_epsilon, cumulative_delta "
                 "FROM catalog WHERE lower(source) = ? ORDER BY name, version",
                 [dataset],
             ).fetchall()

@@ -26,6 +26,7 @@ from dpcore.accounting import (
     exhausted_message,
 )
 from dpcore.errors import BudgetExhaustedError
+from warehouse import clock
 from warehouse.anchor import verify_against_releases
 from warehouse.connection import connect, run_transaction
 from warehouse.errors import CapMismatchError, LedgerError
@@ -164,7 +165,7 @@ def _check_cap(dataset: str, registered: tuple[float, float], cap: PrivacyCap) -
 def _register(con: duckdb.DuckDBPyConnection, dataset: str, cap: PrivacyCap) -> None:
     con.execute(
         "INSERT INTO privacy.budgets VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING",
-        [dataset, cap.epsilon, cap.delta, cap.ledger_rho, datetime.now(UTC)],
+        [dataset, cap.epsilon, cap.delta, cap.ledger_rho, clock.utc_now()],
     )
 
 
@@ -220,7 +221,7 @@ def charge(
         spent_after = updated[0][0]
         seq = len(charges) + 1
         prev = charges[-1].row_hash if charges else GENESIS
-        now = datetime.now(UTC)
+        now = clock.utc_now()
         row = Charge(
             dataset,
             seq,
@@ -269,6 +270,19 @@ def charge_for_run(path: Path, run_id: str) -> Charge | None:
             f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
         ).fetchone()
     return None if row is None else Charge(*row)
+
+
+def release_charge_count(path: Path, dataset: str, release: str) -> int:
+    """How many runs of ``release`` have been charged to ``dataset`` (a horizon's runs done)."""
+    if not path.exists():
+        return 0
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        row = con.execute(
+            "SELECT count(*) FROM privacy.charges WHERE dataset = ? AND release = ?",
+            [dataset, release],
+        ).fetchall()
+    return int(row[0][0])
 
 
 def budget_state(path: Path, dataset: str, cap: PrivacyCap | None = None) -> BudgetState | None:

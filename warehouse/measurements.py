@@ -7,12 +7,13 @@ a run with stored measurements is never measured again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
+from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.synth.coarse import CoarseMeasurement
@@ -40,6 +41,25 @@ def load_measurements(path: Path, run_id: str) -> list[Measurement] | None:
     return [_measurement(*row) for row in rows]
 
 
+def newest_measured_run(path: Path, release: str) -> str | None:
+    """The newest run of ``release`` with stored (charged, complete) measurements, if any.
+
+    Measurements are stored in one transaction after the run's charge, so any run that has
+    them holds a full, paid-for set, whether or not it went on to publish.
+    """
+    if not path.exists():
+        return None
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        row = con.execute(
+            "SELECT r.run_id FROM privacy.runs r WHERE r.release = ? AND r.kind IS DISTINCT "
+            "FROM 'refresh' AND EXISTS (SELECT 1 FROM privacy.measurements m "
+            "WHERE m.run_id = r.run_id) ORDER BY r.started_at DESC, r.run_id LIMIT 1",
+            [release],
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def _measurement(
     clique: list[str], sigma: float, blob: bytes, private: bool, groups: str | None
 ) -> Measurement:
@@ -64,12 +84,18 @@ def measure_once(
     codec: TableCodec,
     draw: Callable[[CountOracle], list[Measurement]],
     unit: PrivacyUnit | None = None,
+    oracle: Callable[[duckdb.DuckDBPyConnection], CountOracle] | None = None,
+    candidates: Sequence[Clique] = (),
 ) -> tuple[list[Measurement], bool]:
     """Return the run's measurements, drawing and storing them only if none are stored.
 
+    ``oracle`` builds the count oracle for another source engine (default: DuckDB's over
+    ``table``); it is called only when a draw is needed, inside the transaction.
+
     ``draw`` gets an oracle over the encoded source and runs inside the storing transaction,
-    after a check that the run's charge is committed. Returns the measurements and whether
-    they were reused.
+    after a check that the run's charge is committed. ``candidates`` (every clique the
+    synthesizer may ask for) are counted together in one scan by the default DuckDB oracle.
+    Returns the measurements and whether they were reused.
     """
     ensure_privacy_schema(path)  # a fresh warehouse has no charge: ChargeMissingError below
     stored = load_measurements(path, run_id)
@@ -90,7 +116,12 @@ def measure_once(
         ).fetchall()[0][0]
         if existing:
             return [], True
-        measurements = draw(DuckDBOracle(con, table, codec, unit or PrivacyUnit()))
+        source = (
+            oracle(con)
+            if oracle is not None
+            else DuckDBOracle(con, table, codec, unit or PrivacyUnit(), candidates=candidates)
+        )
+        measurements = draw(source)
         for idx, m in enumerate(measurements):
             con.execute(
                 "INSERT INTO privacy.measurements "

@@ -6,6 +6,12 @@ file: under a lock that serialises publishers, it copies the live file, adds the
 one transaction, checkpoints, and renames the copy over the live file. Readers holding the
 old file keep reading it undisturbed; new readers see the old release or the new one, never
 part of one, and a reader can never block a publish.
+
+A version's rows arrive as a stream of pandas chunks, each inserted into the staging copy
+and committed there on its own under a DuckDB ``memory_limit`` (one transaction for all rows
+grows DuckDB's memory with the row count); comments, view and catalog row follow in one last
+transaction. The staging copy is private until the rename, so this stays atomic: a failure
+or crash between chunks leaves the live file untouched and the staging copy is deleted.
 """
 
 from __future__ import annotations
@@ -15,16 +21,18 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from dpcore.errors import NotPrivateError
+from warehouse import clock
 from warehouse.connection import connect, literal, quote
 from warehouse.errors import PublishError
 from warehouse.faults import crash_point
@@ -52,10 +60,24 @@ CREATE TABLE IF NOT EXISTS catalog (
     created_at         TIMESTAMPTZ NOT NULL,
     utility_passed     BOOLEAN NOT NULL,
     utility            VARCHAR NOT NULL,
+    kind               VARCHAR NOT NULL DEFAULT 'measured',
+    measurement_run    VARCHAR,
+    cumulative_rho     DECIMAL(38, 18),
     PRIMARY KEY (name, version)
 );
 COMMENT ON TABLE catalog IS 'One row per published synthetic release version (dprelease).';
 """
+
+# Catalog columns added after the first release: a release file made before them gains them
+# on its next publish (older rows: measured versions, their own run as measurement run).
+CATALOG_MIGRATIONS = (
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'measured'",
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS measurement_run VARCHAR",
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cumulative_rho DECIMAL(38, 18)",
+    "UPDATE catalog SET measurement_run = run_id WHERE measurement_run IS NULL",
+)
+
+RELEASE_KINDS = ("measured", "refresh")
 
 CATALOG_COLUMNS = (
     "name",
@@ -78,6 +100,9 @@ CATALOG_COLUMNS = (
     "created_at",
     "utility_passed",
     "utility",
+    "kind",
+    "measurement_run",
+    "cumulative_rho",
 )
 
 
@@ -101,6 +126,23 @@ class ReleaseMetadata:
     utility_passed: bool
     utility: dict[str, object]
     column_comments: dict[str, str]
+    kind: str = "measured"
+    measurement_run: str | None = None
+    cumulative_rho: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in RELEASE_KINDS:
+            raise ValueError(f"release kind must be one of {RELEASE_KINDS}, got {self.kind!r}")
+        if self.kind == "refresh" and (self.epsilon or self.delta or self.rho):
+            raise ValueError("a refresh spends nothing: its epsilon, delta and rho must be 0")
+
+    @property
+    def source_run(self) -> str:
+        """The run whose stored measurements this version was sampled from."""
+        return self.measurement_run or self.run_id
+
+
+_CHUNK_VIEW = "dprelease_synthetic_chunk"
 
 
 @dataclass(frozen=True)
@@ -142,13 +184,22 @@ def _existing(con: duckdb.DuckDBPyConnection, run_id: str) -> PublishedRelease |
 
 
 def publish(
-    paths: WarehousePaths, frame: pd.DataFrame, meta: ReleaseMetadata, *, private: bool
+    paths: WarehousePaths,
+    frame: pd.DataFrame | Iterable[pd.DataFrame],
+    meta: ReleaseMetadata,
+    *,
+    private: bool,
+    memory_limit: str | None = None,
 ) -> PublishedRelease:
-    """Publish ``frame`` (synthetic rows only) as the next version of ``meta.name``.
+    """Publish ``frame`` (synthetic rows only, or a stream of chunks with the same columns) as
+    the next version of ``meta.name``, with DuckDB held to ``memory_limit`` (default: the
+    cap every connection gets, ``$DPRELEASE_DUCKDB_MEMORY``, see ``warehouse.connection``).
 
-    Idempotent per run id: publishing a run that is already in the catalog returns its row.
-    Refuses output made with a seeded test generator (``private=False``).
+    Idempotent per run id: publishing a run that is already in the catalog returns its row
+    (without reading the chunks). Refuses output made with a seeded test generator
+    (``private=False``).
     """
+    chunks = [frame] if isinstance(frame, pd.DataFrame) else frame
     if not private:
         raise NotPrivateError(
             "this synthetic table was made with a seeded test generator and is not private; "
@@ -156,18 +207,25 @@ def publish(
         )
     with _publish_lock(paths.publish_lock):
         for stale in paths.home.glob(".release-*.duckdb*"):
-            stale.unlink(missing_ok=True)
+            if stale.is_dir():  # DuckDB's spill directory of a killed publish
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         staging = paths.home / f".release-{uuid.uuid4().hex}.duckdb"
         if paths.release.exists():
             shutil.copyfile(paths.release, staging)
         try:
             with connect(staging, private=True) as con:
+                if memory_limit is not None:
+                    con.execute(f"SET memory_limit = {literal(memory_limit)}")
                 con.execute(CATALOG_DDL)
+                for statement in CATALOG_MIGRATIONS:
+                    con.execute(statement)
                 done = _existing(con, meta.run_id)
                 if done is not None:
                     staging.unlink()
                     return done
-                published = _write_version(con, frame, meta)
+                published = _write_version(con, chunks, meta)
                 con.execute("CHECKPOINT")
             _fsync(staging)
             crash_point("before-rename")
@@ -179,8 +237,50 @@ def publish(
     return published
 
 
+def _write_rows(
+    con: duckdb.DuckDBPyConnection, table: str, chunks: Iterable[pd.DataFrame]
+) -> tuple[int, list[str]]:
+    """Create ``table`` in the private staging copy from the chunks, committing each chunk on
+    its own (bounded memory); returns (rows, column names).
+
+    Categorical columns are stored as VARCHAR. The ``while-publishing`` crash point fires
+    after the first chunk (between chunks, when there are several).
+    """
+    rows = 0
+    columns: list[str] | None = None
+    for frame in chunks:
+        names = [str(c) for c in frame.columns]
+        if columns is not None and names != columns:
+            raise PublishError(f"a chunk has columns {names}, the first one had {columns}")
+        select = ", ".join(
+            f"CAST({quote(n)} AS VARCHAR) AS {quote(n)}"
+            if isinstance(frame[n].dtype, pd.CategoricalDtype)
+            else quote(n)
+            for n in names
+        )
+        con.register(_CHUNK_VIEW, frame)
+        try:
+            verb = (
+                f"CREATE TABLE {quote(table)} AS"
+                if columns is None
+                else f"INSERT INTO {quote(table)}"
+            )
+            con.begin()
+            con.execute(f"{verb} SELECT {select} FROM {_CHUNK_VIEW}")
+            con.commit()
+        finally:
+            con.unregister(_CHUNK_VIEW)
+        rows += len(frame)
+        if columns is None:
+            columns = names
+            crash_point("while-publishing")
+    if columns is None:
+        raise PublishError("there were no rows to publish (not even an empty chunk)")
+    return rows, columns
+
+
 def _write_version(
-    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, meta: ReleaseMetadata
+    con: duckdb.DuckDBPyConnection, chunks: Iterable[pd.DataFrame], meta: ReleaseMetadata
 ) -> PublishedRelease:
     version = int(
         con.execute(
@@ -188,17 +288,18 @@ def _write_version(
         ).fetchall()[0][0]
     )
     table = f"{meta.name}_v{version}"
-    now = datetime.now(UTC)
-    con.begin()
+    now = clock.utc_now()
     try:
-        con.register("dprelease_synthetic", frame)
-        con.execute(f"CREATE TABLE {quote(table)} AS SELECT * FROM dprelease_synthetic")
-        con.unregister("dprelease_synthetic")
-        crash_point("while-publishing")
+        rows, columns = _write_rows(con, table, chunks)
+        con.begin()
+        cost = (
+            f"epsilon={meta.epsilon:g}, delta={meta.delta:g}"
+            if meta.kind == "measured"
+            else f"a refresh re-sampled from run {meta.source_run}'s measurements at no new cost"
+        )
         summary = (
             f"{meta.description} Synthetic, differentially private: version {version}, "
-            f"{len(frame)} rows, method {meta.method}, epsilon={meta.epsilon:g}, "
-            f"delta={meta.delta:g}."
+            f"{rows} rows, method {meta.method}, {cost}."
         )
         con.execute(f"COMMENT ON TABLE {quote(table)} IS {literal(summary)}")
         for column, comment in meta.column_comments.items():
@@ -220,8 +321,8 @@ def _write_version(
                 meta.spec_hash,
                 meta.description,
                 meta.method,
-                len(frame),
-                list(frame.columns),
+                rows,
+                columns,
                 meta.epsilon,
                 meta.delta,
                 meta.rho,
@@ -232,13 +333,17 @@ def _write_version(
                 now,
                 meta.utility_passed,
                 json.dumps(meta.utility, sort_keys=True, default=str),
+                meta.kind,
+                meta.source_run,
+                meta.cumulative_rho,
             ],
         )
         con.commit()
     except Exception as error:
-        con.rollback()
+        with suppress(duckdb.Error):  # there may be no open transaction
+            con.rollback()
         raise PublishError(f"publishing {table} failed and was rolled back: {error}") from None
-    return PublishedRelease(meta.name, version, table, meta.run_id, len(frame), now)
+    return PublishedRelease(meta.name, version, table, meta.run_id, rows, now)
 
 
 def published_for_run(paths: WarehousePaths, run_id: str) -> PublishedRelease | None:

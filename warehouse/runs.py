@@ -10,11 +10,12 @@ release went live) when runs are listed or a new run of the same release starts:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from warehouse import clock
 from warehouse.connection import connect, run_transaction
 from warehouse.process import current_process
 from warehouse.schema import ensure_privacy_schema
@@ -41,30 +42,46 @@ class RunRecord:
     owner_host: str | None = None
     owner_pid: int | None = None
     owner_start: str | None = None
+    kind: str | None = "release"
+    measurement_run: str | None = None
+    spec_json: str | None = None
 
 
 _COLUMNS = ", ".join(f.name for f in fields(RunRecord))
 
 
 def start_run(
-    path: Path, *, run_id: str, release: str, dataset: str, spec_hash: str, spec_path: str
+    path: Path,
+    *,
+    run_id: str,
+    release: str,
+    dataset: str,
+    spec_hash: str,
+    spec_path: str,
+    spec_json: str | None = None,
+    kind: str = "release",
+    measurement_run: str | None = None,
 ) -> RunRecord:
     """Record a run as started, or return its existing record (a resume or a retry).
 
     Either way this process becomes the run's owner. Runs of the same release whose process
-    was killed are settled first, so the run log never shows them as still running.
+    was killed are settled first, so the run log never shows them as still running. A
+    ``refresh`` run names the ``measurement_run`` whose stored measurements it re-samples.
     """
+    if kind not in ("release", "refresh"):
+        raise ValueError(f"unknown run kind {kind!r}")
     ensure_privacy_schema(path)
     settle_stopped_runs(path, release)
     owner = current_process()
 
     def body(con: duckdb.DuckDBPyConnection) -> None:
-        now = datetime.now(UTC)
+        now = clock.utc_now()
         con.execute(
             "INSERT INTO privacy.runs (run_id, release, dataset, spec_hash, spec_path, status, "
-            "started_at, updated_at, owner_host, owner_pid, owner_start) "
-            "VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE "
-            "SET owner_host = excluded.owner_host, owner_pid = excluded.owner_pid, "
+            "started_at, updated_at, owner_host, owner_pid, owner_start, kind, "
+            "measurement_run, spec_json) "
+            "VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO "
+            "UPDATE SET owner_host = excluded.owner_host, owner_pid = excluded.owner_pid, "
             "owner_start = excluded.owner_start",
             [
                 run_id,
@@ -77,6 +94,9 @@ def start_run(
                 owner.host,
                 owner.pid,
                 owner.start_marker,
+                kind,
+                measurement_run,
+                spec_json,
             ],
         )
 
@@ -117,7 +137,23 @@ def set_status(
             "UPDATE privacy.runs SET status = ?, updated_at = ?, "
             "error = coalesce(?, error), input_report = coalesce(?, input_report), "
             "version = coalesce(?, version) WHERE run_id = ? AND status <> 'published'",
-            [status, datetime.now(UTC), error, input_report, version, run_id],
+            [status, clock.utc_now(), error, input_report, version, run_id],
+        )
+
+    run_transaction(path, body)
+
+
+def set_kind(path: Path, run_id: str, kind: str, measurement_run: str | None) -> None:
+    """Mark a started run as a ``release`` or as a ``refresh`` of ``measurement_run``."""
+    if kind not in ("release", "refresh"):
+        raise ValueError(f"unknown run kind {kind!r}")
+    ensure_privacy_schema(path)
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
+            "UPDATE privacy.runs SET kind = ?, measurement_run = ?, updated_at = ? "
+            "WHERE run_id = ?",
+            [kind, measurement_run, clock.utc_now(), run_id],
         )
 
     run_transaction(path, body)

@@ -68,6 +68,11 @@ MIGRATIONS = (
     ("runs", "owner_start", "VARCHAR"),
     # JSON code-to-group maps of a coarsened measurement (NULL: full resolution).
     ("measurements", "groups", "VARCHAR"),
+    # 'release' (measures, charged) or 'refresh' (re-samples a measured run's measurements);
+    # the spec as validated (public), so a refresh can rebuild the domain it was measured in.
+    ("runs", "kind", "VARCHAR DEFAULT 'release'"),
+    ("runs", "measurement_run", "VARCHAR"),
+    ("runs", "spec_json", "VARCHAR"),
 )
 
 

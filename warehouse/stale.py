@@ -17,11 +17,11 @@ is never marked failed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from warehouse import clock
 from warehouse.connection import connect, run_transaction
 from warehouse.paths import WarehousePaths
 from warehouse.process import ProcessIdentity, is_gone
@@ -85,7 +85,7 @@ def _settle(
                 status,
                 error,
                 version,
-                datetime.now(UTC),
+                clock.utc_now(),
                 run.run_id,
                 run.status,
                 run.owner.host,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from tasks.report.inputs import ReportInputs
+from tasks.report.inputs import ReleaseFacts, ReportInputs
 from tasks.report.plots import bar_plot, budget_plot, heatmap_plot
 
 STYLE = """
@@ -37,6 +37,17 @@ def _img(data: str, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _cost(f: ReleaseFacts) -> str:
+    """This version's privacy cost: its charge, or none for a refresh."""
+    charged = f"epsilon = {f.epsilon:g}, delta = {f.delta:g} (rho = {f.rho:.6g})"
+    if f.refresh_of is None:
+        return charged
+    return (
+        f"none: a refresh re-sampled from the stored measurements of run {f.refresh_of} "
+        f"(which were charged {charged})"
+    )
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The whole report page for ``inputs`` (all text escaped, no external resources)."""
     f = inputs.facts
@@ -49,7 +60,7 @@ def render_report(inputs: ReportInputs) -> str:
             ["rows", f"{f.rows:,}"],
             ["columns", f"{len(f.columns)}: {', '.join(f.columns)}"],
             ["method", f.method],
-            ["privacy cost", f"epsilon = {f.epsilon:g}, delta = {f.delta:g} (rho = {f.rho:.6g})"],
+            ["privacy cost", _cost(f)],
             ["dataset cap", f"{f.dataset}: epsilon = {f.cap_epsilon:g}, delta = {f.cap_delta:g}"],
             ["utility checks", "passed" if inputs.utility_passed else "FAILED"],
             ["run", f.run_id],

@@ -1,7 +1,8 @@
 """What a release report may show, gathered from DP outputs only.
 
 :func:`build_report_inputs` takes the public request (spec), the catalog row, the ledger
-charge and history, the stored noisy measurements and the synthetic codes; no argument can
+charge and history, the stored noisy measurements and the synthetic table's code counts
+(:class:`~dpcore.synth.tally.CodeTally`, accumulated while it was streamed); no argument can
 hold a source row. The resulting :class:`ReportInputs` is all the renderer ever sees.
 """
 
@@ -11,18 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
-import numpy.typing as npt
-
 from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
 from dpcore.marginals import Measurement
+from dpcore.synth.tally import CodeTally
 from tasks.report.compare import (
     FloatArray,
     best_noisy_marginal,
     fits_domain,
     normalise,
-    synthetic_marginal,
     total_variation,
 )
 from tasks.request import ReleaseRequest
@@ -52,6 +50,7 @@ class ReleaseFacts:
     cap_delta: float
     dataset: str
     created_at: datetime
+    refresh_of: str | None = None  # a refresh: epsilon etc. are its measurements' cost
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ class ReportInputs:
 def _comparison(
     codec: TableCodec,
     measurements: Sequence[Measurement],
-    codes: npt.NDArray[np.int64],
+    synthetic: CodeTally,
     clique: Clique,
 ) -> MarginalComparison | None:
     domain = codec.domain
@@ -119,23 +118,25 @@ def _comparison(
     if noisy is None:
         return None
     labels = tuple(tuple(codec.column(c).labels()) for c in clique)
-    synthetic = synthetic_marginal(codes, domain, clique)
-    return MarginalComparison(clique, labels, normalise(noisy), normalise(synthetic))
+    counts = synthetic.counts(clique)
+    return MarginalComparison(clique, labels, normalise(noisy), normalise(counts))
 
 
 def compare_marginals(
     codec: TableCodec,
     measurements: Sequence[Measurement],
-    codes: npt.NDArray[np.int64],
+    synthetic: CodeTally,
 ) -> tuple[list[MarginalComparison], list[MarginalComparison]]:
     """Every column's 1-way comparison and every measured 2-way one, largest TVD first.
+
+    ``synthetic`` must tally every measured full-resolution 2-way clique.
 
     Sorting by distance puts the marginals where the synthetic table departs most from what
     was measured first: those are the ones a reviewer needs to see.
     """
-    one = [_comparison(codec, measurements, codes, (c.name,)) for c in codec.columns]
+    one = [_comparison(codec, measurements, synthetic, (c.name,)) for c in codec.columns]
     pairs = {m.clique for m in measurements if len(m.clique) == 2 and fits_domain(m, codec.domain)}
-    two = [_comparison(codec, measurements, codes, p) for p in sorted(pairs)]
+    two = [_comparison(codec, measurements, synthetic, p) for p in sorted(pairs)]
     by_tvd = lambda c: -c.tvd  # noqa: E731  # sort key, clearer inline
     return (
         sorted((c for c in one if c is not None), key=by_tvd),
@@ -164,10 +165,11 @@ def build_report_inputs(
     published: PublishedRelease,
     receipt: Charge,
     measurements: Sequence[Measurement],
-    codes: npt.NDArray[np.int64],
+    synthetic: CodeTally,
     ledger: Sequence[HistoryRow],
     *,
     utility_passed: bool,
+    refresh_of: str | None = None,
     max_one_way: int = MAX_ONE_WAY_PLOTS,
     max_two_way: int = MAX_TWO_WAY_PLOTS,
 ) -> ReportInputs:
@@ -188,9 +190,10 @@ def build_report_inputs(
         cap_delta=request.cap.delta,
         dataset=request.dataset,
         created_at=published.created_at,
+        refresh_of=refresh_of,
     )
     noise = tuple(NoiseRow(m.clique, int(m.values.size), float(m.sigma)) for m in measurements)
-    one, two = compare_marginals(request.codec, measurements, codes)
+    one, two = compare_marginals(request.codec, measurements, synthetic)
     return ReportInputs(
         facts=facts,
         budget=budget_points(ledger),

@@ -31,17 +31,22 @@ def write_release_report_fn(
     table: SyntheticTable,
     utility_passed: bool,
     home: str | None,
+    refresh_of: str | None = None,
 ) -> Path:
-    """Render the report from DP outputs (measurements, synthetic codes, ledger) and save it."""
+    """Render the report from DP outputs (measurements, synthetic counts, ledger) and save it.
+
+    ``receipt`` is the charge that paid for the measurements; ``refresh_of`` marks a refresh.
+    """
     ledger = history(warehouse_paths(home).warehouse, request.dataset)
     inputs = build_report_inputs(
         request,
         published,
         receipt,
         measurements,
-        table.synthetic.codes,
+        table.summary.codes,
         ledger,
         utility_passed=utility_passed,
+        refresh_of=refresh_of,
     )
     path = report_path(home, published)
     partial = path.with_suffix(".html.partial")

@@ -13,6 +13,7 @@ from dpcore.accounting import (
     PrivacyCost,
     eps_from_rho,
     rho_from_eps_delta,
+    split_cost,
     to_ledger_rho,
 )
 from dpcore.errors import BudgetError, BudgetExhaustedError
@@ -103,3 +104,31 @@ def test_runs_left_counts_whole_runs() -> None:
     state = BudgetState("raw.t", cap, Decimal(0))
     cost = PrivacyCost(1.0, 1e-9).ledger_rho
     assert state.runs_left(cost) == int(cap.ledger_rho // cost)
+
+
+@pytest.mark.parametrize("runs", [1, 2, 7, 12, 24])
+@pytest.mark.parametrize("delta", [1e-9, 1e-6])
+def test_a_horizon_spends_all_of_the_cap_and_never_more(runs: int, delta: float) -> None:
+    cap = PrivacyCap(3.0, 1e-6)
+    state = BudgetState("raw.t", cap, Decimal(0))
+    for left in range(runs, 0, -1):
+        cost = split_cost(state.remaining_rho, left, delta)
+        assert cost.ledger_rho <= state.remaining_rho / left
+        assert cost.delta == delta
+        state = state.after(cost.ledger_rho)  # raises if a share ever passed the cap
+    # What is left is float round-trip dust (eps <-> rho), far below any real charge.
+    assert Decimal(0) <= state.remaining_rho < cap.ledger_rho * Decimal("1e-9")
+
+
+def test_a_horizon_splits_what_remains_after_other_spending() -> None:
+    cap = PrivacyCap(3.0, 1e-6)
+    state = BudgetState("raw.t", cap, cap.ledger_rho / 2)
+    cost = split_cost(state.remaining_rho, 4, 1e-6)
+    assert cap.ledger_rho / 8 * (1 - Decimal("1e-9")) < cost.ledger_rho <= cap.ledger_rho / 8
+
+
+def test_nothing_left_cannot_be_split() -> None:
+    with pytest.raises(BudgetExhaustedError, match="cannot be split"):
+        split_cost(Decimal(0), 3, 1e-6)
+    with pytest.raises(BudgetError, match="at least one run"):
+        split_cost(Decimal("0.5"), 0, 1e-6)

@@ -27,9 +27,15 @@ def test_serve_registers_one_scheduled_deployment_per_spec_that_never_pauses(
     monkeypatch.setattr(flows.serve, "serve", fake_serve)
     flows.serve.serve_specs(SPECS)
     specs = sorted(SPECS.glob("*.yaml"))
-    deployments = captured["deployments"]
+    deployments = [d for d in captured["deployments"] if d.flow_name == "release"]
+    refreshes = [d for d in captured["deployments"] if d.flow_name == "refresh"]
     assert [d.name for d in deployments] == [p.stem for p in specs]
+    assert [d.name for d in refreshes] == [p.stem for p in specs]
+    assert len(captured["deployments"]) == 2 * len(specs)
     assert captured["kwargs"]["pause_on_shutdown"] is False
+    for deployment, path in zip(refreshes, specs, strict=True):
+        assert deployment.parameters["name"] == load_spec(path).release.name
+        assert not deployment.schedules  # refreshes are run by hand
     for deployment, path in zip(deployments, specs, strict=True):
         assert deployment.parameters["spec_path"] == str(path.resolve())
         assert deployment.concurrency_limit == 1

@@ -77,9 +77,13 @@ def test_every_readme_command_is_exercised(
     assert report.count('<img alt="1-way') >= 4 and 'alt="budget over time"' in report
     out, _ = by_command["dprelease run deployments/specs/adult.yaml --epsilon 0.5 --rows 10000"]
     assert "adult_v2: 10,000 rows" in out
+    out, _ = by_command["dprelease refresh adult --rows 10000"]
+    assert "adult_v3: 10,000 rows" in out and "no privacy cost" in out
+    out, _ = by_command['dprelease plan deployments/specs/adult.yaml --schedule "0 3 1 * *"']
+    assert "schedule '0 3 1 * *': the budget pays for" in out and "runs out on" in out
     assert "[#" in by_command["dprelease budget"][0]
     assert "eps=1 " in by_command["dprelease budget --history raw.adult"][0]  # the demo's charge
-    assert (tmp_path / "adult_v2.parquet").exists()
+    assert (tmp_path / "adult_v3.parquet").exists()  # the newest: the refresh
     assert len((tmp_path / "adult_v1.csv").read_text().splitlines()) > 30_000  # v1: noisy total
 
     sql = blocks("sql")

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from dpcore.accounting import BudgetState, PrivacyCap
+from flows.cli import main
 from flows.schedule import runway
+from flows.spec import load_spec
+from tests.flows.conftest import SPECS
+from warehouse import clock
 
 CAP = PrivacyCap(4.0, 1e-6)
 
@@ -27,3 +34,23 @@ def test_exhausted_budget_runs_out_at_the_next_run() -> None:
     result = runway(state, Decimal("0.01"), "0 3 1 * *", now)  # monthly
     assert result.runs_left == 0 and result.last_paid is None
     assert result.first_refused == datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+
+def test_plan_for_the_adult_spec_on_a_monthly_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The steward's view: runs left and the date the budget runs out, from a fresh ledger."""
+    monkeypatch.setattr(clock, "utc_now", lambda: datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+    spec = str(SPECS / "adult.yaml")
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "plan", spec, "--schedule", "0 3 1 * *"]) == 0
+    out = capsys.readouterr().out
+    request = load_spec(spec).to_request(spec)
+    paid = int(request.cap.ledger_rho // request.cost.ledger_rho)
+    assert paid == 20  # epsilon 1 at delta 1e-9 per run, cap epsilon 4 at delta 1e-6
+    assert f"runs of this spec left: {paid}" in out
+    assert (
+        f"schedule '0 3 1 * *': the budget pays for {paid} more scheduled runs "
+        "(the last on 2028-07-01); it runs out on 2028-08-01" in out
+    )
+    assert "on_exhausted: fail" in out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,10 @@ _DELETE = object()
         ("synthesizer.method", "magic", "synthesizer.method", "independent"),
         ("release.owner", "me", "release.owner", "Extra inputs are not permitted"),
         ("columns", {}, "columns", "at least 1 item"),
+        ("privacy.on_exhausted", "wait", "privacy.on_exhausted", "'fail' or 'refresh'"),
+        ("privacy.horizon", {"runs": 12}, "privacy", "either epsilon or horizon, not both"),
+        ("privacy.horizon", {"runs": 0}, "privacy.horizon.runs", "greater than or equal to 1"),
+        ("privacy.epsilon", _DELETE, "privacy", "or a horizon (runs)"),
     ],
 )
 def test_bad_spec_names_file_field_and_reason(
@@ -147,3 +153,22 @@ def test_independent_takes_no_model_options() -> None:
     data["synthesizer"] = {"method": "independent", "max_model_cells": 10_000}
     with pytest.raises(SpecError, match="apply to the 'aim' and 'mst' methods"):
         parse_spec(data)
+
+
+def test_horizon_replaces_epsilon_with_a_share_of_the_cap() -> None:
+    data = _mutate("privacy.epsilon", _DELETE)
+    data["privacy"]["horizon"] = {"runs": 12}
+    data["privacy"]["on_exhausted"] = "refresh"
+    request = parse_spec(data).to_request("adult.yaml")
+    cap_rho = request.cap.ledger_rho
+    assert request.horizon_runs == 12 and request.on_exhausted == "refresh"
+    assert cap_rho / 12 * (1 - Decimal("1e-9")) < request.cost.ledger_rho <= cap_rho / 12
+    assert request.cost.delta == data["privacy"]["delta"]
+
+
+def test_policy_defaults_to_fail_and_the_spec_is_stored_for_refreshes() -> None:
+    request = parse_spec(adult()).to_request("adult.yaml")
+    assert request.on_exhausted == "fail" and request.horizon_runs is None
+    assert request.spec_json is not None
+    again = parse_spec(json.loads(request.spec_json)).to_request("elsewhere.yaml")
+    assert again.spec_hash == request.spec_hash and again.codec == request.codec

@@ -13,6 +13,7 @@ import pytest
 from dpcore.accounting import PrivacyCap, PrivacyCost
 from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.marginals import Measurement
+from dpcore.synth.tally import CodeTally
 from tasks.report import ReportInputs, build_report_inputs, render_report
 from tasks.report.compare import (
     best_noisy_marginal,
@@ -80,7 +81,7 @@ def inputs_for(description: str = "A <b>test</b> release") -> ReportInputs:
         published,
         charge(2, "run-2"),
         measurements(rng),
-        codes(rng),
+        CodeTally.of(codes(rng), DOMAIN, [("colour", "grade")]),
         ledger,
         utility_passed=True,
         max_one_way=4,
@@ -145,9 +146,10 @@ def test_the_report_takes_only_dp_outputs() -> None:
         "published": "PublishedRelease",  # the catalog row
         "receipt": "Charge",  # the ledger charge
         "measurements": "Sequence[Measurement]",  # noisy measurements
-        "codes": "npt.NDArray[np.int64]",  # synthetic codes
+        "synthetic": "CodeTally",  # counts of the synthetic codes
         "ledger": "Sequence[HistoryRow]",
         "utility_passed": "bool",
+        "refresh_of": "str | None",  # a run id (refreshes only)
         "max_one_way": "int",
         "max_two_way": "int",
     }

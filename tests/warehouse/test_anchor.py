@@ -96,3 +96,31 @@ def test_a_warehouse_without_a_release_file_is_unaffected(tmp_path: Path) -> Non
     path = tmp_path / "w.duckdb"
     charge(path, "run-0", exact("0.1"))
     assert ledger.budget_state(path, DATASET) is not None
+
+
+def test_a_refresh_is_vouched_for_by_its_measurement_runs_charge(
+    published: WarehousePaths,
+) -> None:
+    """A refresh has no charge of its own; deleting the charge it re-sampled is still caught."""
+    frame = pd.DataFrame({"age": np.arange(5), "sex": ["F", "M", "F", "M", "F"]})
+    cumulative = eps_from_rho(0.3, DELTA)
+    refresh_meta = meta(
+        "refresh-1",
+        cumulative_epsilon=cumulative,
+        cumulative_delta=DELTA,
+        epsilon=0.0,
+        delta=0.0,
+        rho=0.0,
+        kind="refresh",
+        measurement_run="run-2",
+    )
+    publish(published, frame, refresh_meta, private=True)
+    assert ledger.budget_state(published.warehouse, DATASET) is not None  # no charge needed
+
+    with duckdb.connect(str(published.release)) as con:  # only the refresh names run-2 now
+        con.execute("DELETE FROM catalog WHERE version = 3")
+    with duckdb.connect(str(published.warehouse)) as con:
+        con.execute("DELETE FROM privacy.charges WHERE seq = 3")
+        con.execute("UPDATE privacy.budgets SET spent_rho = 0.2")
+    with pytest.raises(LedgerError, match=r"adult version 4 paid for by run run-2.*no charge"):
+        ledger.budget_state(published.warehouse, DATASET)

@@ -401,3 +401,24 @@ def test_concurrent_publishers_take_distinct_versions(paths: WarehousePaths) -> 
     for version, n in rows.items():
         assert query(paths.release, f"SELECT count(*) FROM adult_v{version}") == [(n,)]
     assert staging_files(paths) == []
+
+
+def test_a_refresh_must_cost_nothing() -> None:
+    with pytest.raises(ValueError, match="spends nothing"):
+        meta("refresh-1", kind="refresh", measurement_run="run-1")
+    with pytest.raises(ValueError, match="kind"):
+        meta("run-1", kind="resample")
+
+
+def test_an_older_catalog_gains_the_provenance_columns(paths: WarehousePaths) -> None:
+    """A release file written before refreshes existed is upgraded on its next publish."""
+    publish(paths, frame(5), meta("run-old"), private=True)
+    with duckdb.connect(str(paths.release)) as con:  # roll the file back to the old schema
+        for column in ("kind", "measurement_run", "cumulative_rho"):
+            con.execute(f"ALTER TABLE catalog DROP COLUMN {column}")
+    publish(paths, frame(5), meta("run-new"), private=True)
+    rows = query(
+        paths.release,
+        "SELECT version, run_id, kind, measurement_run FROM catalog ORDER BY version",
+    )
+    assert rows == [(1, "run-old", "measured", "run-old"), (2, "run-new", "measured", "run-new")]

@@ -192,5 +192,13 @@ def test_a_file_from_before_the_owner_columns_is_upgraded(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"
         ).fetchall()
         charges = con.execute("SELECT count(*) FROM privacy.charges").fetchall()
-    assert [c[0] for c in columns][-3:] == ["owner_host", "owner_pid", "owner_start"]
+    assert [c[0] for c in columns][-6:] == [
+        "owner_host",
+        "owner_pid",
+        "owner_start",
+        "kind",
+        "measurement_run",
+        "spec_json",
+    ]
+    assert old.kind == "release" and old.spec_json is None  # a refresh needs its spec passed
     assert charges == [(0,)]  # the tables missing from the old file were created

@@ -1,0 +1,127 @@
+"""The post-measurement half of a release, shared by measured releases and refreshes.
+
+From stored noisy measurements to a published version: fit and sample, check utility,
+publish, then write the report and artifacts. Only DP outputs are used from here on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import get_run_logger
+
+from dpcore.marginals import Measurement
+from expectations import UtilityReport
+from flows.progress import step
+from tasks.artifacts import publish_artifacts
+from tasks.publish import publish_release
+from tasks.report import write_release_report
+from tasks.request import ReleaseRequest
+from tasks.runlog import safe_error_text
+from tasks.synthesize import SyntheticTable, synthesize_table
+from tasks.utility import check_utility_task, require_utility
+from warehouse.ledger import Charge
+from warehouse.publish import PublishedRelease
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """What a release run did, for the CLI and callers.
+
+    ``kind`` is ``measured`` (charged and measured now) or ``refresh`` (re-sampled from the
+    stored measurements of ``measurement_run`` at no privacy cost: epsilon and delta are 0).
+    """
+
+    run_id: str
+    name: str
+    version: int
+    table_name: str
+    rows: int
+    epsilon: float
+    delta: float
+    resumed: bool
+    utility_passed: bool
+    report: str | None
+    kind: str = "measured"
+    measurement_run: str | None = None
+
+
+def sample_check_publish(
+    request: ReleaseRequest,
+    run_id: str,
+    measurements: list[Measurement],
+    receipt: Charge,
+    home: str | None,
+    *,
+    resumed: bool = False,
+    refresh_of: str | None = None,
+) -> ReleaseOutcome:
+    """Fit, sample, check and publish from ``measurements``, paid for by ``receipt``."""
+    logger = get_run_logger()
+    with step("fitting and sampling"):
+        table = synthesize_table(request, measurements)
+    with step("checking utility"):
+        utility = check_utility_task(request, table, measurements)
+    require_utility(utility, run_id)
+    with step("publishing"):
+        published = publish_release(
+            request, run_id, table, utility, receipt, home, refresh_of=refresh_of
+        )
+    logger.info("published release.%s (%d rows)", published.table_name, published.rows)
+    report = _report(
+        request, published, receipt, measurements, table, utility, run_id, home, refresh_of
+    )
+    refresh = refresh_of is not None
+    return ReleaseOutcome(
+        run_id=run_id,
+        name=request.name,
+        version=published.version,
+        table_name=published.table_name,
+        rows=published.rows,
+        epsilon=0.0 if refresh else receipt.epsilon,
+        delta=0.0 if refresh else receipt.delta,
+        resumed=resumed,
+        utility_passed=utility.success,
+        report=None if report is None else str(report),
+        kind="refresh" if refresh else "measured",
+        measurement_run=refresh_of or run_id,
+    )
+
+
+def _report(
+    request: ReleaseRequest,
+    published: PublishedRelease,
+    receipt: Charge,
+    measurements: list[Measurement],
+    table: SyntheticTable,
+    utility: UtilityReport,
+    run_id: str,
+    home: str | None,
+    refresh_of: str | None,
+) -> Path | None:
+    """Write the report and artifacts; a failure here warns but never fails the release."""
+    logger = get_run_logger()
+    with step("writing report and artifacts"):
+        try:
+            report = write_release_report(
+                request,
+                published,
+                receipt,
+                measurements,
+                table,
+                utility.success,
+                home,
+                refresh_of,
+            )
+            logger.info("release report written to %s", report)
+            publish_artifacts(request, published, utility, run_id, home, report, measurements)
+            return report
+        except Exception as error:  # the release stands: a missing report must not fail it
+            logger.warning(
+                "release.%s is published and complete, but its report or artifacts were "
+                "not written (%s)",
+                published.table_name,
+                safe_error_text(error),
+            )
+            return None
