@@ -53,6 +53,13 @@ def apply_overrides(
     if overrides.rows is not None:
         changes["rows"] = overrides.rows
     if overrides.epsilon is not None:
+        if request.horizon_runs is not None:
+            raise OverrideError(
+                f"release {request.name} splits its budget over a horizon of "
+                f"{request.horizon_runs} runs, which sets each run's epsilon; an epsilon "
+                "override cannot apply. Leave epsilon empty, or replace privacy.horizon with a "
+                "fixed privacy.epsilon in the reviewed spec file."
+            )
         spec_epsilon = request.cost.epsilon
         if overrides.epsilon > spec_epsilon:
             raise OverrideError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,14 @@ def test_a_higher_epsilon_is_refused_saying_what_to_do() -> None:
         apply_overrides(request, ReleaseOverrides(epsilon=1.5))
     assert "Leave epsilon empty" in str(info.value)
     assert apply_overrides(request, ReleaseOverrides(epsilon=1.0)).cost == request.cost
+
+
+def test_a_horizon_spec_takes_no_epsilon_override() -> None:
+    """The horizon sets each run's cost after planning: an override could not hold."""
+    request = replace(load_spec(SPEC).to_request(SPEC), horizon_runs=12)
+    with pytest.raises(OverrideError, match="horizon of 12 runs"):
+        apply_overrides(request, ReleaseOverrides(epsilon=0.1))
+    assert apply_overrides(request, ReleaseOverrides(rows=500)).rows == 500
 
 
 def test_a_resume_cannot_change_epsilon_but_may_change_rows() -> None:
