@@ -1,8 +1,9 @@
 """Vectorised forward sampling of rows from calibrated junction-tree beliefs.
 
 The root clique's cells are drawn from its belief; every other clique's new columns are drawn
-from their conditional given the separator already sampled, all rows at once: the conditional
-table's rows are cumulated, offset by their row index and searched in one ``searchsorted``.
+from their conditional given the separator already sampled, all rows at once (see
+:func:`stratified_picks`; independent draws search the cumulated conditional table in one
+``searchsorted``).
 
 By default the uniforms are *stratified* (systematic sampling): the rows sharing a separator
 value are put in random order and the ``j``-th of ``m`` gets ``(u + j) / m`` for one uniform
@@ -51,25 +52,35 @@ def _conditional_cdf(table: FloatArray) -> FloatArray:
     return cdf
 
 
-def stratified_uniforms(condition: npt.NDArray[np.int64], rng: np.random.Generator) -> FloatArray:
-    """One systematic-sampling uniform in ``[0, 1)`` per row, stratified within each group.
+def stratified_picks(
+    cdf: FloatArray, condition: npt.NDArray[np.int64], rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """Systematic sampling of one code per row from its group's conditional ``cdf``.
 
-    Rows sharing a ``condition`` value form a group of size ``m``, put in random order; the
-    ``j``-th gets ``(j + u) / m`` with one uniform ``u`` per group. Each row's uniform is
-    exactly uniform on ``[0, 1)``, but within a group the strata are all covered once.
+    Rows sharing a ``condition`` value form a group of ``m`` rows, put in random order; the
+    ``k``-th gets the uniform ``(u + k) / m`` for one uniform ``u`` per group, and the code
+    ``j`` with ``cdf[g, j-1] <= (u + k) / m < cdf[g, j]``. Those uniforms increase with ``k``,
+    so code ``j`` goes to exactly ``ceil(m cdf[g, j] - u) - ceil(m cdf[g, j-1] - u)`` rows of
+    the group: the codes are laid out by these counts (no per-row search) and handed to the
+    rows in their random order. Each row is still distributed exactly as its conditional.
     """
+    groups, width = cdf.shape
     rows = condition.size
     shuffled = rng.permutation(rows)
-    grouped = shuffled[np.argsort(condition[shuffled], kind="stable")]
-    ordered = condition[grouped]
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(ordered)) + 1))
-    sizes = np.diff(np.concatenate((starts, [rows])))
-    group = np.repeat(np.arange(starts.size), sizes)
-    rank = np.arange(rows) - starts[group]
-    offsets = rng.random(starts.size)
-    out = np.empty(rows, dtype=np.float64)
-    out[grouped] = (offsets[group] + rank) / sizes[group]
-    return np.minimum(out, np.nextafter(1.0, 0.0))
+    key = condition[shuffled]
+    if groups <= np.iinfo(np.uint16).max + 1:
+        key = key.astype(np.uint16)  # numpy's stable sort is a linear radix sort on 16 bits
+    grouped = shuffled[np.argsort(key, kind="stable")]
+    members = np.bincount(condition, minlength=groups)
+    sizes = members.astype(np.float64)[:, None]
+    offsets = rng.random((groups, 1))
+    below = np.clip(np.ceil(sizes * cdf - offsets), 0.0, sizes).astype(np.int64)
+    below[:, -1] = members  # cdf[:, -1] is 1: every row of the group gets a code
+    counts = np.diff(below, axis=1, prepend=0)
+    codes = np.repeat(np.tile(np.arange(width, dtype=np.int64), groups), counts.ravel())
+    picks = np.empty(rows, dtype=np.int64)
+    picks[grouped] = codes
+    return picks
 
 
 def forward_sample(
@@ -99,8 +110,11 @@ def forward_sample(
             condition = np.ravel_multi_index(cols, domain.shape(sep)).astype(np.int64)
         else:
             condition = np.zeros(rows, dtype=np.int64)
-        uniforms = stratified_uniforms(condition, rng) if stratified else rng.random(rows)
-        picks = _draw_rows(_conditional_cdf(table), condition, uniforms)
+        cdf = _conditional_cdf(table)
+        if stratified:
+            picks = stratified_picks(cdf, condition, rng)
+        else:
+            picks = _draw_rows(cdf, condition, rng.random(rows))
         decoded = np.unravel_index(picks, domain.shape(rest))
         for name, values in zip(rest, decoded, strict=True):
             out[:, domain.index(name)] = values
