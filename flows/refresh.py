@@ -58,11 +58,14 @@ def refresh_in_run(
     current: ReleaseRequest | None = None,
     *,
     rows: int | None = None,
+    source: RefreshSource | None = None,
 ) -> ReleaseOutcome:
-    """Publish a refresh of ``name`` as run ``run_id`` (already recorded as started)."""
+    """Publish a refresh of ``name`` as run ``run_id`` (already recorded as started), from
+    ``source`` or, if not given, the release's newest stored measurements."""
     logger = get_run_logger()
-    with step("finding stored measurements"):
-        source = refresh_source(name, home)
+    if source is None:
+        with step("finding stored measurements"):
+            source = refresh_source(name, home)
     request = refresh_request(source, current)
     if rows is not None:
         request = replace(request, rows=rows)
@@ -88,13 +91,14 @@ def refresh(
     ``spec_path`` is needed only for runs recorded before specs were stored with them.
     """
     current = None if spec_path is None else load_spec(spec_path).to_request(spec_path)
-    source = refresh_source.fn(name, home)
+    with step("finding stored measurements"):
+        source = refresh_source(name, home)
     request = refresh_request(source, current)
     current_id = flow_run.get_id()
     run_id = str(current_id) if current_id else str(uuid.uuid4())
     record_start(request, run_id, home, refresh_of=source.run_id)
     try:
-        return refresh_in_run(name, run_id, home, request, rows=rows)
+        return refresh_in_run(name, run_id, home, request, rows=rows, source=source)
     except BaseException as error:
         if published_for_run(WarehousePaths.from_env(home), run_id) is None:
             mark_failed(run_id, error, home)
