@@ -7,6 +7,7 @@ run. Imported only by runs whose spec says ``source.engine: dask`` (the ``dask``
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,15 +33,28 @@ def cluster_runner() -> DaskTaskRunner:
             "threads_per_worker": 1,
             "processes": False,
             "dashboard_address": None,
+            # Dask logs a failed task's error and arguments, which may quote source values.
+            "silence_logs": logging.CRITICAL,
         }
     )
 
 
 @contextmanager
 def dask_client() -> Iterator[DaskClient]:
-    """A client on the run's cluster, closed (and a local cluster stopped) on exit."""
-    with cluster_runner() as runner:
-        yield runner.client
+    """A client on the run's cluster, closed (and a local cluster stopped) on exit.
+
+    While it is open, Dask's own loggers in this process are silenced below CRITICAL: their
+    reports of failed tasks quote errors and arguments, which may hold source values (a
+    remote cluster's workers log on their own hosts: keep those logs as private as the data).
+    """
+    dask_logger = logging.getLogger("distributed")
+    level = dask_logger.level
+    dask_logger.setLevel(logging.CRITICAL)
+    try:
+        with cluster_runner() as runner:
+            yield runner.client
+    finally:
+        dask_logger.setLevel(level)
 
 
 def dask_oracle(request: ReleaseRequest, stack: ExitStack) -> Callable[[Any], CountOracle]:

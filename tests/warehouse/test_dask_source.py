@@ -5,6 +5,7 @@ One local two-worker cluster (threads, so it starts in about a second) serves th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
+from warehouse import dask_source
 from warehouse.dask_source import (
     DaskClient,
     DaskOracle,
@@ -214,3 +216,27 @@ def test_empty_dataset_is_refused(tmp_path: Path, client: DaskClient) -> None:
 def test_person_unit_is_refused(dataset: Path, client: DaskClient) -> None:
     with pytest.raises(SourceError, match=r"privacy\.unit\.key"):
         DaskOracle(client, str(dataset), codecs("drop", False), PrivacyUnit("person", 2))
+
+
+def test_a_failing_partition_leaves_no_value_in_the_logs(
+    dataset: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Dask logs a failed task with its error (and arguments) on the worker; on the run's own
+    local cluster those logs must stay silent, since an error may quote a source value."""
+    from tasks.dask_engine import ADDRESS_ENV, dask_client
+
+    marker = "ZZDASKMARKER"
+
+    def broken(frame: object, codec: object) -> object:
+        raise ValueError(f"cannot encode {marker}")
+
+    monkeypatch.setattr(dask_source, "encode_partition", broken)
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    caplog.set_level(logging.DEBUG)
+    with dask_client() as client, pytest.raises(ValueError):
+        DaskOracle(client, str(dataset), codecs("drop", False)).counts([("cat_s",)])
+    out, err = capfd.readouterr()
+    assert marker not in caplog.text + out + err
