@@ -125,6 +125,13 @@ class PersonUnit(_Strict):
 
     key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")]
     max_rows_per_person: Annotated[int, Field(ge=1, le=100_000)]
+    null_keys: Literal["drop"] = Field(
+        default="drop",
+        description="Rows whose key is NULL belong to no person the guarantee can name: they "
+        "are dropped before counting (and counted in the operator-only input report). They "
+        "are never pooled into one 'person', which would let one real person move k other "
+        "kept rows.",
+    )
 
 
 class Horizon(_Strict):
