@@ -77,7 +77,7 @@ def resolve_cost(
 def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
     """Resolve the cost, plan the measurements, check the cell limit and remaining budget."""
     paths = warehouse_paths(home)
-    state = budget_state(paths.warehouse, request.dataset, request.cap)
+    state = budget_state(paths.warehouse, request.dataset, request.cap, request.unit.label)
     assert state is not None
     done = (
         0
@@ -116,6 +116,7 @@ def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> 
         spec_hash=request.spec_hash,
         cost=request.cost,
         cap=request.cap,
+        unit=request.unit.label,
     )
     crash_point("after-charge")
     set_status(paths.warehouse, run_id, "charged")

@@ -26,10 +26,11 @@ from dpcore.accounting import (
     exhausted_message,
 )
 from dpcore.errors import BudgetExhaustedError
+from dpcore.units import describe_unit
 from warehouse import clock
 from warehouse.anchor import verify_against_releases
 from warehouse.connection import connect, run_transaction
-from warehouse.errors import CapMismatchError, LedgerError
+from warehouse.errors import CapMismatchError, LedgerError, UnitMismatchError
 from warehouse.schema import ensure_privacy_schema
 
 GENESIS = "0" * 64
@@ -51,6 +52,9 @@ class Charge:
     charged_at: datetime
     prev_hash: str
     row_hash: str
+    unit: str | None = None
+    """Whom the charge's release protected (``row`` or ``person:<key>``); None on charges
+    made before units were recorded."""
 
     def expected_hash(self) -> str:
         """The hash this row must carry given its fields and its predecessor's hash."""
@@ -66,6 +70,7 @@ class Charge:
             self.rho,
             self.spent_after,
             self.charged_at,
+            self.unit,
         )
 
 
@@ -81,8 +86,13 @@ def charge_hash(
     rho: Decimal,
     spent_after: Decimal,
     charged_at: datetime,
+    unit: str | None = None,
 ) -> str:
-    """SHA-256 over a charge's fields and the previous row's hash."""
+    """SHA-256 over a charge's fields and the previous row's hash.
+
+    The unit joins the hashed fields when present; charges made before it was recorded keep
+    their original hash (a unit cleared by hand then no longer matches the row's hash).
+    """
     fields = [
         prev_hash,
         dataset,
@@ -96,12 +106,14 @@ def charge_hash(
         f"{spent_after:.18f}",
         charged_at.astimezone(UTC).isoformat(timespec="microseconds"),
     ]
+    if unit is not None:
+        fields.append(f"unit={unit}")
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
 _CHARGE_COLUMNS = (
     "dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
-    "charged_at, prev_hash, row_hash"
+    "charged_at, prev_hash, row_hash, unit"
 )
 
 
@@ -115,12 +127,13 @@ def _charges(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Charge]:
 
 def _budget_row(
     con: duckdb.DuckDBPyConnection, dataset: str
-) -> tuple[float, float, Decimal, Decimal] | None:
+) -> tuple[float, float, Decimal, Decimal, str | None] | None:
     row = con.execute(
-        "SELECT cap_epsilon, cap_delta, cap_rho, spent_rho FROM privacy.budgets WHERE dataset = ?",
+        "SELECT cap_epsilon, cap_delta, cap_rho, spent_rho, unit FROM privacy.budgets "
+        "WHERE dataset = ?",
         [dataset],
     ).fetchone()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4])
 
 
 def verify_chain(dataset: str, charges: list[Charge], spent_rho: Decimal) -> None:
@@ -162,10 +175,30 @@ def _check_cap(dataset: str, registered: tuple[float, float], cap: PrivacyCap) -
         )
 
 
-def _register(con: duckdb.DuckDBPyConnection, dataset: str, cap: PrivacyCap) -> None:
+def _check_unit(dataset: str, registered: str | None, unit: str) -> None:
+    """Refuse a release whose privacy unit is not the one the dataset's cap protects.
+
+    Row-level and person-level releases protect different neighbours; adding their costs
+    into one cap would certify neither, so a cap belongs to one unit.
+    """
+    if registered is not None and registered != unit:
+        raise UnitMismatchError(
+            f"{dataset}'s lifetime cap protects {describe_unit(registered)}, but this spec "
+            f"protects {describe_unit(unit)}. A cap belongs to one privacy unit: costs "
+            "spent protecting rows and costs spent protecting persons do not add up to one "
+            f"guarantee. Set the spec's privacy.unit to protect {describe_unit(registered)}, "
+            "or ask the privacy officer about a separate budget for the other unit."
+        )
+
+
+def _register(con: duckdb.DuckDBPyConnection, dataset: str, cap: PrivacyCap, unit: str) -> None:
+    """Create the dataset's budget row (its cap and unit) if absent; a legacy row with no
+    unit is given this one (the first charge since units were recorded fixes it)."""
     con.execute(
-        "INSERT INTO privacy.budgets VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING",
-        [dataset, cap.epsilon, cap.delta, cap.ledger_rho, clock.utc_now()],
+        "INSERT INTO privacy.budgets "
+        "(dataset, cap_epsilon, cap_delta, cap_rho, spent_rho, created_at, unit) "
+        "VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING",
+        [dataset, cap.epsilon, cap.delta, cap.ledger_rho, clock.utc_now(), unit],
     )
 
 
@@ -178,23 +211,27 @@ def charge(
     spec_hash: str,
     cost: PrivacyCost,
     cap: PrivacyCap,
+    unit: str = "row",
 ) -> Charge:
     """Durably charge ``cost`` to ``dataset`` for ``run_id``, or raise and change nothing.
 
     Idempotent per run id: a second call for the same run returns the first charge; one that
     names another dataset or cost raises ``LedgerError`` (its receipt would not pay for it).
     Raises ``BudgetExhaustedError`` (naming the remaining budget) if the cap would be passed,
-    ``CapMismatchError`` if the spec's cap differs from the registered one, and
-    ``LedgerError`` if the ledger's rows were altered.
+    ``CapMismatchError`` if the spec's cap differs from the registered one,
+    ``UnitMismatchError`` if the dataset's cap protects another privacy unit (``unit``:
+    :attr:`dpcore.units.PrivacyUnit.label`), and ``LedgerError`` if the ledger's rows were
+    altered.
     """
     ensure_privacy_schema(path)
     rho = cost.ledger_rho
 
     def body(con: duckdb.DuckDBPyConnection) -> Charge:
-        _register(con, dataset, cap)
+        _register(con, dataset, cap, unit)
         budget = _budget_row(con, dataset)
         assert budget is not None  # registered just above
         _check_cap(dataset, (budget[0], budget[1]), cap)
+        _check_unit(dataset, budget[4], unit)
         existing = con.execute(
             f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
         ).fetchone()
@@ -219,6 +256,8 @@ def charge(
             state = BudgetState(dataset, cap, budget[3])
             raise BudgetExhaustedError(exhausted_message(state, rho))
         spent_after = updated[0][0]
+        if budget[4] is None:
+            con.execute("UPDATE privacy.budgets SET unit = ? WHERE dataset = ?", [unit, dataset])
         seq = len(charges) + 1
         prev = charges[-1].row_hash if charges else GENESIS
         now = clock.utc_now()
@@ -235,11 +274,12 @@ def charge(
             now,
             prev,
             "",
+            unit,
         )
         row = Charge(**{**row.__dict__, "row_hash": row.expected_hash()})
         con.execute(
             f"INSERT INTO privacy.charges ({_CHARGE_COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 row.dataset,
                 row.seq,
@@ -253,6 +293,7 @@ def charge(
                 row.charged_at,
                 row.prev_hash,
                 row.row_hash,
+                row.unit,
             ],
         )
         return row
@@ -285,20 +326,28 @@ def release_charge_count(path: Path, dataset: str, release: str) -> int:
     return int(row[0][0])
 
 
-def budget_state(path: Path, dataset: str, cap: PrivacyCap | None = None) -> BudgetState | None:
-    """A dataset's verified budget state, or a fresh one for ``cap`` if never charged."""
+def budget_state(
+    path: Path, dataset: str, cap: PrivacyCap | None = None, unit: str | None = None
+) -> BudgetState | None:
+    """A dataset's verified budget state, or a fresh one for ``cap`` if never charged.
+
+    With ``cap`` (and ``unit``), a spec that declares another cap (or protects another unit)
+    than the registered one is refused here, before anything is read or charged.
+    """
     ensure_privacy_schema(path)
     with connect(path) as con:
         budget = _budget_row(con, dataset)
         if budget is None:
-            return None if cap is None else BudgetState(dataset, cap, Decimal(0))
+            return None if cap is None else BudgetState(dataset, cap, Decimal(0), unit)
         charges = _charges(con, dataset)
         verify_chain(dataset, charges, budget[3])
     verify_against_releases(path, dataset, (c.run_id for c in charges), budget[3])
     registered = PrivacyCap(budget[0], budget[1])
     if cap is not None:
         _check_cap(dataset, (budget[0], budget[1]), cap)
-    return BudgetState(dataset, registered, budget[3])
+    if unit is not None:
+        _check_unit(dataset, budget[4], unit)
+    return BudgetState(dataset, registered, budget[3], budget[4] or unit)
 
 
 def all_budgets(path: Path) -> list[BudgetState]:
@@ -328,6 +377,7 @@ class HistoryRow:
             "seq": c.seq,
             "run_id": c.run_id,
             "release": c.release,
+            "unit": c.unit,
             "charged_at": c.charged_at.isoformat(timespec="seconds"),
             "epsilon": c.epsilon,
             "delta": c.delta,

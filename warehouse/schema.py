@@ -73,6 +73,11 @@ MIGRATIONS = (
     ("runs", "kind", "VARCHAR DEFAULT 'release'"),
     ("runs", "measurement_run", "VARCHAR"),
     ("runs", "spec_json", "VARCHAR"),
+    # Whom a budget protects ('row' or 'person:<key>', see dpcore.units.PrivacyUnit.label):
+    # fixed by a dataset's first charge (NULL on ledgers older than the column, until their
+    # next charge fixes it), and recorded (and hashed) on every charge.
+    ("budgets", "unit", "VARCHAR"),
+    ("charges", "unit", "VARCHAR"),
 )
 
 

@@ -64,14 +64,14 @@ def test_a_rewritten_chain_with_lower_costs_is_detected(published: WarehousePath
     with duckdb.connect(str(published.warehouse)) as con:
         rows = con.execute(
             "SELECT dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
-            "charged_at FROM privacy.charges ORDER BY seq"
+            "charged_at, unit FROM privacy.charges ORDER BY seq"
         ).fetchall()
         prev, spent = ledger.GENESIS, 0
-        for dataset, seq, run_id, release, spec_hash, eps, delta, rho, _, at in rows:
+        for dataset, seq, run_id, release, spec_hash, eps, delta, rho, _, at, unit in rows:
             rho = rho / 2
             spent += rho
             row_hash = ledger.charge_hash(
-                prev, dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at
+                prev, dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at, unit
             )
             con.execute(
                 "UPDATE privacy.charges SET rho = ?, spent_after = ?, prev_hash = ?, "

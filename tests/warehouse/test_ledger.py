@@ -20,7 +20,7 @@ import pytest
 from dpcore.accounting import PrivacyCap, PrivacyCost, eps_from_rho
 from dpcore.errors import BudgetExhaustedError
 from warehouse import ledger
-from warehouse.errors import CapMismatchError, LedgerError
+from warehouse.errors import CapMismatchError, LedgerError, UnitMismatchError
 from warehouse.runs import set_status, start_run
 
 DATASET = "raw.adult"
@@ -65,6 +65,7 @@ def charge(
     cost: PrivacyCost,
     cap: PrivacyCap = UNIT_CAP,
     dataset: str = DATASET,
+    unit: str = "row",
 ) -> ledger.Charge:
     return ledger.charge(
         path,
@@ -74,6 +75,7 @@ def charge(
         spec_hash="spec-" + run_id,
         cost=cost,
         cap=cap,
+        unit=unit,
     )
 
 
@@ -202,6 +204,53 @@ def test_cap_mismatch_is_refused(warehouse: Path, other: PrivacyCap) -> None:
 
     assert table_rows(warehouse) == before
     assert ledger.budget_state(warehouse, DATASET, CAP) is not None
+
+
+@pytest.mark.parametrize(("first", "then"), [("row", "person:pid"), ("person:pid", "row")])
+def test_a_cap_belongs_to_the_unit_of_its_first_charge(
+    warehouse: Path, first: str, then: str
+) -> None:
+    """Row-level and person-level costs never add into one cap: the other unit is refused,
+    at the charge and in the pre-flight state check, with the ledger unchanged."""
+    charge(warehouse, "run-1", exact("0.01"), unit=first)
+    before = table_rows(warehouse)
+    with pytest.raises(UnitMismatchError) as info:
+        charge(warehouse, "run-2", exact("0.01"), unit=then)
+    message = str(info.value)
+    assert "raw.adult's lifetime cap protects" in message
+    assert "A cap belongs to one privacy unit" in message
+    assert ("privacy.unit: row" in message) and ("privacy.unit.key: pid" in message)
+    with pytest.raises(UnitMismatchError):
+        ledger.budget_state(warehouse, DATASET, UNIT_CAP, then)
+    assert table_rows(warehouse) == before
+    state = ledger.budget_state(warehouse, DATASET, UNIT_CAP, first)
+    assert state is not None and state.unit == first
+    assert [h.charge.unit for h in ledger.history(warehouse, DATASET)] == [first]
+    assert ledger.history(warehouse, DATASET)[0].as_dict()["unit"] == first
+
+
+def test_a_persons_k_is_not_part_of_the_unit(warehouse: Path) -> None:
+    """Releases bounding persons to different k protect the same people: one cap."""
+    charge(warehouse, "run-1", exact("0.01"), unit="person:pid")
+    charge(warehouse, "run-2", exact("0.01"), unit="person:pid")
+    assert [c[-1] for c in table_rows(warehouse)[1]] == ["person:pid", "person:pid"]
+
+
+def test_a_unit_edited_by_hand_breaks_the_chain(warehouse: Path) -> None:
+    charge(warehouse, "run-1", exact("0.01"), unit="person:pid")
+    sql(warehouse, "UPDATE privacy.charges SET unit = NULL")
+    with pytest.raises(LedgerError, match="its fields do not match its hash"):
+        ledger.budget_state(warehouse, DATASET)
+
+
+def test_a_ledger_from_before_units_is_fixed_by_its_next_charge(warehouse: Path) -> None:
+    """Budgets created before units were recorded have none; the next charge sets it."""
+    charge(warehouse, "run-1", exact("0.01"))
+    sql(warehouse, "UPDATE privacy.budgets SET unit = NULL")
+    charge(warehouse, "run-2", exact("0.01"), unit="person:pid")
+    assert table_rows(warehouse)[0][0][-1] == "person:pid"
+    with pytest.raises(UnitMismatchError):
+        charge(warehouse, "run-3", exact("0.01"), unit="row")
 
 
 def test_datasets_have_separate_budgets(warehouse: Path) -> None:
