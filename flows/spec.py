@@ -362,17 +362,6 @@ class ReleaseSpec(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _dask_has_no_person_unit(self) -> ReleaseSpec:
-        if self.source.engine == "dask" and isinstance(self.privacy.unit, PersonUnit):
-            raise ValueError(
-                "privacy.unit with a person key is not supported with source.engine: dask "
-                "(bounding each person's rows needs an exact, randomly salted cut across "
-                "partitions, which the dask engine does not do yet); use the duckdb engine "
-                "for person-level releases, or privacy.unit: row"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _workload_columns(self) -> ReleaseSpec:
         for marginal in self.synthesizer.workload or []:
             unknown = [c for c in marginal if c not in self.columns]

@@ -57,8 +57,8 @@ def _validate_parquet(request: ReleaseRequest, run_id: str, home: str | None) ->
     with private_data_boundary("reading the Parquet source for validation"):
         check_parquet_schema(request.source_table, request.codec, request.unit)
         with dask_client() as client:
-            counts = input_counts(client, request.source_table, request.codec)
-    report = report_from_counts(counts.rows, counts.columns, request.codec)
+            counts = input_counts(client, request.source_table, request.codec, request.unit)
+    report = report_from_counts(counts.rows, counts.columns, request.codec, counts.null_key_rows)
     set_status(
         warehouse_paths(home).warehouse,
         run_id,
