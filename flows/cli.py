@@ -224,9 +224,15 @@ def cmd_budget(args: argparse.Namespace) -> int:
             print(f"no charges recorded for {args.history}")
         for h in entries:
             c = h.charge
+            drawn = (
+                "nothing measured yet"
+                if h.recomputed_rho is None
+                else f"measurements spent rho={h.recomputed_rho:.6g}"
+            )
             print(
                 f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "
-                f"run {c.run_id}  eps={c.epsilon:g} delta={c.delta:g} rho={c.rho:.6g}  "
+                f"run {c.run_id}  [{c.unit or 'unit not recorded'}]  eps={c.epsilon:g} "
+                f"delta={c.delta:g} rho={c.rho:.6g} ({drawn})  "
                 f"cumulative eps={h.cumulative_epsilon:.4g}  {h.outcome}"
             )
         return 0

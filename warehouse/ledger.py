@@ -31,6 +31,7 @@ from warehouse import clock
 from warehouse.anchor import verify_against_releases
 from warehouse.connection import connect, run_transaction
 from warehouse.errors import CapMismatchError, LedgerError, UnitMismatchError
+from warehouse.measurements import recomputed_spend
 from warehouse.schema import ensure_privacy_schema
 
 GENESIS = "0" * 64
@@ -369,6 +370,9 @@ class HistoryRow:
     cumulative_epsilon: float
     cumulative_delta: float
     outcome: str
+    recomputed_rho: float | None = None
+    """The run's spend recomputed from its stored measurements' mechanism parameters
+    (:func:`warehouse.measurements.recomputed_spend`); None before anything was measured."""
 
     def as_dict(self) -> dict[str, object]:
         """The row as plain JSON-ready values (exact decimals as strings), for audits."""
@@ -386,6 +390,7 @@ class HistoryRow:
             "cumulative_epsilon": self.cumulative_epsilon,
             "cumulative_delta": self.cumulative_delta,
             "outcome": self.outcome,
+            "recomputed_rho": None if self.recomputed_rho is None else repr(self.recomputed_rho),
         }
 
 
@@ -402,7 +407,14 @@ def history(path: Path, dataset: str) -> list[HistoryRow]:
             ).fetchall()
         )
     delta = state.cap.delta
+    spend = recomputed_spend(path, [c.run_id for c in charges])
     return [
-        HistoryRow(c, eps_from_rho(float(c.spent_after), delta), delta, outcomes.get(c.run_id, "?"))
+        HistoryRow(
+            c,
+            eps_from_rho(float(c.spent_after), delta),
+            delta,
+            outcomes.get(c.run_id, "?"),
+            spend[c.run_id],
+        )
         for c in charges
     ]

@@ -78,6 +78,12 @@ MIGRATIONS = (
     # next charge fixes it), and recorded (and hashed) on every charge.
     ("budgets", "unit", "VARCHAR"),
     ("charges", "unit", "VARCHAR"),
+    # A measurement's mechanism parameters beyond its sigma: the exponential mechanism's
+    # epsilon that chose it (0: fixed in advance) and the sensitivity its noise was drawn
+    # for, so a run's spend can be recomputed from the warehouse (dpcore.spend). NULL on
+    # measurements stored before they were recorded.
+    ("measurements", "selection_epsilon", "DOUBLE"),
+    ("measurements", "sensitivity", "INTEGER"),
 )
 
 
