@@ -84,6 +84,10 @@ MIGRATIONS = (
     # measurements stored before they were recorded.
     ("measurements", "selection_epsilon", "DOUBLE"),
     ("measurements", "sensitivity", "INTEGER"),
+    # A registered cap's hash (the genesis of its dataset's charge chain) and who registered
+    # it; NULL on budgets created by a first charge before registration was required.
+    ("budgets", "cap_hash", "VARCHAR"),
+    ("budgets", "registered_by", "VARCHAR"),
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from warehouse.paths import WarehousePaths
-from warehouse.seed import seed_adult
+from warehouse.seed import register_adult, seed_adult
 
 SPECS = Path(__file__).resolve().parents[2] / "deployments" / "specs"
 
@@ -28,6 +28,7 @@ def home(tmp_path: Path) -> WarehousePaths:
     """A fresh warehouse directory with the bundled Adult data loaded."""
     paths = WarehousePaths.from_env(tmp_path / "home")
     seed_adult(paths.warehouse)
+    register_adult(paths.warehouse, (4.0, 1e-6))  # the Adult spec's cap, as the demo does
     return paths
 
 

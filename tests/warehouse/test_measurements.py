@@ -16,7 +16,7 @@ from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.synth.coarse import CoarseMeasurement
 from warehouse.errors import ChargeMissingError
-from warehouse.ledger import charge
+from warehouse.ledger import budget_state, charge, register_budget
 from warehouse.measurements import load_measurements, measure_once
 
 TABLE = "raw.t"
@@ -56,6 +56,8 @@ class FixedCap(PrivacyCap):
 
 
 def charge_run(path: Path, run_id: str) -> None:
+    if budget_state(path, TABLE) is None:
+        register_budget(path, TABLE, FixedCap(10.0, 1e-6))
     charge(
         path,
         dataset=TABLE,
@@ -228,6 +230,7 @@ def test_coarsened_measurements_keep_their_group_maps(tmp_path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA raw")
         con.execute("CREATE TABLE raw.t AS SELECT 'x' AS a, 1 AS b FROM range(10)")
+    register_budget(path, TABLE, FixedCap(10.0, 1e-6))
     charge(
         path,
         dataset="raw.t",
