@@ -230,7 +230,7 @@ def test_coarsened_measurements_keep_their_group_maps(tmp_path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA raw")
         con.execute("CREATE TABLE raw.t AS SELECT 'x' AS a, 1 AS b FROM range(10)")
-    register_budget(path, TABLE, FixedCap(10.0, 1e-6))
+    register_budget(path, TABLE, PrivacyCap(4.0, 1e-6))
     charge(
         path,
         dataset="raw.t",
