@@ -19,7 +19,7 @@ from flows.overrides import ReleaseOverrides, apply_overrides
 from flows.progress import step
 from flows.refresh import refresh_in_run
 from flows.spec import load_spec
-from tasks.budget import charge_budget, plan_release
+from tasks.budget import charge_budget, plan_release, resolve_dataset
 from tasks.measure import measure
 from tasks.request import ReleaseRequest
 from tasks.runlog import find_run, mark_failed, record_start
@@ -85,6 +85,7 @@ def release(
     request = apply_overrides(
         load_spec(spec_path).to_request(spec_path), overrides, resuming=resumed
     )
+    request = resolve_dataset(request, home, require_source=True)
     run_id = resume_run_id or _new_run_id()
     if resumed:
         request = _resumable(request, run_id, home)

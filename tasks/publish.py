@@ -58,7 +58,7 @@ def publish_fn(
     meta = ReleaseMetadata(
         name=request.name,
         run_id=run_id,
-        source=request.source_table,
+        source=request.dataset,  # the base table whose cap paid (a view resolves to it)
         spec_hash=request.spec_hash,
         description=request.description,
         method=request.method,

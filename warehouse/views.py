@@ -21,8 +21,10 @@ import duckdb
 from warehouse.errors import SourceError
 
 MAX_DEPTH = 16
+# Parse-tree classes of expressions computed from one row alone ("TYPE" is a cast's target
+# type, "STAR" a ``*`` over the one table).
 _ROW_LOCAL = {"COLUMN_REF", "CONSTANT", "FUNCTION", "CAST", "CASE", "COMPARISON",
-              "CONJUNCTION", "OPERATOR", "BETWEEN", "COLLATE"}  # fmt: skip
+              "CONJUNCTION", "OPERATOR", "BETWEEN", "COLLATE", "TYPE", "STAR"}  # fmt: skip
 
 
 class UnsupportedViewError(SourceError):

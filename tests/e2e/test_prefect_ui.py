@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from warehouse.paths import WarehousePaths
-from warehouse.seed import seed_adult
+from warehouse.seed import register_adult, seed_adult
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(__file__).resolve().parent / "output"
@@ -103,6 +103,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     api = f"http://127.0.0.1:{port}/api"
     home = WarehousePaths.from_env(tmp_path / "home")
     seed_adult(home.warehouse)
+    register_adult(home.warehouse, (4.0, 1e-6))  # the officer's registration (as the demo)
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.spec import load_spec
+from tests.registration import register_cap
 from warehouse.paths import WarehousePaths
 from warehouse.seed import register_adult, seed_adult
 
@@ -21,6 +23,14 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture
+def bare_home(tmp_path: Path) -> WarehousePaths:
+    """A fresh warehouse with the bundled Adult data loaded and no cap registered yet."""
+    paths = WarehousePaths.from_env(tmp_path / "home")
+    seed_adult(paths.warehouse)
+    return paths
 
 
 @pytest.fixture
@@ -82,4 +92,5 @@ def marker_release(home: WarehousePaths, tmp_path: Path, marker: str, rows: int 
         )
     spec = tmp_path / "people.yaml"
     spec.write_text(MARKER_SPEC)
+    register_cap(home, load_spec(spec).to_request(str(spec)))
     return str(spec)

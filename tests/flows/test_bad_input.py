@@ -209,3 +209,32 @@ def test_a_hand_edited_ledger_stops_the_release_before_any_noise(
         con.execute(statement)
     refused(home, spec, LedgerError, message, "privacy officer")
     assert privacy_rows(home)[2] == []  # no measurement was drawn
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_view_charges_its_base_tables_cap_and_a_copy_has_none(
+    home: WarehousePaths, tmp_path: Path
+) -> None:
+    """Caps follow the rows: a filtering view over raw.adult spends raw.adult's budget; a copy
+    of raw.adult has no cap until an officer registers one; a view that could repeat rows is
+    refused. The last two before anything is charged."""
+    from warehouse.errors import UnregisteredDatasetError
+    from warehouse.ledger import history
+    from warehouse.views import UnsupportedViewError
+
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("CREATE VIEW raw.adult_adults AS SELECT * FROM raw.adult WHERE age >= 18")
+        con.execute("CREATE TABLE raw.adult_copy AS SELECT * FROM raw.adult")
+        con.execute(
+            "CREATE VIEW raw.adult_twice AS SELECT * FROM raw.adult UNION ALL "
+            "SELECT * FROM raw.adult"
+        )
+    for name, table, error, message in [
+        ("copy", "raw.adult_copy", UnregisteredDatasetError, "raw.adult_copy has no registered"),
+        ("twice", "raw.adult_twice", UnsupportedViewError, "it combines several queries"),
+    ]:
+        refused(home, write_spec(tmp_path, name, source={"table": table}), error, message)
+    release(write_spec(tmp_path, "view", source={"table": "raw.adult_adults"}), home=str(home.home))
+    (charged,) = history(home.warehouse, "raw.adult")
+    assert charged.charge.release == "adult"
+    assert catalog(home)[0]["source"] == "raw.adult"
