@@ -17,6 +17,7 @@ from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state, charge, release_charge_count
+from warehouse.publish import check_release_name
 from warehouse.runs import set_status
 
 
@@ -79,6 +80,7 @@ def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
     """Resolve the cost, plan the measurements, check the name against the release file, the
     noise scales, the cell limit and the remaining budget (all before any charge)."""
     paths = warehouse_paths(home)
+    check_release_name(paths, request.name)
     state = budget_state(paths.warehouse, request.dataset, request.cap)
     assert state is not None
     done = (
