@@ -408,7 +408,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dprelease: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        failure = _storage_failure(error)
+        if failure is None or args.debug:
+            raise
+        print(f"dprelease: {failure}", file=sys.stderr)
+        return 2
     return code
+
+
+def _storage_failure(error: Exception) -> DPReleaseError | None:
+    """A full disk or a refused permission that escaped untyped (from a library, or a file
+    we open), as its one-paragraph error; None for anything else."""
+    from warehouse.failures import storage_error
+
+    return storage_error(error, None)
 
 
 if __name__ == "__main__":

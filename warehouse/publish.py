@@ -35,6 +35,7 @@ from dpcore.errors import NotPrivateError
 from warehouse import clock
 from warehouse.connection import connect, literal, quote
 from warehouse.errors import PublishError
+from warehouse.failures import storage_error, storage_kind
 from warehouse.faults import crash_point
 from warehouse.paths import WarehousePaths
 from warehouse.release_file import (
@@ -213,9 +214,9 @@ def publish(
             else:
                 stale.unlink(missing_ok=True)
         staging = paths.home / f".release-{uuid.uuid4().hex}.duckdb"
-        if paths.release.exists():
-            shutil.copyfile(paths.release, staging)
         try:
+            if paths.release.exists():
+                shutil.copyfile(paths.release, staging)
             with connect(staging, private=True) as con:
                 if memory_limit is not None:
                     con.execute(f"SET memory_limit = {literal(memory_limit)}")
@@ -232,8 +233,11 @@ def publish(
             crash_point("before-rename")
             staging.replace(paths.release)
             _fsync(paths.home)
-        except BaseException:
+        except BaseException as error:
             staging.unlink(missing_ok=True)
+            failure = storage_error(error, paths.home)
+            if failure is not None:  # e.g. the disk filled while copying or writing
+                raise failure from None
             raise
     return published
 
@@ -346,6 +350,8 @@ def _write_version(
     except Exception as error:
         with suppress(duckdb.Error):  # there may be no open transaction
             con.rollback()
+        if storage_kind(error) is not None:
+            raise  # told apart by publish(), which knows the directory
         raise PublishError(f"publishing {table} failed and was rolled back: {error}") from None
     return PublishedRelease(meta.name, version, table, meta.run_id, rows, now)
 
