@@ -71,8 +71,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"raw.adult budget: spent epsilon={state.spent_epsilon:.4g} of "
             f"{state.cap.epsilon:g} (delta={state.cap.delta:g})"
         )
-    print(f"query it:  duckdb {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
-    print(f"catalog:   duckdb {paths.release} -c 'SELECT name, version, rows FROM catalog'")
+    print(f"query it:  duckdb -readonly {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
+    print(
+        f"catalog:   duckdb -readonly {paths.release} -c 'SELECT name, version, rows FROM catalog'"
+    )
     print(f"report:    {outcome.report or 'not written (see the warning above)'}")
     return 0
 
