@@ -15,6 +15,7 @@ from dpcore.synth.limits import check_measurable, check_noise_scales
 from dpcore.synth.registry import get_synthesizer
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
+from tasks.retry import retry_unless_permanent
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state, charge, release_charge_count
 from warehouse.publish import check_release_name
@@ -134,8 +135,9 @@ plan_release = task(name="plan release", cache_policy=NO_CACHE)(plan_release_fn)
 
 
 def retry_unless_refused(task: object, task_run: object, state: State[object]) -> bool:
-    """Retry a failed charge only if it was not a refusal: an exhausted budget stays so."""
-    return not isinstance(state.data, BudgetError)
+    """Retry a failed charge only if it was not a refusal (an exhausted budget stays so) nor
+    a full disk or a refused permission (see ``tasks.retry``)."""
+    return not isinstance(state.data, BudgetError) and retry_unless_permanent(task, task_run, state)
 
 
 charge_budget = task(

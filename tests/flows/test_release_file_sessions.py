@@ -83,3 +83,48 @@ def test_a_run_during_a_foreign_session_then_after_it_died(
     assert list(home.home.glob("release.duckdb.wal.discarded-*"))
     assert "analyst_scratch" not in _tables(home.release)
     assert main(["--home", str(home.home), "releases"]) == 0
+
+
+@pytest.mark.usefixtures("prefect_harness", "short_wait")
+def test_a_session_opened_after_the_charge_stops_the_publish_resumably(
+    home: WarehousePaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session appears after planning: the publish waits, then stops with the message
+    (not retried, not a traceback); the run is failed, charged once, and its resume
+    publishes at no new cost once the session is gone."""
+    from flows.release import release
+    from tasks import budget as budget_task
+
+    spec = write_spec(tmp_path)
+    release(spec, home=str(home.home))
+    sessions: list[subprocess.Popen[str]] = []
+    real_point = budget_task.crash_point
+
+    def open_session(name: str) -> None:
+        real_point(name)
+        if name == "after-charge":
+            proc = subprocess.Popen(
+                [sys.executable, "-c", HOLD, str(home.release)], stdout=subprocess.PIPE, text=True
+            )
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            sessions.append(proc)
+
+    monkeypatch.setattr(budget_task, "crash_point", open_session)
+    try:
+        with pytest.raises(ReleaseFileHeldError, match=HELD):
+            release(spec, home=str(home.home))
+    finally:
+        for proc in sessions:
+            proc.kill()
+            proc.wait()
+    monkeypatch.undo()
+    assert len(sessions) == 1  # one charge attempt, one session
+    failed = list_runs(home.warehouse)[0]
+    assert failed.status == "failed" and failed.error is not None and HELD in failed.error
+    charges = privacy_rows(home)[1]
+    assert len(charges) == 2  # the first run's and this one's
+
+    outcome = release(spec, resume_run_id=failed.run_id, home=str(home.home))
+    assert outcome.version == 2 and outcome.resumed
+    assert privacy_rows(home)[1] == charges  # no second charge
+    assert "analyst_scratch" not in _tables(home.release)
