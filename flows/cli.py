@@ -81,6 +81,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one release from a spec file through the Prefect flow."""
+    from flows.spec import load_spec
+
+    load_spec(args.spec)  # a bad spec is refused before Prefect is imported or started
     from flows.console import quiet_prefect_console
     from flows.overrides import ReleaseOverrides
     from flows.progress import print_progress
@@ -125,12 +128,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Cost, remaining budget, schedule runway and noise per marginal, reading no rows."""
-    from flows.schedule import runway
     from flows.spec import load_spec
+
+    spec = load_spec(args.spec)  # refused before Prefect is imported (by tasks.budget)
+    from flows.schedule import runway
     from tasks.budget import plan_release_fn
     from warehouse.clock import utc_now
 
-    spec = load_spec(args.spec)
     plan = plan_release_fn(spec.to_request(args.spec), args.home)
     request = plan.request
     rho = request.cost.ledger_rho

@@ -66,6 +66,45 @@ def test_a_billion_bins_are_refused_at_once_in_little_memory(tmp_path: Path) -> 
     assert measured["max_rss_mb"] < 200, measured
 
 
+# Runs a command and reports its exit code, stderr, wall time and peak RSS (the launcher's
+# only child, so RUSAGE_CHILDREN's peak is the command's own).
+COMMAND = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(json.dumps({
+    "code": done.returncode,
+    "stderr": done.stderr,
+    "seconds": time.perf_counter() - start,
+    "max_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+}))
+"""
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_the_cli_refuses_a_billion_bins_before_starting_prefect(
+    tmp_path: Path, command: str
+) -> None:
+    spec = write_spec(tmp_path, **HUGE)
+    home = WarehousePaths.from_env(tmp_path / "home")
+    cli = [sys.executable, "-m", "flows.cli", "--home", str(home.home), command, spec]
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCH, sys.executable, "-c", textwrap.dedent(COMMAND), *cli],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    measured = json.loads(result.stdout)
+    assert measured["code"] == 2, measured
+    assert measured["stderr"].startswith(f"dprelease: invalid release spec {spec}:"), measured
+    assert "columns.age has 1,000,000,001 codes" in measured["stderr"]
+    assert "Traceback" not in measured["stderr"]
+    assert measured["seconds"] < 1.5, measured  # a fresh interpreter, no Prefect
+    assert measured["max_rss_mb"] < 200, measured
+    assert not home.warehouse.exists() and not home.release.exists()
+
+
 @pytest.mark.parametrize(
     ("column", "codes"),
     [
