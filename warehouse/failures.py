@@ -14,6 +14,8 @@ import errno
 from pathlib import Path
 from typing import Literal
 
+import duckdb
+
 from dpcore.errors import DPReleaseError
 
 StorageKind = Literal["disk_full", "permission"]
@@ -49,13 +51,13 @@ class StoragePermissionError(StorageError):
 
 
 def storage_kind(error: BaseException) -> StorageKind | None:
-    """Whether ``error`` is a full disk or a refused permission (else None; also for our own
-    :class:`StorageError`, already told apart)."""
-    if isinstance(error, StorageError):
-        return None
-    if isinstance(error, OSError) and error.errno in _ERRNOS:
-        return _ERRNOS[error.errno]
-    text = str(error).lower()
+    """Whether ``error`` (an ``OSError`` or a DuckDB error) is a full disk or a refused
+    permission; else None."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return _ERRNOS.get(error.errno)
+    if not isinstance(error, OSError | duckdb.Error):
+        return None  # our own errors (already told apart) and anything else: their text
+    text = str(error).lower()  # is no evidence of the machine's state
     for needle, kind in _TEXTS:
         if needle in text:
             return kind

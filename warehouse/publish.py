@@ -164,9 +164,6 @@ class PublishedRelease:
     created_at: datetime
 
 
-_publish_lock = publish_lock
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -205,7 +202,7 @@ def publish(
             "this synthetic table was made with a seeded test generator and is not private; "
             "it cannot be published. Run the release without a test seed."
         )
-    with _publish_lock(paths.publish_lock):
+    with publish_lock(paths.publish_lock):
         wait_until_free(paths.release)  # a foreign session's writes would be lost, or its WAL
         discard_foreign_wal(paths.release)  # outlive the file it was written for
         for stale in paths.home.glob(".release-*.duckdb*"):
