@@ -11,8 +11,9 @@ copy and renames it over the live file, so the live file never has a WAL of ours
 died: its writes are not part of any release, and after a publish its WAL no longer matches
 the file ("WAL checkpoint iteration does not match"), which DuckDB refuses to open. The
 publisher moves such a WAL aside (``release.duckdb.wal.discarded-<time>``, kept for
-inspection) under the publish lock before copying, and a reader that meets a mismatched WAL
-does the same under that lock and opens the file again.
+inspection) under the publish lock before copying. A reader that finds one does the same
+under that lock: at once if no publish is running (else the publish will), and after
+waiting for the lock if the WAL no longer matches. Readers thus see the file as published.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def attach_release(con: duckdb.DuckDBPyConnection, path: Path, lock: Path) -> No
     """Attach ``path`` read-only as ``release`` into ``con`` (an in-memory database),
     waiting up to :func:`wait_s` for a foreign read-write session to close, and moving a
     foreign WAL that no longer matches the file aside (under ``lock``, the publish lock)."""
+    if wal_path(path).exists():
+        _clear_if_idle(path, lock)
     limit = wait_s()
     deadline = time.monotonic() + limit
     delay = 0.05
@@ -106,6 +109,38 @@ def attach_release(con: duckdb.DuckDBPyConnection, path: Path, lock: Path) -> No
         delay = min(1.0, delay * 2)
 
 
+def _held(path: Path) -> bool:
+    """Whether another process holds ``path`` read-write right now (one try, no wait)."""
+    con = duckdb.connect()
+    try:
+        _attach(con, path)
+        return False
+    except duckdb.Error as error:
+        return is_lock_error(error)
+    finally:
+        con.close()
+
+
+def _clear_if_idle(path: Path, lock: Path) -> None:
+    """A reader's share: set a dead session's WAL aside, so that what readers see (and the
+    ledger's cross-check of the catalog reads) is the file as published, not a foreign
+    session's changes to it. Only when no publish runs (it would do it itself) and no
+    session holds the file; a home this user may not write is left as it is."""
+    try:
+        with lock.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            try:
+                if not _held(path):
+                    discard_foreign_wal(path)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return
+
+
 def wait_until_free(path: Path) -> None:
     """Return once no other process holds ``path`` read-write (a bounded wait), else raise
     :class:`ReleaseFileHeldError`. A mismatched foreign WAL counts as free: nobody uses it."""
@@ -114,18 +149,9 @@ def wait_until_free(path: Path) -> None:
     limit = wait_s()
     deadline = time.monotonic() + limit
     delay = 0.05
-    while True:
-        con = duckdb.connect()
-        try:
-            _attach(con, path)
-            return
-        except duckdb.Error as error:
-            if not is_lock_error(error):
-                return
-            if time.monotonic() >= deadline:
-                raise held_error(path, limit) from None
-        finally:
-            con.close()
+    while _held(path):
+        if time.monotonic() >= deadline:
+            raise held_error(path, limit) from None
         time.sleep(delay)
         delay = min(1.0, delay * 2)
 

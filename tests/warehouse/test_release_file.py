@@ -111,3 +111,36 @@ def test_a_wal_that_no_longer_matches_the_file_is_set_aside_by_a_reader(
     assert not stale.exists() and list(published.home.glob("release.duckdb.wal.discarded-*"))
     publish(published, frame(20), meta("run-2"), private=True)
     assert [r["version"] for r in catalog(published)] == [2, 1]
+
+
+TAMPER = """
+import os, signal, sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("DELETE FROM catalog WHERE version = 1")
+os.kill(os.getpid(), signal.SIGKILL)  # dies before any checkpoint: the change is in the WAL
+"""
+
+
+def test_readers_see_the_file_as_published_not_a_dead_session_s_changes(
+    published: WarehousePaths,
+) -> None:
+    """A session that changed the catalog and died leaves its change in the WAL; DuckDB
+    would replay it for every reader (and the ledger's cross-check reads the catalog)."""
+    publish(published, frame(20), meta("run-2"), private=True)
+    subprocess.run([sys.executable, "-c", TAMPER, str(published.release)], check=False)
+    assert wal_path(published.release).exists()
+    assert [r["version"] for r in catalog(published)] == [2, 1]
+    assert not wal_path(published.release).exists()
+    assert list(published.home.glob("release.duckdb.wal.discarded-*"))
+
+
+def test_a_reader_leaves_the_wal_to_a_running_publish(published: WarehousePaths) -> None:
+    """While the publish lock is taken, a reader does not touch the WAL (the publish will)."""
+    from warehouse.release_file import publish_lock
+
+    subprocess.run([sys.executable, "-c", TAMPER, str(published.release)], check=False)
+    with publish_lock(published.publish_lock):
+        assert catalog(published) == []  # DuckDB replays the dead session's change
+        assert wal_path(published.release).exists()
+    publish(published, frame(20), meta("run-2"), private=True)
+    assert [r["version"] for r in catalog(published)] == [2, 1]
