@@ -124,11 +124,13 @@ def test_the_arithmetic_count_matches_the_codec(
     assert spec.codec().column("age").size == codes
 
 
-def test_an_epsilon_beyond_accounting_names_file_and_field(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, privacy__epsilon=1e308)
+@pytest.mark.parametrize("field", ["privacy.epsilon", "privacy.cap.epsilon"])
+def test_an_epsilon_beyond_accounting_names_file_and_field(tmp_path: Path, field: str) -> None:
+    """Before: ``rho must be a finite number``, naming neither file nor field."""
+    spec = write_spec(tmp_path, **{field.replace(".", "__"): 1e308})
     with pytest.raises(SpecError) as info:
         load_spec(spec)
-    assert str(info.value).startswith(f"invalid release spec {spec}:\n  - privacy.epsilon: ")
+    assert str(info.value).startswith(f"invalid release spec {spec}:\n  - {field}: ")
     assert "epsilon must be at most 1e+06 (got 1e+308)" in str(info.value)
 
 
