@@ -12,6 +12,7 @@ from dpcore.encoding import ColumnCodec
 from expectations import UtilityReport
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
+from tasks.retry import retry_unless_permanent
 from tasks.synthesize import SyntheticTable
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state
@@ -84,5 +85,9 @@ def publish_fn(
 
 
 publish_release = task(
-    name="publish release", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1
+    name="publish release",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_unless_permanent,
 )(publish_fn)
