@@ -38,7 +38,9 @@ IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_TABLE = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
 
 #: Names the release file uses for itself: a release may not take them.
-RESERVED_NAMES = frozenset({"catalog", "dprelease_synthetic_chunk"})
+RESERVED_NAMES = frozenset(
+    {"catalog", "marginals", "latest_marginals", "dprelease_synthetic_chunk"}
+)
 
 #: Largest epsilon a spec may declare (a cost, or a cap). Far beyond any meaningful privacy,
 #: and keeps rho within what the ledger's exact decimals (38 digits, 18 after the point) hold.
@@ -71,7 +73,7 @@ class ReleaseInfo(_Strict):
         if v in RESERVED_NAMES:
             raise ValueError(
                 f"{v!r} is reserved: the release file uses it for itself (the catalog of "
-                "versions); choose another release name"
+                "versions and the crosstab tables); choose another release name"
             )
         if re.search(r"_v[0-9]+$", v):
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from prefect import task
@@ -9,8 +10,10 @@ from prefect.cache_policies import NO_CACHE
 
 from dpcore.accounting import eps_from_rho
 from dpcore.encoding import ColumnCodec
+from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from tasks.context import warehouse_paths
+from tasks.crosstabs import marginal_rows
 from tasks.request import ReleaseRequest
 from tasks.retry import retry_unless_permanent
 from tasks.synthesize import SyntheticTable
@@ -40,6 +43,7 @@ def publish_fn(
     receipt: Charge,
     home: str | None,
     refresh_of: str | None = None,
+    measurements: Sequence[Measurement] = (),
 ) -> PublishedRelease:
     """Write ``release.<name>_v<N>``, repoint ``release.<name>`` and add the catalog row.
 
@@ -78,7 +82,10 @@ def publish_fn(
         cumulative_rho=spent,
         unit=request.unit.label,
     )
-    published = publish(paths, table.frames(), meta, private=table.synthetic.private)
+    marginals = marginal_rows(table, measurements, refresh_of or run_id) if measurements else None
+    published = publish(
+        paths, table.frames(), meta, private=table.synthetic.private, marginals=marginals
+    )
     crash_point("after-rename")
     set_status(paths.warehouse, run_id, "published", version=published.version)
     return published

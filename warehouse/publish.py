@@ -34,6 +34,7 @@ import pandas as pd
 from dpcore.errors import NotPrivateError
 from warehouse import clock
 from warehouse.connection import connect, literal, quote
+from warehouse.crosstabs import write_marginals
 from warehouse.errors import PublishError
 from warehouse.failures import storage_error, storage_kind
 from warehouse.faults import crash_point
@@ -192,14 +193,16 @@ def publish(
     *,
     private: bool,
     memory_limit: str | None = None,
+    marginals: pd.DataFrame | None = None,
 ) -> PublishedRelease:
     """Publish ``frame`` (synthetic rows only, or a stream of chunks with the same columns) as
     the next version of ``meta.name``, with DuckDB held to ``memory_limit`` (default: the
     cap every connection gets, ``$DPRELEASE_DUCKDB_MEMORY``, see ``warehouse.connection``).
 
-    Idempotent per run id: publishing a run that is already in the catalog returns its row
-    (without reading the chunks). Refuses output made with a seeded test generator
-    (``private=False``).
+    ``marginals`` (:mod:`warehouse.crosstabs`) are the measured crosstabs the version was
+    sampled from; they are written in the version's transaction. Idempotent per run id:
+    publishing a run that is already in the catalog returns its row (without reading the
+    chunks). Refuses output made with a seeded test generator (``private=False``).
     """
     chunks = [frame] if isinstance(frame, pd.DataFrame) else frame
     if not private:
@@ -229,7 +232,7 @@ def publish(
                 if done is not None:
                     staging.unlink()
                     return done
-                published = _write_version(con, chunks, meta)
+                published = _write_version(con, chunks, meta, marginals)
                 con.execute("CHECKPOINT")
             _fsync(staging)
             crash_point("before-rename")
@@ -287,7 +290,10 @@ def _write_rows(
 
 
 def _write_version(
-    con: duckdb.DuckDBPyConnection, chunks: Iterable[pd.DataFrame], meta: ReleaseMetadata
+    con: duckdb.DuckDBPyConnection,
+    chunks: Iterable[pd.DataFrame],
+    meta: ReleaseMetadata,
+    marginals: pd.DataFrame | None = None,
 ) -> PublishedRelease:
     version = int(
         con.execute(
@@ -349,6 +355,8 @@ def _write_version(
                 meta.unit,
             ],
         )
+        if marginals is not None:
+            write_marginals(con, meta.name, version, marginals)
         con.commit()
     except Exception as error:
         with suppress(duckdb.Error):  # there may be no open transaction
