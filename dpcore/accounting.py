@@ -172,15 +172,101 @@ class BudgetState:
         return int(self.remaining_rho // rho) if rho > 0 else 0
 
 
-def exhausted_message(state: BudgetState, rho: Decimal) -> str:
-    """The refusal text: what was asked, what remains, what to do."""
-    remaining_eps = eps_from_rho(float(state.remaining_rho), state.cap.delta)
+ZCDP_NOTE = (
+    "Costs add up as shares of the cap (exactly, in zCDP's rho), not as epsilons: an "
+    "epsilon only means something beside its delta, and composing releases in zCDP is "
+    "tighter than adding their epsilons, so a release at epsilon 1 uses far less than a "
+    "quarter of a cap of epsilon 4. Cumulative epsilons are quoted at the cap's delta."
+)
+"""One sentence for every screen that shows a budget (CLI, report, artifacts, README)."""
+
+
+def cap_share(rho: Decimal, cap: PrivacyCap | Decimal) -> float:
+    """``rho`` as a share of the cap (exact decimal division, then a float for display)."""
+    cap_rho = cap if isinstance(cap, Decimal) else cap.ledger_rho
+    return float(rho / cap_rho) if cap_rho > 0 else 1.0
+
+
+def largest_epsilon(remaining_rho: Decimal, delta: float) -> float:
+    """The largest epsilon at ``delta`` whose charge the remaining budget still pays for
+    (0.0 when nothing is left): exactly what a plan at that epsilon accepts, and one step
+    above is refused."""
+    if remaining_rho <= 0:
+        return 0.0
+    try:
+        return split_cost(remaining_rho, 1, delta).epsilon
+    except BudgetExhaustedError:
+        return 0.0
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with one decimal, never rounding a partial use to 0 or 100."""
+    text = f"{100 * share:.1f}%"
+    if share > 0 and text == "0.0%":
+        return "<0.1%"
+    if share < 1 and text == "100.0%":
+        return ">99.9%"
+    return text
+
+
+@dataclass(frozen=True)
+class BudgetStatement:
+    """A dataset's budget as every screen states it: the shares of the lifetime cap used and
+    left (exact, from rho) and, in a spec's own terms, the largest epsilon at its delta that
+    what is left still pays for."""
+
+    dataset: str
+    cap: PrivacyCap
+    used: float
+    left: float
+    delta: float
+    largest_epsilon: float
+
+    @classmethod
+    def of(cls, state: BudgetState, delta: float) -> BudgetStatement:
+        """The statement of ``state`` for releases at ``delta``."""
+        used = cap_share(state.spent_rho, state.cap_rho)
+        return cls(
+            state.dataset,
+            state.cap,
+            used,
+            max(0.0, 1.0 - used),
+            delta,
+            largest_epsilon(state.remaining_rho, delta),
+        )
+
+    def sentence(self) -> str:
+        """``12.3% of raw.adult's lifetime cap (...) is used and 87.7% is left; ...``."""
+        rest = (
+            f"what is left pays for one more release of at most epsilon="
+            f"{self.largest_epsilon:.4g} at delta={self.delta:g}"
+            if self.largest_epsilon > 0
+            else "nothing more can be charged"
+        )
+        return (
+            f"{percent(self.used)} of {self.dataset}'s lifetime cap (epsilon="
+            f"{self.cap.epsilon:g}, delta={self.cap.delta:g}) is used and {percent(self.left)} "
+            f"is left; {rest}"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready fields (shares as fractions)."""
+        return {
+            "used_share": self.used,
+            "left_share": self.left,
+            "largest_epsilon": self.largest_epsilon,
+            "at_delta": self.delta,
+        }
+
+
+def exhausted_message(state: BudgetState, rho: Decimal, delta: float | None = None) -> str:
+    """The refusal text: what was asked, what remains, what to do (at the release's delta)."""
+    statement = BudgetStatement.of(state, state.cap.delta if delta is None else delta)
     return (
-        f"privacy budget exhausted for {state.dataset}: this release costs rho={rho:.6g}, "
-        f"but only rho={state.remaining_rho:.6g} (about epsilon={remaining_eps:.4g} at "
-        f"delta={state.cap.delta:g}) of the cap (epsilon={state.cap.epsilon:g}, "
-        f"delta={state.cap.delta:g}) remains. Lower the release's epsilon, or publish a "
-        "refresh from stored measurements, which costs nothing."
+        f"privacy budget exhausted for {state.dataset}: this release would use "
+        f"{percent(cap_share(rho, state.cap_rho))} of the lifetime cap, but "
+        f"{statement.sentence()}. Lower the release's epsilon, or publish a refresh from "
+        "stored measurements, which costs nothing."
     )
 
 

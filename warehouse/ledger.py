@@ -391,7 +391,7 @@ def charge(
         ).fetchall()
         if not updated:
             state = BudgetState(dataset, cap, budget.spent_rho)
-            raise BudgetExhaustedError(exhausted_message(state, rho))
+            raise BudgetExhaustedError(exhausted_message(state, rho, cost.delta))
         spent_after = updated[0][0]
         if budget.unit is None:
             con.execute("UPDATE privacy.budgets SET unit = ? WHERE dataset = ?", [unit, dataset])

@@ -94,7 +94,7 @@ def test_budget_state_admits_exactly_what_fits() -> None:
         state = state.after(step)
     assert state.remaining_rho == cap.ledger_rho - 4 * step
     assert not state.can_charge(step)
-    with pytest.raises(BudgetExhaustedError, match="remains"):
+    with pytest.raises(BudgetExhaustedError, match="is left"):
         state.after(step)
     assert state.runs_left(step) == 0
 
@@ -132,3 +132,26 @@ def test_nothing_left_cannot_be_split() -> None:
         split_cost(Decimal(0), 3, 1e-6)
     with pytest.raises(BudgetError, match="at least one run"):
         split_cost(Decimal("0.5"), 0, 1e-6)
+
+
+def test_one_budget_language_adds_up() -> None:
+    """The issue's case: releases at epsilon 1 then 4 under a cap of (4, 1e-6) both fit; the
+    shares add up exactly, and the largest epsilon stated is exactly the largest that fits."""
+    from dpcore.accounting import BudgetStatement, cap_share, largest_epsilon, percent
+
+    cap = PrivacyCap(4.0, 1e-6)
+    first, second = PrivacyCost(1.0, 1e-9), PrivacyCost(4.0, 1e-9)
+    state = BudgetState("raw.adult", cap, Decimal(0)).after(first.ledger_rho)
+    state = state.after(second.ledger_rho)
+    statement = BudgetStatement.of(state, 1e-9)
+    assert statement.used == pytest.approx(
+        cap_share(first.ledger_rho, cap) + cap_share(second.ledger_rho, cap), abs=1e-15
+    )
+    assert statement.used + statement.left == pytest.approx(1.0)
+    most = statement.largest_epsilon
+    assert state.can_charge(PrivacyCost(most, 1e-9).ledger_rho)
+    assert not state.can_charge(PrivacyCost(most * (1 + 1e-9), 1e-9).ledger_rho)
+    assert f"{percent(statement.used)} of raw.adult's lifetime cap" in statement.sentence()
+    assert f"at most epsilon={most:.4g} at delta=1e-09" in statement.sentence()
+    assert largest_epsilon(Decimal(0), 1e-9) == 0.0
+    assert percent(1e-6) == "<0.1%" and percent(0.99999) == ">99.9%"

@@ -76,7 +76,7 @@ def test_release_publishes_versions_then_refuses_past_the_cap(
         assert versions == [(1,), (2,)]
 
     before = catalog(home)
-    with pytest.raises(BudgetExhaustedError, match="remains"):
+    with pytest.raises(BudgetExhaustedError, match="is left"):
         release(spec, home=str(home.home))
     assert charges(home) == 2
     assert catalog(home) == before

@@ -17,7 +17,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dpcore.accounting import PrivacyCap, PrivacyCost, eps_from_rho
+from dpcore.accounting import (
+    BudgetStatement,
+    PrivacyCap,
+    PrivacyCost,
+    cap_share,
+    eps_from_rho,
+    percent,
+)
 from dpcore.errors import BudgetExhaustedError
 from warehouse import ledger
 from warehouse.errors import (
@@ -182,9 +189,10 @@ def test_exhausted_charge_names_remaining_budget_and_changes_nothing(warehouse: 
         charge(warehouse, "run-3", cost, CAP)
 
     message = str(info.value)
-    assert f"only rho={state.remaining_rho:.6g}" in message
-    remaining_eps = eps_from_rho(float(state.remaining_rho), DELTA)
-    assert f"epsilon={remaining_eps:.4g}" in message
+    statement = BudgetStatement.of(state, cost.delta)
+    assert statement.sentence() in message  # shares, and the largest epsilon still payable
+    assert f"would use {percent(cap_share(cost.ledger_rho, state.cap_rho))}" in message
+    assert statement.largest_epsilon < cost.epsilon  # what is left cannot pay for 0.6
     assert DATASET in message
     assert table_rows(warehouse) == before
     assert ledger.charge_for_run(warehouse, "run-3") is None
