@@ -139,8 +139,12 @@ def check_utility(
     measurements: Sequence[Measurement],
     noisy_total: float,
     config: UtilityConfig | None = None,
+    expected_rows: int | None = None,
 ) -> UtilityReport:
     """Run the utility suite on the summary of a synthetic table (see the module docstring).
+
+    ``expected_rows`` is the row count the table was asked for (a spec's ``rows`` or a run's
+    override); without it the row count is checked against the noisy total.
 
     Raises :class:`SchemaMismatchError` when the summary is not of ``codec``'s columns and
     :class:`~expectations.errors.ExpectationRunError` when an expectation errors.
@@ -155,7 +159,8 @@ def check_utility(
     rows = summary.rows
     total = max(float(noisy_total), 0.0)
 
-    table_checks = _table_checks(codec, total, config.row_tolerance)
+    target = total if expected_rows is None else float(expected_rows)
+    table_checks = _table_checks(codec, target, config.row_tolerance)
     table_outcomes = run_suite(
         _aggregate_frame(summary, codec), table_checks, suite_name="dprelease-utility-table"
     )
@@ -175,7 +180,7 @@ def check_utility(
     tvd_outcomes = _run_tvd(tvd_cells, allowed)
 
     checks = _report_rows(
-        codec, summary, table_outcomes, tvd_outcomes, allowed, total, config.row_tolerance
+        codec, summary, table_outcomes, tvd_outcomes, allowed, target, config.row_tolerance
     )
     checks_passed = all(c.passed for c in checks)
     report = UtilityReport(

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from dpcore.accounting import eps_from_rho
+from dpcore.accounting import cap_share, eps_from_rho
 from dpcore.encoding import ColumnCodec
 from dpcore.marginals import Measurement
 from expectations import UtilityReport
@@ -81,6 +81,8 @@ def publish_fn(
         measurement_run=refresh_of or run_id,
         cumulative_rho=spent,
         unit=request.unit.label,
+        cost_share=0.0 if refresh_of is not None else cap_share(receipt.rho, request.cap),
+        cumulative_share=cap_share(spent, request.cap),
     )
     marginals = marginal_rows(table, measurements, refresh_of or run_id) if measurements else None
     published = publish(

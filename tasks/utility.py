@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from dpcore.errors import DPReleaseError
 from dpcore.marginals import Measurement
-from expectations import UtilityCheck, UtilityConfig, UtilityReport, check_utility
+from expectations import UtilityConfig, UtilityReport, check_utility
 from tasks.request import ReleaseRequest
 from tasks.synthesize import SyntheticTable
 
@@ -29,28 +28,14 @@ def check_utility_fn(
     config = UtilityConfig(
         max_tvd=request.utility.max_tvd, row_tolerance=request.utility.row_tolerance
     )
-    report = check_utility(
-        table.summary, request.codec, measurements, table.synthetic.noisy_total, config
+    return check_utility(
+        table.summary,
+        request.codec,
+        measurements,
+        table.synthetic.noisy_total,
+        config,
+        expected_rows=request.rows,
     )
-    if request.rows is None:
-        return report
-    return against_requested_rows(report, request.rows)
-
-
-def against_requested_rows(report: UtilityReport, requested: int) -> UtilityReport:
-    """The report with its row-count check made against the requested number of rows.
-
-    With ``rows`` set (in the spec or as a run override) the table is sized on purpose, so
-    comparing its size with the noisy total would refuse every such release.
-    """
-    deviation = abs(report.rows - requested) / requested
-    checks = tuple(
-        UtilityCheck("row_count", None, deviation, c.threshold, deviation <= c.threshold)
-        if c.name == "row_count"
-        else c
-        for c in report.checks
-    )
-    return replace(report, checks=checks, success=all(c.passed for c in checks))
 
 
 def require_utility(report: UtilityReport, run_id: str) -> None:

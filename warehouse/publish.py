@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS catalog (
     measurement_run    VARCHAR,
     cumulative_rho     DECIMAL(38, 18),
     unit               VARCHAR,
+    cost_share         DOUBLE,
+    cumulative_share   DOUBLE,
     PRIMARY KEY (name, version)
 );
 COMMENT ON TABLE catalog IS 'One row per published synthetic release version (dprelease).';
@@ -85,6 +87,10 @@ CATALOG_MIGRATIONS = (
     "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cumulative_rho DECIMAL(38, 18)",
     # Whom each version's guarantee protects ('row' or 'person:<key>'; NULL before recorded).
     "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS unit VARCHAR",
+    # The version's cost and the dataset's total after it, as shares of the lifetime cap
+    # (the one budget language, dpcore.accounting.BudgetStatement).
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cost_share DOUBLE",
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cumulative_share DOUBLE",
     "UPDATE catalog SET measurement_run = run_id WHERE measurement_run IS NULL",
 )
 
@@ -115,6 +121,8 @@ CATALOG_COLUMNS = (
     "measurement_run",
     "cumulative_rho",
     "unit",
+    "cost_share",
+    "cumulative_share",
 )
 
 
@@ -142,6 +150,8 @@ class ReleaseMetadata:
     measurement_run: str | None = None
     cumulative_rho: Decimal | None = None
     unit: str = "row"
+    cost_share: float | None = None
+    cumulative_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in RELEASE_KINDS:
@@ -353,6 +363,8 @@ def _write_version(
                 meta.source_run,
                 meta.cumulative_rho,
                 meta.unit,
+                meta.cost_share,
+                meta.cumulative_share,
             ],
         )
         if marginals is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from dpcore.accounting import ZCDP_NOTE, percent
 from tasks.report.inputs import ReleaseFacts, ReportInputs
 from tasks.report.plots import bar_plot, budget_plot, heatmap_plot
 
@@ -68,19 +69,20 @@ def render_report(inputs: ReportInputs) -> str:
         ],
     )
     ledger = _table(
-        ["#", "charged at", "release", "epsilon", "cumulative epsilon", "outcome"],
+        ["#", "charged at", "release", "epsilon", "share of cap", "cap used after", "outcome"],
         [
             [
                 str(p.seq),
                 p.charged_at.isoformat(timespec="seconds"),
                 p.release,
                 f"{p.epsilon:g}",
-                f"{p.cumulative_epsilon:.4g}",
+                percent(p.share),
+                percent(p.cumulative_share),
                 p.outcome,
             ]
             for p in inputs.budget
         ],
-        numeric={0, 3, 4},
+        numeric={0, 3, 4, 5},
     )
     noise = _table(
         ["measured marginal", "noisy cells", "sigma"],
@@ -104,7 +106,10 @@ def render_report(inputs: ReportInputs) -> str:
         if heatmaps
         else '<p class="note">This method measured no 2-way marginals.</p>'
     )
-    budget = _img(budget_plot(inputs.budget, f.cap_epsilon, f.run_id), "budget over time")
+    budget = (
+        f'<p>{escape(inputs.budget_sentence)}.</p><p class="note">{escape(ZCDP_NOTE)}</p>'
+        + _img(budget_plot(inputs.budget, f.run_id), "budget over time")
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Release report: {escape(f.table_name)}</title><style>{STYLE}</style></head>

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
+from dpcore.accounting import BudgetState, BudgetStatement, PrivacyCap, cap_share
 from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
 from dpcore.marginals import Measurement
@@ -64,6 +66,10 @@ class BudgetPoint:
     epsilon: float
     cumulative_epsilon: float
     outcome: str
+    share: float = 0.0
+    """This charge as a share of the dataset's lifetime cap."""
+    cumulative_share: float = 0.0
+    """The share of the cap used after this charge."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class ReportInputs:
     two_way: tuple[MarginalComparison, ...]
     one_way_tvd: tuple[tuple[str, float], ...]
     utility_passed: bool
+    budget_sentence: str = ""
+    """The dataset's budget in the one language every screen uses (dpcore.accounting)."""
 
 
 def _comparison(
@@ -144,8 +152,8 @@ def compare_marginals(
     )
 
 
-def budget_points(ledger: Sequence[HistoryRow]) -> tuple[BudgetPoint, ...]:
-    """The dataset's ledger as points of its cumulative epsilon over time."""
+def budget_points(ledger: Sequence[HistoryRow], cap: PrivacyCap) -> tuple[BudgetPoint, ...]:
+    """The dataset's ledger as points of the share of its cap used over time."""
     return tuple(
         BudgetPoint(
             seq=h.charge.seq,
@@ -155,6 +163,8 @@ def budget_points(ledger: Sequence[HistoryRow]) -> tuple[BudgetPoint, ...]:
             epsilon=h.charge.epsilon,
             cumulative_epsilon=h.cumulative_epsilon,
             outcome=h.outcome,
+            share=cap_share(h.charge.rho, cap),
+            cumulative_share=cap_share(h.charge.spent_after, cap),
         )
         for h in ledger
     )
@@ -194,9 +204,12 @@ def build_report_inputs(
     )
     noise = tuple(NoiseRow(m.clique, int(m.values.size), float(m.sigma)) for m in measurements)
     one, two = compare_marginals(request.codec, measurements, synthetic)
+    spent = ledger[-1].charge.spent_after if ledger else Decimal(0)
+    state = BudgetState(request.dataset, request.cap, spent)
     return ReportInputs(
         facts=facts,
-        budget=budget_points(ledger),
+        budget_sentence=BudgetStatement.of(state, request.cost.delta).sentence(),
+        budget=budget_points(ledger, request.cap),
         noise=noise,
         one_way=tuple(one[:max_one_way]),
         two_way=tuple(two[:max_two_way]),

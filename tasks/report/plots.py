@@ -39,30 +39,34 @@ def _sparse_ticks(axes: Axes, labels: Sequence[str], axis: str = "x") -> None:
         axes.set_yticks(positions, shown, fontsize=7)
 
 
-def budget_plot(points: Sequence[BudgetPoint], cap_epsilon: float, current_run: str) -> str:
-    """Cumulative epsilon after each charge against the dataset's cap (a step plot)."""
+def budget_plot(points: Sequence[BudgetPoint], current_run: str) -> str:
+    """The share of the dataset's lifetime cap used after each charge (a step plot to 100%).
+
+    Shares add up exactly (zCDP composition), where epsilons do not: the one scale on which
+    every release's cost and the cap can be drawn together.
+    """
     figure = Figure(figsize=(7.0, 3.2))
     axes = figure.add_subplot()
     xs = list(range(len(points) + 1))
-    ys = [0.0, *[p.cumulative_epsilon for p in points]]
-    axes.step(xs, ys, where="post", color=NOISY_COLOUR, label="spent (cumulative epsilon)")
+    ys = [0.0, *[100 * p.cumulative_share for p in points]]
+    axes.step(xs, ys, where="post", color=NOISY_COLOUR, label="share of the cap used")
     axes.plot(xs, ys, "o", color=NOISY_COLOUR, markersize=4)
     for i, p in enumerate(points, start=1):
         if p.run_id == current_run:
             axes.plot(
                 [i],
-                [p.cumulative_epsilon],
+                [100 * p.cumulative_share],
                 "o",
                 color=CAP_COLOUR,
                 markersize=8,
                 label="this release",
             )
-    axes.axhline(cap_epsilon, color=CAP_COLOUR, linestyle="--", label=f"cap {cap_epsilon:g}")
+    axes.axhline(100, color=CAP_COLOUR, linestyle="--", label="lifetime cap (100%)")
     labels = ["start", *[p.charged_at.strftime("%Y-%m-%d %H:%M") for p in points]]
     _sparse_ticks(axes, labels)
-    axes.set_ylim(0, max(cap_epsilon, max(ys)) * 1.1)
-    axes.set_ylabel("epsilon")
-    axes.set_title("Dataset budget over time (spent vs cap)")
+    axes.set_ylim(0, max(100.0, max(ys)) * 1.1)
+    axes.set_ylabel("% of the cap used")
+    axes.set_title("Dataset budget over time (share of the lifetime cap used)")
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return png_base64(figure)
 
