@@ -45,10 +45,10 @@ def noisy_marginal(measurement: Measurement, domain: Domain, clique: Clique) -> 
     return np.asarray(np.transpose(summed, order), dtype=np.float64)
 
 
-def best_noisy_marginal(
+def best_covering(
     measurements: Sequence[Measurement], domain: Domain, clique: Clique
-) -> FloatArray | None:
-    """Noisy counts of ``clique`` from the least noisy measurement covering it, if any.
+) -> Measurement | None:
+    """The least noisy full-resolution measurement covering ``clique``, if any.
 
     The noise variance of a projected cell is ``sigma^2`` times the number of summed cells,
     so the covering measurement with the smallest such variance is used.
@@ -56,8 +56,28 @@ def best_noisy_marginal(
     covering = [m for m in measurements if fits_domain(m, domain) and set(clique) <= set(m.clique)]
     if not covering:
         return None
-    best = min(covering, key=lambda m: m.variance * m.values.size / domain.cells(clique))
-    return noisy_marginal(best, domain, clique)
+    return min(covering, key=lambda m: m.variance * m.values.size / domain.cells(clique))
+
+
+def best_noisy_marginal(
+    measurements: Sequence[Measurement], domain: Domain, clique: Clique
+) -> FloatArray | None:
+    """Noisy counts of ``clique`` from the least noisy measurement covering it, if any."""
+    best = best_covering(measurements, domain, clique)
+    return None if best is None else noisy_marginal(best, domain, clique)
+
+
+def noise_floor(
+    measurements: Sequence[Measurement], domain: Domain, clique: Clique, total: float
+) -> float:
+    """About the TVD a perfect model would score against the noisy ``clique`` marginal: the
+    noise alone moves each of its cells by ``E|N(0, v)| = sqrt(2 v / pi)`` counts."""
+    best = best_covering(measurements, domain, clique)
+    if best is None or total <= 0:
+        return 0.0
+    cells = domain.cells(clique)
+    variance = best.variance * best.values.size / cells
+    return float(min(1.0, 0.5 * cells * np.sqrt(2.0 * variance / np.pi) / total))
 
 
 def synthetic_marginal(codes: npt.NDArray[np.int64], domain: Domain, clique: Clique) -> FloatArray:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
+
 from dpcore.accounting import BudgetState, BudgetStatement, PrivacyCap, cap_share
 from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
@@ -22,6 +24,7 @@ from tasks.report.compare import (
     FloatArray,
     best_noisy_marginal,
     fits_domain,
+    noise_floor,
     normalise,
     total_variation,
 )
@@ -74,11 +77,17 @@ class BudgetPoint:
 
 @dataclass(frozen=True)
 class NoiseRow:
-    """The noise of one stored measurement: its marginal, noisy cells and sigma."""
+    """The noise of one stored measurement: its marginal, noisy cells and sigma, and how it
+    was chosen (``step``: "fixed", or the selection round / tree edge that chose it)."""
 
     clique: Clique
     cells: int
     sigma: float
+    step: str = "fixed"
+    merged: bool = False
+    average_cell: float = 0.0
+    """The noisy total spread evenly over the cells: sigma beside it says how much of a
+    typical cell is noise."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class MarginalComparison:
     labels: tuple[tuple[str, ...], ...]
     noisy: FloatArray = field(repr=False)
     synthetic: FloatArray = field(repr=False)
+    noise_floor: float = 0.0
+    """About the TVD a perfect model would score here, given the noise alone."""
 
     @property
     def tvd(self) -> float:
@@ -111,6 +122,8 @@ class ReportInputs:
     two_way: tuple[MarginalComparison, ...]
     one_way_tvd: tuple[tuple[str, float], ...]
     utility_passed: bool
+    one_way_all: tuple[MarginalComparison, ...] = ()
+    """Every column's 1-way comparison (the plots show only the largest TVDs)."""
     budget_sentence: str = ""
     """The dataset's budget in the one language every screen uses (dpcore.accounting)."""
 
@@ -127,7 +140,9 @@ def _comparison(
         return None
     labels = tuple(tuple(codec.column(c).labels()) for c in clique)
     counts = synthetic.counts(clique)
-    return MarginalComparison(clique, labels, normalise(noisy), normalise(counts))
+    total = float(np.clip(noisy, 0.0, None).sum())
+    floor = noise_floor(measurements, domain, clique, total)
+    return MarginalComparison(clique, labels, normalise(noisy), normalise(counts), floor)
 
 
 def compare_marginals(
@@ -150,6 +165,30 @@ def compare_marginals(
         sorted((c for c in one if c is not None), key=by_tvd),
         sorted((c for c in two if c is not None), key=by_tvd),
     )
+
+
+def noise_rows(method: str, measurements: Sequence[Measurement]) -> tuple[NoiseRow, ...]:
+    """Each measurement with how it was chosen: fixed in advance, AIM's selection rounds in
+    order (a pair measured again in a later round has less noise), or MST's tree edges."""
+    total = max((m.total() for m in measurements if not getattr(m, "groups", ())), default=0.0)
+    rows, rounds = [], 0
+    for m in measurements:
+        step = "fixed"
+        if m.selection_epsilon > 0:
+            rounds += 1
+            step = f"round {rounds}" if method == "aim" else "tree edge"
+        cells = int(m.values.size)
+        rows.append(
+            NoiseRow(
+                m.clique,
+                cells,
+                float(m.sigma),
+                step,
+                bool(getattr(m, "groups", ())),
+                max(total, 0.0) / cells if cells else 0.0,
+            )
+        )
+    return tuple(rows)
 
 
 def budget_points(ledger: Sequence[HistoryRow], cap: PrivacyCap) -> tuple[BudgetPoint, ...]:
@@ -202,7 +241,7 @@ def build_report_inputs(
         created_at=published.created_at,
         refresh_of=refresh_of,
     )
-    noise = tuple(NoiseRow(m.clique, int(m.values.size), float(m.sigma)) for m in measurements)
+    noise = noise_rows(request.method, measurements)
     one, two = compare_marginals(request.codec, measurements, synthetic)
     spent = ledger[-1].charge.spent_after if ledger else Decimal(0)
     state = BudgetState(request.dataset, request.cap, spent)
@@ -214,5 +253,6 @@ def build_report_inputs(
         one_way=tuple(one[:max_one_way]),
         two_way=tuple(two[:max_two_way]),
         one_way_tvd=tuple((c.clique[0], c.tvd) for c in one),
+        one_way_all=tuple(one),
         utility_passed=utility_passed,
     )

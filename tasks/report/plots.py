@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from tasks.report.inputs import BudgetPoint, MarginalComparison
@@ -97,13 +98,17 @@ def heatmap_plot(comparison: MarginalComparison) -> str:
         (("noisy marginal", comparison.noisy), ("synthetic", comparison.synthetic))
     ):
         axes = figure.add_subplot(1, 2, k + 1)
-        image = axes.imshow(data, aspect="auto", cmap="viridis", vmin=0, vmax=top)
+        image = axes.imshow(
+            data, aspect="auto", cmap="viridis", norm=PowerNorm(gamma=0.5, vmin=0, vmax=top)
+        )
         _sparse_ticks(axes, list(cols))
         _sparse_ticks(axes, list(rows), axis="y")
         axes.set_xlabel(comparison.clique[1])
         axes.set_ylabel(comparison.clique[0])
         axes.set_title(title, fontsize=9)
     if image is not None:
-        figure.colorbar(image, ax=figure.axes, shrink=0.8, label="share of rows")
+        figure.colorbar(
+            image, ax=figure.axes, shrink=0.8, label="share of rows (square-root scale)"
+        )
     figure.suptitle(f"{' x '.join(comparison.clique)}  (TVD {comparison.tvd:.3f})")
     return png_base64(figure)
