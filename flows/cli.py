@@ -364,8 +364,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         version=args.version,
         fmt=args.format,
         output=output,
+        force=args.force,
     )
-    print(f"exported {result.table_name} ({result.rows:,} rows) to {result.path}")
+    sidecar = " (metadata beside it, .metadata.json)" if result.format == "csv" else ""
+    print(f"exported {result.table_name} ({result.rows:,} rows) to {result.path}{sidecar}")
     return 0
 
 
@@ -457,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="version number (default: the newest)")
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.add_argument("--output", metavar="PATH", help="file to write (default ./NAME_vN.FORMAT)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
     p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
     return parser

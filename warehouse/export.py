@@ -7,6 +7,7 @@ so a reader never sees half an export.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,45 @@ FORMATS: tuple[ExportFormat, ...] = ("parquet", "csv")
 
 class ReleaseNotFoundError(DPReleaseError):
     """The requested release name or version is not in the catalog."""
+
+
+class ExportExistsError(DPReleaseError):
+    """The export's destination exists and overwriting it was not asked for."""
+
+
+METADATA_FIELDS = (
+    "name",
+    "version",
+    "run_id",
+    "description",
+    "method",
+    "rows",
+    "epsilon",
+    "delta",
+    "cost_share",
+    "cumulative_share",
+    "cumulative_epsilon",
+    "cap_epsilon",
+    "cap_delta",
+    "unit",
+    "kind",
+    "measurement_run",
+    "created_at",
+)
+"""Catalog fields an export carries with it (Parquet key-value metadata, CSV sidecar)."""
+
+
+def export_metadata(paths: WarehousePaths, name: str, version: int) -> dict[str, str]:
+    """What an exported file says about itself: that it is synthetic and DP, and what it
+    cost, from the version's catalog row (all public)."""
+    from warehouse.publish import catalog
+
+    (row,) = [r for r in catalog(paths, name) if int(str(r["version"])) == version]
+    meta = {"synthetic": "true", "differentially_private": "true", "producer": "dprelease"}
+    for key in METADATA_FIELDS:
+        value = row.get(key)
+        meta[key] = "" if value is None else str(value)
+    return meta
 
 
 @dataclass(frozen=True)
@@ -68,17 +108,36 @@ def export_release(
     version: int | None = None,
     fmt: ExportFormat = "parquet",
     output: Path | None = None,
+    force: bool = False,
 ) -> ExportResult:
-    """Copy a release version to ``output`` (default ``./<name>_v<N>.<fmt>``)."""
+    """Copy a release version to ``output`` (default ``./<name>_v<N>.<fmt>``), with the
+    version's metadata: Parquet key-value metadata, or for CSV a ``<file>.metadata.json``
+    sidecar. An existing file is only replaced with ``force``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     table, chosen = resolve_version(paths, name, version)
     target = (output or Path(f"{table}.{fmt}")).resolve()
+    sidecar = target.with_name(f"{target.name}.metadata.json")
+    existing = [p for p in (target, sidecar) if p.exists()]
+    if existing and not force:
+        raise ExportExistsError(
+            f"{existing[0]} already exists; pass --force to overwrite it, or --output to "
+            "write elsewhere."
+        )
+    meta = export_metadata(paths, name, chosen)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    if fmt == "parquet":
+        pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in meta.items())
+        options = f"FORMAT parquet, KV_METADATA {{{pairs}}}"
+    else:
+        options = "FORMAT csv, HEADER true"
     with fresh_reader(paths.release) as con:
         rows = int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0])
         con.execute(f"COPY {quote(table)} TO {literal(str(partial))} ({options})")
+    if fmt == "csv":
+        partial_meta = sidecar.with_name(f".{sidecar.name}.partial")
+        partial_meta.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        partial_meta.replace(sidecar)
     partial.replace(target)
     return ExportResult(table, chosen, rows, target, fmt)

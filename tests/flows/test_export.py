@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -44,6 +45,39 @@ def test_export_newest_as_parquet_and_a_version_as_csv(
     lines = out.read_text().splitlines()
     assert lines[0] == "kind,score" and len(lines) == 11
     assert not list(out.parent.glob(".*partial"))
+
+
+def test_exports_carry_their_metadata_and_never_overwrite_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that travels alone still says it is synthetic, DP, what it cost and where it
+    came from; an existing file is kept unless --force is given."""
+    home = tmp_path / "home"
+    publish_versions(home, [10, 20])
+    monkeypatch.chdir(tmp_path)
+    assert main(["--home", str(home), "export", "toy"]) == 0
+    with duckdb.connect() as con:
+        kv = dict(
+            con.execute(
+                "SELECT decode(key), decode(value) FROM parquet_kv_metadata('toy_v2.parquet')"
+            ).fetchall()
+        )
+    assert kv["synthetic"] == "true" and kv["differentially_private"] == "true"
+    assert (kv["name"], kv["version"], kv["run_id"]) == ("toy", "2", "run-1")
+    assert (kv["epsilon"], kv["delta"], kv["cap_epsilon"]) == ("1.0", "1e-09", "4.0")
+    argv = ["--home", str(home), "export", "toy", "--format", "csv"]
+    assert main(argv) == 0
+    meta = json.loads((tmp_path / "toy_v2.csv.metadata.json").read_text())
+    assert meta["synthetic"] == "true" and meta["version"] == "2"
+    capsys.readouterr()
+    before = (tmp_path / "toy_v2.csv").read_text()
+    assert main(["--home", str(home), "export", "toy", "--version", "1", "--format", "csv",
+                 "--output", "toy_v2.csv"]) == 2  # fmt: skip
+    _, err = capsys.readouterr()
+    assert "toy_v2.csv already exists; pass --force" in err
+    assert (tmp_path / "toy_v2.csv").read_text() == before
+    assert main([*argv, "--version", "1", "--output", "toy_v2.csv", "--force"]) == 0
+    assert len((tmp_path / "toy_v2.csv").read_text().splitlines()) == 11
 
 
 @pytest.mark.parametrize(
