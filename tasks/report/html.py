@@ -57,27 +57,26 @@ def _lead(inputs: ReportInputs) -> str:
     well the synthetic table agrees with the noisy marginals, beside the noise floor."""
     f = inputs.facts
     mine = [p for p in inputs.budget if p.run_id == f.run_id]
-    cost = (
-        "it cost nothing (a refresh of stored measurements)"
-        if f.refresh_of is not None
-        else f"it cost {percent(mine[0].share)} of the dataset's lifetime cap"
-        if mine
-        else f"it cost epsilon = {f.epsilon:g} at delta = {f.delta:g}"
-    )
+    if f.refresh_of is not None:
+        cost = "it cost nothing (a refresh of stored measurements)"
+    elif mine:
+        cost = f"it cost {percent(mine[0].share)} of {f.dataset}'s lifetime cap"
+    else:
+        cost = f"it cost epsilon = {f.epsilon:g} at delta = {f.delta:g}"
     agreement = ""
     comparisons = inputs.one_way_all
     if comparisons:
         mean_tvd = sum(c.tvd for c in comparisons) / len(comparisons)
         floor = sum(c.noise_floor for c in comparisons) / len(comparisons)
         agreement = (
-            f" Agreement: the synthetic columns differ from the noisy 1-way marginals by a "
-            f"mean TVD of {mean_tvd:.3f}, where the noise alone accounts for about "
-            f"{floor:.3f} (0 is identical, 1 is disjoint)."
+            f" Agreement with the noisy 1-way marginals: mean TVD {mean_tvd:.3f} (0 is "
+            f"identical, 1 disjoint); a perfect model would score about {floor:.3f} against "
+            "them from the noise alone, so a score near or below that is mostly noise."
         )
     return (
         f'<p class="lead"><strong>{f.rows:,} synthetic rows of {len(f.columns)} columns, '
-        f"method {escape(f.method)}; {escape(cost)}. {escape(inputs.budget_sentence)}."
-        f"{escape(agreement)}</strong></p>"
+        f"method {escape(f.method)}; {escape(cost)}.</strong> "
+        f"{escape(inputs.budget_sentence)}.{escape(agreement)}</p>"
     )
 
 
