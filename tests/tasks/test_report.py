@@ -137,7 +137,7 @@ def test_the_report_is_self_contained_with_budget_and_utility_plots() -> None:
     assert not re.search(r'(src|href)="(https?:)?//', html)  # no external resources
     # The noise table: each marginal, how it was chosen, its cells and sigma.
     assert re.search(r'<td>colour x grade</td><td>[a-z 0-9]+</td><td class="num">12</td>', html)
-    assert 'class="lead"' in html and "    assert 'class="lead"' in html and "of the dataset&#x27;s lifetime cap" in html  # summary#x27;s lifetime cap" in html  # the summary
+    assert 'class="lead"' in html and "&#x27;s lifetime cap" in html  # the summary
     assert "noise floor" in html and "is used and" in html
     assert "<thead><tr><th></th>" not in html  # no empty header row
 
