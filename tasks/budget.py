@@ -2,107 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from dpcore.accounting import BudgetState, exhausted_message, split_cost
-from dpcore.errors import BudgetError, BudgetExhaustedError, DomainError
-from dpcore.synth.base import PlannedMeasurement
-from dpcore.synth.registry import get_synthesizer
+from dpcore.errors import BudgetError
 from tasks.context import warehouse_paths
+from tasks.plan import (
+    DomainTooLargeError,
+    ReleasePlan,
+    plan_release_fn,
+    require_affordable,
+    resolve_cost,
+)
 from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
-from warehouse.ledger import Charge, budget_state, charge, release_charge_count
+from warehouse.ledger import Charge, charge
 from warehouse.runs import set_status
 
-
-class DomainTooLargeError(DomainError):
-    """A planned marginal has more cells than the spec allows."""
-
-
-@dataclass(frozen=True)
-class ReleasePlan:
-    """What a release will measure and what it costs, known before reading any row.
-
-    ``request`` carries the resolved cost (with a horizon, this run's share of what remains);
-    ``horizon_left`` counts the horizon's runs still to come, this one included.
-    """
-
-    request: ReleaseRequest
-    measurements: tuple[PlannedMeasurement, ...]
-    budget: BudgetState
-    horizon_left: int | None = None
-
-    @property
-    def affordable(self) -> bool:
-        """Whether the remaining budget (and the horizon, if any) covers this release."""
-        if self.horizon_left is not None and self.horizon_left < 1:
-            return False
-        return self.budget.can_charge(self.request.cost.ledger_rho)
-
-    def refusal(self) -> str:
-        """Why the release cannot be charged, and what to do (only if not affordable)."""
-        if self.horizon_left is not None and self.horizon_left < 1:
-            return (
-                f"the horizon of {self.request.horizon_runs} run(s) for release "
-                f"{self.request.name} is complete: its budget share is spent. Extend "
-                "privacy.horizon.runs (it splits only what remains), or publish a refresh "
-                "from stored measurements, which costs nothing."
-            )
-        return exhausted_message(self.budget, self.request.cost.ledger_rho)
-
-
-def resolve_cost(
-    request: ReleaseRequest, state: BudgetState, runs_done: int
-) -> tuple[ReleaseRequest, int | None]:
-    """The request at this run's cost: fixed, or a horizon's share of the remaining budget.
-
-    Returns the request and the horizon's runs still to come (None without a horizon).
-    """
-    if request.horizon_runs is None:
-        return request, None
-    left = request.horizon_runs - runs_done
-    if left < 1 or state.remaining_rho <= 0:
-        return request, min(left, 0)
-    try:
-        cost = split_cost(state.remaining_rho, left, request.cost.delta)
-    except BudgetExhaustedError:
-        return request, 0
-    return replace(request, cost=cost), left
-
-
-def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
-    """Resolve the cost, plan the measurements, check the cell limit and remaining budget."""
-    paths = warehouse_paths(home)
-    state = budget_state(paths.warehouse, request.dataset, request.cap)
-    assert state is not None
-    done = (
-        0
-        if request.horizon_runs is None
-        else release_charge_count(paths.warehouse, request.dataset, request.name)
-    )
-    request, horizon_left = resolve_cost(request, state, done)
-    synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
-    planned = tuple(synthesizer.plan(request.codec.domain, request.measure_rho))
-    counted = [p.clique for p in planned] + list(synthesizer.candidates(request.codec.domain))
-    for clique in counted:
-        cells = request.codec.domain.cells(clique)
-        if cells > request.max_marginal_cells:
-            raise DomainTooLargeError(
-                f"the marginal over {', '.join(clique)} has {cells:,} cells, more than the "
-                f"spec's limit synthesizer.max_marginal_cells={request.max_marginal_cells:,}. "
-                "Use coarser bins or fewer categories, or raise the limit."
-            )
-    return ReleasePlan(request, planned, state, horizon_left)
-
-
-def require_affordable(plan: ReleasePlan) -> None:
-    """Refuse early (before reading rows) when the budget cannot pay for the release."""
-    if not plan.affordable:
-        raise BudgetExhaustedError(plan.refusal())
+__all__ = [
+    "DomainTooLargeError",
+    "ReleasePlan",
+    "charge_budget",
+    "charge_budget_fn",
+    "plan_release",
+    "plan_release_fn",
+    "require_affordable",
+    "resolve_cost",
+]
 
 
 def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> Charge:
