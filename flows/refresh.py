@@ -22,6 +22,7 @@ from dpcore.errors import DPReleaseError
 from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.progress import step
 from flows.refusal import refused
+from flows.served import refuse_home_override
 from flows.spec import load_spec, parse_spec
 from tasks.refresh import RefreshSource, mark_refresh, refresh_source
 from tasks.request import ReleaseRequest
@@ -93,6 +94,7 @@ def refresh(
     A refusal ends the run Failed with its message, no traceback (:mod:`flows.refusal`).
     """
     try:
+        refuse_home_override(home)
         return _refresh(name, home, spec_path, rows)
     except DPReleaseError as error:
         return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers

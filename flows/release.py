@@ -18,6 +18,7 @@ from flows.preflight import ResumeError, release_request
 from flows.progress import step
 from flows.refresh import refresh_in_run
 from flows.refusal import install_refusal_filter, refused
+from flows.served import refuse_home_override
 from tasks.budget import charge_budget, plan_release
 from tasks.measure import measure
 from tasks.request import ReleaseRequest
@@ -48,6 +49,7 @@ def release(
     called in process, the flow raises it.
     """
     try:
+        refuse_home_override(home)
         return _release(spec_path, resume_run_id, home, overrides)
     except DPReleaseError as error:
         return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
