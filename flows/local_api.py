@@ -39,6 +39,7 @@ from warehouse.paths import WarehousePaths
 START_TIMEOUT_ENV = "DPRELEASE_SERVER_START_TIMEOUT"
 DEFAULT_START_TIMEOUT_S = 150.0  # ~10 s at rest; much longer on a loaded 2-core machine
 HOST = "127.0.0.1"
+CONFIGURED_WAIT_S = 10.0  # how long a configured PREFECT_API_URL may take to answer
 
 
 class PrefectUnavailableError(DPReleaseError):
@@ -279,7 +280,7 @@ def ensure_api(home: str | Path | None) -> str:
     configured = configured_api_url()
     if configured is None:
         return local_server(home).url
-    deadline = time.monotonic() + 10.0
+    deadline = time.monotonic() + CONFIGURED_WAIT_S
     while not answers(configured, timeout=5.0):
         if time.monotonic() > deadline:
             raise PrefectUnavailableError(

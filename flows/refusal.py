@@ -7,14 +7,16 @@ traceback. The exception stays the state's data, so a caller that ran the flow i
 (the CLI, tests) still gets the typed error raised. Unexpected errors are left to Prefect,
 which logs their traceback.
 
-Prefect's task engine also logs a failing task's exception with its traceback; the
-:class:`RefusalLogFilter` drops those records for our typed errors, since the flow logs the
-refusal once.
+Prefect's task engine also logs a failing task's exception with its traceback, then its
+final state ("Finished in state Failed('Task run encountered an exception
+SchemaDriftError: ...')"), both at ERROR; the :class:`RefusalLogFilter` drops those records
+for our typed errors, since the flow logs the refusal once.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from prefect import get_run_logger
 from prefect.states import Failed, State
@@ -28,17 +30,34 @@ def refused(error: DPReleaseError) -> State[object]:
     return Failed(message=str(error), data=error)
 
 
+_TASK_FAILED = re.compile(r"encountered an exception (\w+):")
+
+
+def _typed_error_names(cls: type[DPReleaseError] = DPReleaseError) -> set[str]:
+    """The class names of :class:`DPReleaseError` and all its subclasses (loaded so far)."""
+    names = {cls.__name__}
+    for sub in cls.__subclasses__():
+        names |= _typed_error_names(sub)
+    return names
+
+
 class RefusalLogFilter(logging.Filter):
-    """Drop log records that carry one of our typed errors as their exception.
+    """Drop a task run's ERROR records about one of our typed errors.
 
     They are refusals the flow reports itself (:func:`refused`); a traceback would only
-    bury the message.
+    bury the message. Records of any other exception pass, with their traceback.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Keep every record except one whose ``exc_info`` is a :class:`DPReleaseError`."""
+        """Keep every record except the task engine's about a :class:`DPReleaseError`: its
+        traceback (``exc_info``) and its final state's line, which names the error's class."""
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, DPReleaseError)
+        if isinstance(error, DPReleaseError):
+            return False
+        if record.levelno < logging.ERROR:
+            return True
+        found = _TASK_FAILED.search(record.getMessage())
+        return found is None or found.group(1) not in _typed_error_names()
 
 
 _FILTER = RefusalLogFilter()
