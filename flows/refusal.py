@@ -9,8 +9,10 @@ which logs their traceback.
 
 Prefect's task engine also logs a failing task's exception with its traceback, then its
 final state ("Finished in state Failed('Task run encountered an exception
-SchemaDriftError: ...')"), both at ERROR; the :class:`RefusalLogFilter` drops those records
-for our typed errors, since the flow logs the refusal once.
+SchemaDriftError: ...')"), both at ERROR; and when a deployment's run ends Failed, the flow
+engine re-raises the state's exception and logs "Engine execution exited with unexpected
+exception" with its traceback. The :class:`RefusalLogFilter` drops those records for our
+typed errors, since the flow logs the refusal once.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ _FILTER = RefusalLogFilter()
 
 
 def install_refusal_filter() -> None:
-    """Attach the filter to Prefect's task-run logger (idempotent)."""
-    logger = logging.getLogger("prefect.task_runs")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
+    """Attach the filter to Prefect's task-run and flow-run loggers (idempotent)."""
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
