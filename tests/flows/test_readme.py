@@ -21,8 +21,6 @@ COVERED_ELSEWHERE = {
     "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/dprelease demo": (
         ".ci/run (venv + install) and the demo below"
     ),
-    "prefect server start": "tests/e2e/test_prefect_ui.py",
-    "prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api": "tests/e2e/test_prefect_ui.py",
     "dprelease serve": "tests/e2e/test_prefect_ui.py and tests/flows/test_deployments.py",
 }
 
