@@ -48,7 +48,7 @@ import yaml
 from dpcore.accounting import BudgetState, PrivacyCap
 from flows.local_api import ServerFiles, read_record, stop_server
 from flows.spec import load_spec
-from warehouse.ledger import charge
+from warehouse.ledger import charge, register_budget
 from warehouse.paths import WarehousePaths
 from warehouse.seed import seed_adult
 
@@ -134,6 +134,13 @@ def seeded(template: Path, home: Path) -> Path:
     return home
 
 
+def register(home: Path, spec: Path) -> Path:
+    """Register the spec's cap for its dataset, as the privacy officer does first."""
+    request = load_spec(spec).to_request(str(spec))
+    register_budget(home / "warehouse.duckdb", request.dataset, request.cap, registered_by="bench")
+    return home
+
+
 def spec_copy(work: Path, name: str, **privacy: object) -> Path:
     data = yaml.safe_load(ADULT.read_text())
     data["privacy"].update(privacy)
@@ -166,7 +173,7 @@ def median(values: list[float]) -> float:
 def refusal_cases(work: Path, template: Path, spec: Path) -> dict[str, tuple[Path, list[str]]]:
     """Homes and arguments for each refusal, each expected to refuse before any server."""
     exhausted_spec = spec_copy(work, "exhausted", cap={"epsilon": 1.0, "delta": 1.0e-6})
-    exhausted = seeded(template, work / "refuse-budget")
+    exhausted = register(seeded(template, work / "refuse-budget"), exhausted_spec)
     request = load_spec(exhausted_spec).to_request(str(exhausted_spec))
     charge(
         exhausted / "warehouse.duckdb",
@@ -179,7 +186,7 @@ def refusal_cases(work: Path, template: Path, spec: Path) -> dict[str, tuple[Pat
     )
     cases: dict[str, tuple[Path, list[str]]] = {
         "epsilon above the spec's": (
-            seeded(template, work / "refuse-epsilon"),
+            register(seeded(template, work / "refuse-epsilon"), spec),
             ["run", str(spec), "--epsilon", "50"],
         ),
         "exhausted budget": (exhausted, ["run", str(exhausted_spec)]),
@@ -189,7 +196,7 @@ def refusal_cases(work: Path, template: Path, spec: Path) -> dict[str, tuple[Pat
         ("missing column", "ALTER TABLE raw.adult DROP COLUMN age"),
         ("type drift", "ALTER TABLE raw.adult ALTER age TYPE VARCHAR"),
     ):
-        home = seeded(template, work / f"refuse-{name.replace(' ', '-')}")
+        home = register(seeded(template, work / f"refuse-{name.replace(' ', '-')}"), spec)
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             con.execute(statement)
         cases[name] = (home, ["run", str(spec)])
@@ -213,7 +220,7 @@ def concurrency(
     base.write_text(yaml.safe_dump(data))
     outcomes = []
     for rep in range(repetitions):
-        home = seeded(template, work / f"concurrent-{rep}")
+        home = register(seeded(template, work / f"concurrent-{rep}"), base)
         load = burners(2)
         started = time.monotonic()
         try:
@@ -267,10 +274,10 @@ def main() -> int:
         spec = spec_copy(work, "adult", cap={"epsilon": 100.0, "delta": 1.0e-6})
         homes: list[Path] = []
         try:
-            first_home = seeded(template, work / "first")
+            first_home = register(seeded(template, work / "first"), spec)
             homes.append(first_home)
             first = run(env, first_home, "run", str(spec))
-            warm_home = seeded(template, work / "warm")
+            warm_home = register(seeded(template, work / "warm"), spec)
             homes.append(warm_home)
             run(env, warm_home, "server", "start")
             warm = [run(env, warm_home, "run", str(spec)) for _ in range(samples)]

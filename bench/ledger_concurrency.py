@@ -237,6 +237,7 @@ def main() -> int:
                     reps = []
                     for rep in range(args.repetitions):
                         path = Path(tmp) / f"{mode}-{unit}-{rep}.duckdb"
+                        ledger.register_budget(path, DATASET, UNITS[unit][1])
                         if mode == "threads":
                             outcomes, wall = run_threads(path, unit)
                         else:

@@ -1,6 +1,11 @@
 """Empirical privacy audit of the noise samplers on one count (c versus c + 1).
 
-Run ``.venv/bin/python bench/privacy_audit.py [--draws N]``. For each mechanism it draws
+Run ``.venv/bin/python bench/privacy_audit.py [--draws N]``; ``--person [--releases N]``
+audits person-level releases instead (``bench/person_audit.py``: the release's own measure
+step on a table reloaded with one more person placed first, against the landed
+position-ordered cut as a mutant; writes ``bench/results/privacy_audit_person.json``).
+
+For each mechanism it draws
 ``N`` releases on each neighbouring dataset, picks the threshold event
 ``S = {release >= c + k}`` on the first half of the draws (the most revealing ``k`` there),
 and evaluates it on the held-out second half with one-sided Clopper-Pearson bounds at total
@@ -27,6 +32,7 @@ import numpy.typing as npt
 from scipy import optimize, stats  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dpcore.noise import RandomSource, discrete_gaussian, discrete_laplace, seeded_source
 
@@ -77,11 +83,66 @@ def gaussian_epsilon(sigma: float, delta: float) -> float:
     )
 
 
+def person_main(releases: int) -> None:
+    """Audit person-level releases (ours and the position-ordered mutant), print, write JSON."""
+    import time
+
+    import duckdb
+    import person_audit as pa
+
+    pilot = max(200, releases // 4)
+    with duckdb.connect() as con:
+        is_a = pa.design(con)
+        pa.build_tables(con, is_a)
+        moved = pa.same_salt_movement(con)
+        started = time.perf_counter()
+        ours = pa.audit(con, pilot, releases, "ours (salted hash of each row's codes)")
+        with pa.mutant_cut():
+            mutant = pa.audit(con, pilot, releases, "mutant (hash(rowid, salt), the landed cut)")
+        seconds = time.perf_counter() - started
+    print(
+        f"person-level audit: {pa.PERSONS} persons x {pa.ROWS} rows, k={pa.K}, independent "
+        f"method at epsilon={pa.EPSILON:g}, delta={pa.DELTA:g}; neighbour: reloaded with one "
+        f"more person first; {releases} releases a side (+{pilot} pilot), alpha={pa.ALPHA:g}"
+    )
+    print(f"{'cut':<44} {'max L1 move (one salt)':>22} {'epsilon lower':>14}  verdict")
+    rows = []
+    for result, move in ((ours, moved[0]), (mutant, moved[1])):
+        within = result.epsilon_lower <= pa.EPSILON
+        verdict = ("within declared" if within else "ABOVE declared") + f" ({result.event})"
+        print(f"{result.cut:<44} {move:>22} {result.epsilon_lower:>14.3f}  {verdict}")
+        rows.append({**result.__dict__, "max_l1_same_salt": move, "within_declared": within})
+    out = RESULTS.with_name("privacy_audit_person.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "declared_epsilon": pa.EPSILON,
+                "delta": pa.DELTA,
+                "k": pa.K,
+                "persons": pa.PERSONS,
+                "releases_per_side": releases,
+                "pilot_per_side": pilot,
+                "alpha": pa.ALPHA,
+                "seconds": seconds,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out}")
+
+
 def main() -> None:
     """Audit honest and mutant samplers and print the verdicts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2_000_000)
+    parser.add_argument("--person", action="store_true", help="audit person-level releases")
+    parser.add_argument("--releases", type=int, default=2000, help="with --person: per side")
     args = parser.parse_args()
+    if args.person:
+        person_main(args.releases)
+        return
     cases: list[tuple[str, Noise, float, float, float]] = []
     for t in (1.0, 2.0, 4.0):
         cases.append(("discrete_laplace", discrete_laplace, t, 0.0, 1.0 / t))

@@ -177,9 +177,11 @@ def child(rows: int, home: Path, time_budget: float, method: str) -> dict[str, A
     """Generate, time the floor, run the release; returns the measurements."""
     os.environ["DPRELEASE_HOME"] = str(home)
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    from dpcore.accounting import PrivacyCap
     from flows.progress import LOGGER_NAME
     from flows.release import release
     from warehouse.connection import connect
+    from warehouse.ledger import register_budget
     from warehouse.paths import WarehousePaths
     from warehouse.source import DuckDBOracle
 
@@ -200,7 +202,15 @@ def child(rows: int, home: Path, time_budget: float, method: str) -> dict[str, A
         con.execute(generate_sql(rows))
     generate_s = time.perf_counter() - start
     spec_path = home / "scale.yaml"
-    spec_path.write_text(yaml.safe_dump(spec(time_budget, method), sort_keys=False))
+    declared = spec(time_budget, method)
+    spec_path.write_text(yaml.safe_dump(declared, sort_keys=False))
+    cap = declared["privacy"]["cap"]
+    register_budget(
+        paths.warehouse,
+        "raw.scale",
+        PrivacyCap(cap["epsilon"], cap["delta"]),
+        registered_by="bench",
+    )
     names = ", ".join(f'"{n}"' for n in spec(time_budget)["columns"])
 
     _reset_peak()

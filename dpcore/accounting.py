@@ -139,6 +139,8 @@ class BudgetState:
     dataset: str
     cap: PrivacyCap
     spent_rho: Decimal
+    unit: str | None = None
+    """Whom the cap protects (``row`` or ``person:<key>``), once a charge has fixed it."""
 
     @property
     def cap_rho(self) -> Decimal:
@@ -163,7 +165,7 @@ class BudgetState:
         """The state once ``rho`` is charged; refuses to pass the cap."""
         if not self.can_charge(rho):
             raise BudgetExhaustedError(exhausted_message(self, rho))
-        return BudgetState(self.dataset, self.cap, self.spent_rho + rho)
+        return BudgetState(self.dataset, self.cap, self.spent_rho + rho, self.unit)
 
     def runs_left(self, rho: Decimal) -> int:
         """How many more charges of ``rho`` the remaining budget pays for."""

@@ -22,13 +22,17 @@ class Measurement:
     """Noisy counts of the marginal over ``clique`` with discrete Gaussian noise of scale sigma.
 
     ``private`` is False when the noise came from a seeded test generator: such a measurement
-    must never be published.
+    must never be published. ``selection_epsilon`` is the exponential mechanism's epsilon
+    spent choosing this marginal from data (0 when it was fixed in advance), so that what a
+    run spent can be recomputed from its stored measurements alone
+    (:func:`dpcore.spend.spent_rho`).
     """
 
     clique: Clique
     values: npt.NDArray[np.int64] = field(repr=False)
     sigma: float
     private: bool = True
+    selection_epsilon: float = field(default=0.0, kw_only=True)
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values, dtype=np.int64).reshape(-1)

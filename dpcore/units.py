@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from dpcore.errors import DomainError
 
 
+def describe_unit(label: str) -> str:
+    """A unit label in words, for messages (``person:pid`` → each person, by ``pid``)."""
+    if label == "row":
+        return "each row (privacy.unit: row)"
+    key = label.removeprefix("person:")
+    return f"each person identified by {key} (privacy.unit.key: {key})"
+
+
 @dataclass(frozen=True)
 class PrivacyUnit:
     """Rows (``key=None``) or persons identified by ``key`` with at most ``max_rows`` each."""
@@ -27,6 +35,15 @@ class PrivacyUnit:
             raise DomainError("max_rows applies only with a person key")
         if not 1 <= self.max_rows <= 100_000:
             raise DomainError(f"max_rows must be between 1 and 100000, got {self.max_rows}")
+
+    @property
+    def label(self) -> str:
+        """Whom the guarantee protects, as the ledger records it: ``row`` or ``person:<key>``.
+
+        ``max_rows`` is how contributions are bounded, not whom they protect, so it is not
+        part of the label: releases with different k protect the same people.
+        """
+        return "row" if self.key is None else f"person:{self.key}"
 
     @property
     def sensitivity(self) -> int:

@@ -91,6 +91,8 @@ class InputReport:
     success: bool
     columns: tuple[ColumnInputStats, ...]
     expectations: tuple[ExpectationOutcome, ...]
+    null_key_rows: int = 0
+    """Rows dropped before counting because their person key is NULL (person units only)."""
 
     def column(self, name: str) -> ColumnInputStats:
         """The stats of one column."""
@@ -172,8 +174,12 @@ class ColumnCounts(Protocol):
     def type_ok(self) -> bool: ...
 
 
-def report_from_counts(rows: int, counts: Sequence[ColumnCounts], codec: TableCodec) -> InputReport:
+def report_from_counts(
+    rows: int, counts: Sequence[ColumnCounts], codec: TableCodec, null_key_rows: int = 0
+) -> InputReport:
     """The input report of a source counted elsewhere: the suite's checks, decided on counts.
+
+    ``null_key_rows`` is how many rows a person-level release drops for their NULL key.
 
     Raises :class:`SchemaMismatchError` when a declared column has no counts.
     """
@@ -202,6 +208,7 @@ def report_from_counts(rows: int, counts: Sequence[ColumnCounts], codec: TableCo
         success=all(o.success for o in outcomes.values()),
         columns=stats,
         expectations=tuple(outcomes.values()),
+        null_key_rows=null_key_rows,
     )
 
 

@@ -73,17 +73,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flows.preflight import preflight
     from warehouse.ledger import budget_state
     from warehouse.paths import WarehousePaths
-    from warehouse.seed import seed_adult
+    from warehouse.seed import register_adult, seed_adult
 
     paths = WarehousePaths.from_env(args.home)
+    spec = SPECS_DIR / "adult.yaml"
     if seed_adult(paths.warehouse):
         print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
-    spec = str(SPECS_DIR / "adult.yaml")
-    preflight(spec, str(paths.home))
+    if register_adult(paths.warehouse, _spec_cap(spec)):
+        print("registered raw.adult's lifetime cap (the embedded default's privacy officer)")
+    preflight(str(spec), str(paths.home))
     with _flow_session(args) as api:
         from flows.release import release
 
-        outcome = release(spec, home=str(paths.home))
+        outcome = release(str(spec), home=str(paths.home))
     state = budget_state(paths.warehouse, "raw.adult")
     print()
     print(f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows")
@@ -98,6 +100,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"report:    {outcome.report or 'not written (see the warning above)'}")
     ui = ui_address(api)
     print(f"Prefect UI: {ui} (this run: {ui}/runs/flow-run/{outcome.run_id})")
+    return 0
+
+
+def _spec_cap(spec: Path) -> tuple[float, float]:
+    """The (epsilon, delta) cap a spec declares."""
+    from flows.spec import load_spec
+
+    cap = load_spec(spec).privacy.cap
+    return cap.epsilon, cap.delta
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """A privacy officer registers a dataset's lifetime cap (required before any release)."""
+    from dpcore.accounting import PrivacyCap
+    from dpcore.errors import DomainError
+    from warehouse.ledger import register_budget
+    from warehouse.paths import WarehousePaths
+
+    try:
+        cap = PrivacyCap(args.epsilon, args.delta)
+    except ValueError as error:
+        raise DomainError(f"cannot register {args.dataset}: {error}") from None
+    unit = None if args.unit is None else ("row" if args.unit == "row" else f"person:{args.unit}")
+    paths = WarehousePaths.from_env(args.home)
+    state = register_budget(
+        paths.warehouse,
+        args.dataset.lower(),
+        cap,
+        unit=unit,
+        registered_by=os.environ.get("USER", ""),
+    )
+    protects = state.unit or "fixed by the first charge"
+    print(
+        f"{state.dataset}: lifetime cap epsilon={cap.epsilon:g}, delta={cap.delta:g} "
+        f"(rho={state.cap_rho}); privacy unit: {protects}; spent rho={state.spent_rho}"
+    )
     return 0
 
 
@@ -251,9 +289,15 @@ def cmd_budget(args: argparse.Namespace) -> int:
             print(f"no charges recorded for {args.history}")
         for h in entries:
             c = h.charge
+            drawn = (
+                "nothing measured yet"
+                if h.recomputed_rho is None
+                else f"measurements spent rho={h.recomputed_rho:.6g}"
+            )
             print(
                 f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "
-                f"run {c.run_id}  eps={c.epsilon:g} delta={c.delta:g} rho={c.rho:.6g}  "
+                f"run {c.run_id}  [{c.unit or 'unit not recorded'}]  eps={c.epsilon:g} "
+                f"delta={c.delta:g} rho={c.rho:.6g} ({drawn})  "
                 f"cumulative eps={h.cumulative_epsilon:.4g}  {h.outcome}"
             )
         return 0
@@ -451,6 +495,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("budget", cmd_budget, "show each dataset's spent and remaining privacy budget")
     p.add_argument("--history", metavar="DATASET", help="list every charge of one dataset")
     p.add_argument("--json", action="store_true")
+    officer = p.add_subparsers(dest="budget_command", metavar="register")
+    r = officer.add_parser(
+        "register",
+        help="register a dataset's lifetime cap (privacy officers; before any release)",
+        description="Register a dataset's lifetime privacy cap. Every release of the dataset "
+        "is charged against it; specs can only repeat it. A cap never changes once registered.",
+    )
+    r.add_argument("dataset", help="schema.table in the warehouse (or a Parquet path)")
+    r.add_argument("--epsilon", type=float, required=True, help="the lifetime epsilon")
+    r.add_argument("--delta", type=float, required=True, help="the lifetime delta")
+    r.add_argument(
+        "--unit",
+        metavar="row|KEY",
+        help="whom the cap protects: 'row', or a person key column (default: the first "
+        "charge's unit)",
+    )
+    r.set_defaults(fn=cmd_register)
     p = add("releases", cmd_releases, "list published release versions")
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true")

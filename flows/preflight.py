@@ -17,7 +17,7 @@ from dpcore.errors import BudgetExhaustedError, DPReleaseError
 from flows.overrides import ReleaseOverrides, apply_overrides
 from flows.spec import load_spec
 from tasks.context import warehouse_paths
-from tasks.plan import ReleasePlan, plan_release_fn
+from tasks.plan import ReleasePlan, plan_release_fn, resolve_dataset
 from tasks.request import ReleaseRequest
 from tasks.source_schema import check_source_schema
 from warehouse.ledger import charge_for_run
@@ -65,11 +65,13 @@ def release_request(
     overrides: ReleaseOverrides | None = None,
     resume_run_id: str | None = None,
 ) -> ReleaseRequest:
-    """The spec's request with the run's overrides; for a resume, at the run's charged cost."""
+    """The spec's request with the run's overrides and its ledger dataset resolved (a view's
+    base table; a missing source is refused here); for a resume, at the run's charged cost."""
     resuming = resume_run_id is not None
     request = apply_overrides(
         load_spec(spec_path).to_request(spec_path), overrides, resuming=resuming
     )
+    request = resolve_dataset(request, home, require_source=True)  # a view charges its table
     if resume_run_id is not None:
         request = resumable(request, resume_run_id, home)
     return request

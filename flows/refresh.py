@@ -43,9 +43,9 @@ def refresh_request(source: RefreshSource, current: ReleaseRequest | None) -> Re
             source.spec_path
         )
         if request.spec_hash == source.spec_hash:
-            return request
+            return replace(request, dataset_table=source.dataset)
     if current is not None and current.spec_hash == source.spec_hash:
-        return current
+        return replace(current, dataset_table=source.dataset)
     raise RefreshSpecError(
         f"run {source.run_id} was measured with a spec (hash {source.spec_hash}) that is not "
         "stored with it and differs from the one given; pass the spec it was made with "

@@ -125,6 +125,13 @@ class PersonUnit(_Strict):
 
     key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")]
     max_rows_per_person: Annotated[int, Field(ge=1, le=100_000)]
+    null_keys: Literal["drop"] = Field(
+        default="drop",
+        description="Rows whose key is NULL belong to no person the guarantee can name: they "
+        "are dropped before counting (and counted in the operator-only input report). They "
+        "are never pooled into one 'person', which would let one real person move k other "
+        "kept rows.",
+    )
 
 
 class Horizon(_Strict):
@@ -351,17 +358,6 @@ class ReleaseSpec(_Strict):
                 f"privacy.unit.key {unit.key!r} is also a release column; the person key is "
                 "used only to bound contributions and is never released: remove it from "
                 "columns"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _dask_has_no_person_unit(self) -> ReleaseSpec:
-        if self.source.engine == "dask" and isinstance(self.privacy.unit, PersonUnit):
-            raise ValueError(
-                "privacy.unit with a person key is not supported with source.engine: dask "
-                "(bounding each person's rows needs an exact, randomly salted cut across "
-                "partitions, which the dask engine does not do yet); use the duckdb engine "
-                "for person-level releases, or privacy.unit: row"
             )
         return self
 

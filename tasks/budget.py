@@ -14,6 +14,7 @@ from tasks.plan import (
     plan_release_fn,
     require_affordable,
     resolve_cost,
+    resolve_dataset,
 )
 from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
@@ -29,6 +30,7 @@ __all__ = [
     "plan_release_fn",
     "require_affordable",
     "resolve_cost",
+    "resolve_dataset",
 ]
 
 
@@ -43,6 +45,7 @@ def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> 
         spec_hash=request.spec_hash,
         cost=request.cost,
         cap=request.cap,
+        unit=request.unit.label,
     )
     crash_point("after-charge")
     set_status(paths.warehouse, run_id, "charged")

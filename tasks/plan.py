@@ -15,7 +15,10 @@ from dpcore.synth.base import PlannedMeasurement
 from dpcore.synth.registry import get_synthesizer
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
+from warehouse.connection import connect
 from warehouse.ledger import budget_state, release_charge_count
+from warehouse.source import source_columns
+from warehouse.views import base_table
 
 
 class DomainTooLargeError(DomainError):
@@ -73,10 +76,33 @@ def resolve_cost(
     return replace(request, cost=cost), left
 
 
+def resolve_dataset(
+    request: ReleaseRequest, home: str | None, *, require_source: bool = False
+) -> ReleaseRequest:
+    """The request with its ledger dataset resolved: a view source charges the cap of the
+    base table it reads (:mod:`warehouse.views`; views that could repeat a person's rows
+    are refused here, before anything is charged). Parquet sources are their own dataset.
+
+    ``require_source`` (a run, not a plan) also refuses a missing source table first, so its
+    error names the table rather than its missing cap. Idempotent.
+    """
+    if request.dataset_table is not None or request.source_engine != "duckdb":
+        return request
+    paths = warehouse_paths(home)
+    if not paths.warehouse.exists() and not require_source:
+        return request
+    with connect(paths.warehouse) as con:
+        if require_source:
+            source_columns(con, request.source_table)  # SourceNotFoundError if absent
+        base = base_table(con, request.source_table)
+    return replace(request, dataset_table=base)
+
+
 def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
     """Resolve the cost, plan the measurements, check the cell limit and remaining budget."""
     paths = warehouse_paths(home)
-    state = budget_state(paths.warehouse, request.dataset, request.cap)
+    request = resolve_dataset(request, home)
+    state = budget_state(paths.warehouse, request.dataset, request.cap, request.unit.label)
     assert state is not None
     done = (
         0

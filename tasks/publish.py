@@ -52,13 +52,13 @@ def publish_fn(
         spent = receipt.spent_after
         cost = (receipt.epsilon, receipt.delta, float(receipt.rho))
     else:
-        state = budget_state(paths.warehouse, request.dataset, request.cap)
+        state = budget_state(paths.warehouse, request.dataset, request.cap, request.unit.label)
         spent = receipt.spent_after if state is None else state.spent_rho
         cost = (0.0, 0.0, 0.0)
     meta = ReleaseMetadata(
         name=request.name,
         run_id=run_id,
-        source=request.source_table,
+        source=request.dataset,  # the base table whose cap paid (a view resolves to it)
         spec_hash=request.spec_hash,
         description=request.description,
         method=request.method,
@@ -75,6 +75,7 @@ def publish_fn(
         kind="measured" if refresh_of is None else "refresh",
         measurement_run=refresh_of or run_id,
         cumulative_rho=spent,
+        unit=request.unit.label,
     )
     published = publish(paths, table.frames(), meta, private=table.synthetic.private)
     crash_point("after-rename")

@@ -34,6 +34,7 @@ class RefreshSource:
     spec_path: str
     spec_json: str | None
     receipt: Charge
+    dataset: str
     measurements: list[Measurement] = field(repr=False)
 
 
@@ -51,7 +52,13 @@ def refresh_source_fn(release: str, home: str | None) -> RefreshSource:
             "the name with `dprelease runs`."
         )
     return RefreshSource(
-        run_id, record.spec_hash, record.spec_path, record.spec_json, receipt, measurements
+        run_id,
+        record.spec_hash,
+        record.spec_path,
+        record.spec_json,
+        receipt,
+        record.dataset,
+        measurements,
     )
 
 

@@ -40,6 +40,9 @@ class ReleaseRequest:
     horizon_runs: int | None = None
     spec_json: str | None = field(default=None, repr=False)
     source_engine: Literal["duckdb", "dask"] = "duckdb"
+    dataset_table: str | None = None
+    """The base table a view source reads (:func:`tasks.budget.resolve_dataset`), whose cap
+    the release charges; None until resolved, or for a table."""
 
     @property
     def measure_rho(self) -> float:
@@ -48,5 +51,6 @@ class ReleaseRequest:
 
     @property
     def dataset(self) -> str:
-        """The ledger's key for the source table's lifetime budget."""
-        return self.source_table.lower()
+        """The ledger's key for the lifetime budget: the source table, or for a view the base
+        table it reads (once resolved)."""
+        return (self.dataset_table or self.source_table).lower()

@@ -33,8 +33,12 @@ def validate_source_fn(request: ReleaseRequest, run_id: str, home: str | None) -
             columns = source_columns(con, request.source_table)
             check_schema(columns, request.codec, request.source_table, request.unit)
             check_not_empty(con, request.source_table)
-            profile = profile_source(con, request.source_table, request.codec, columns)
-        report = report_from_counts(profile.rows, profile.columns, request.codec)
+            profile = profile_source(
+                con, request.source_table, request.codec, columns, request.unit
+            )
+        report = report_from_counts(
+            profile.rows, profile.columns, request.codec, profile.null_key_rows
+        )
     set_status(
         paths.warehouse,
         run_id,
@@ -53,8 +57,8 @@ def _validate_parquet(request: ReleaseRequest, run_id: str, home: str | None) ->
     with private_data_boundary("reading the Parquet source for validation"):
         check_parquet_schema(request.source_table, request.codec, request.unit)
         with dask_client() as client:
-            counts = input_counts(client, request.source_table, request.codec)
-    report = report_from_counts(counts.rows, counts.columns, request.codec)
+            counts = input_counts(client, request.source_table, request.codec, request.unit)
+    report = report_from_counts(counts.rows, counts.columns, request.codec, counts.null_key_rows)
     set_status(
         warehouse_paths(home).warehouse,
         run_id,

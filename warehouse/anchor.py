@@ -6,8 +6,10 @@ published version, though, records in the release file (which consumers hold cop
 the run that paid for its measurements (a refresh's own run pays nothing) and the dataset's
 cumulative epsilon at that point. So the ledger must still hold a charge for every such run,
 and what it says was spent must certify at least the largest cumulative epsilon the catalog
-shows. Truncating charges of runs that never published stays undetectable without a
-further witness.
+shows; and each version records the dataset's cap, which must be the registered one (a cap
+raised by hand, even with its seal recomputed, disagrees with every version published under
+it). Truncating charges of runs that never published stays undetectable without a further
+witness (the run log and stored measurements are a second one, see ``warehouse.ledger``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
-from dpcore.accounting import eps_from_rho
+from dpcore.accounting import PrivacyCap, eps_from_rho
 from warehouse.errors import LedgerError
 from warehouse.paths import WarehousePaths
 from warehouse.publish import fresh_reader
@@ -30,8 +32,11 @@ _RESTORE = (
 )
 
 
-def _published(release: Path, dataset: str) -> list[tuple[str, int, str, float, float]]:
-    """(name, version, paying run, cumulative epsilon, cumulative delta) of each version.
+def _published(
+    release: Path, dataset: str
+) -> list[tuple[str, int, str, float, float, float, float]]:
+    """(name, version, paying run, cumulative epsilon, cumulative delta, cap epsilon, cap
+    delta) of each version.
 
     The paying run is the run whose charged measurements the version was sampled from: the
     version's own run, or for a refresh (which is never charged) its measurement run.
@@ -51,26 +56,39 @@ def _published(release: Path, dataset: str) -> list[tuple[str, int, str, float, 
         ).fetchall()[0][0]
         paid_by = "coalesce(measurement_run, run_id)" if has_source_run else "run_id"
         return [
-            (r[0], int(r[1]), r[2], float(r[3]), float(r[4]))
+            (r[0], int(r[1]), r[2], float(r[3]), float(r[4]), float(r[5]), float(r[6]))
             for r in con.execute(
-                f"SELECT name, version, {paid_by}, cumulative_epsilon, cumulative_delta "
-                "FROM catalog WHERE lower(source) = ? ORDER BY name, version",
+                f"SELECT name, version, {paid_by}, cumulative_epsilon, cumulative_delta, "
+                "cap_epsilon, cap_delta FROM catalog WHERE lower(source) = ? "
+                "ORDER BY name, version",
                 [dataset],
             ).fetchall()
         ]
 
 
 def verify_against_releases(
-    warehouse: Path, dataset: str, charged_runs: Iterable[str], spent_rho: Decimal
+    warehouse: Path,
+    dataset: str,
+    charged_runs: Iterable[str],
+    spent_rho: Decimal,
+    cap: PrivacyCap | None = None,
 ) -> None:
-    """Raise ``LedgerError`` if the release catalog shows spending the ledger lacks.
+    """Raise ``LedgerError`` if the release catalog shows spending the ledger lacks, or
+    versions published under another cap than the registered ``cap``.
 
     ``warehouse`` is the ledger's file; the release file beside it is the witness.
     """
     charged = set(charged_runs)
-    for name, version, run_id, cumulative_eps, cumulative_delta in _published(
+    for name, version, run_id, cumulative_eps, cumulative_delta, cap_eps, cap_delta in _published(
         WarehousePaths(warehouse.parent).release, dataset
     ):
+        if cap is not None and (cap_eps, cap_delta) != (cap.epsilon, cap.delta):
+            raise LedgerError(
+                f"the release catalog shows {name} version {version} published under a cap of "
+                f"epsilon={cap_eps:g}, delta={cap_delta:g}, but the ledger now says "
+                f"{dataset}'s cap is epsilon={cap.epsilon:g}, delta={cap.delta:g}: the "
+                f"registered cap was changed. {_RESTORE}"
+            )
         if run_id not in charged:
             raise LedgerError(
                 f"the release catalog shows {name} version {version} paid for by run {run_id}, "

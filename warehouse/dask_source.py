@@ -1,41 +1,42 @@
 """Reading a partitioned Parquet source with Dask: its schema, and encoded counts on a cluster.
 
 The dask engine's counterpart of :mod:`warehouse.source` (the only module importing dask or
-distributed). Each partition is encoded to the public domain's codes in numpy by the rules of
-:func:`warehouse.source.code_expression` (NULL and missing tokens → the missing code; NaN
-and values outside the domain by ``on_invalid``; category values compared as text as
-``CAST(x AS VARCHAR)`` writes them), every requested clique is counted in the partition with
-``np.bincount``, and the counts are summed over partitions on the cluster. Only the summed
-exact counts of the release's declared columns come back; noise is added once, by the caller.
+distributed). Each partition is registered in an in-process DuckDB on its worker and
+encoded by the DuckDB engine's own query (:func:`warehouse.source.encoded_query`: NULL and
+missing tokens, NaN, bins, ``on_invalid``, and the person cut of
+:mod:`warehouse.contribution`); its operator-only input counts come from the same profile
+query (:func:`warehouse.profile.profile_source`). So both engines apply one set of rules,
+written once. Every requested clique is counted in the partition with ``np.bincount`` and
+the counts are summed over partitions on the cluster. Only the summed exact counts of the
+release's declared columns come back; noise is added once, by the caller.
 
-Known divergence: the text of a 32-bit FLOAT value in a *category* column is its shortest
-form, where DuckDB sometimes writes one more digit (``1234567.75``). Person-level bounding is
-not done here: the spec refuses a person key on the dask engine.
+With a person unit, rows with a NULL key are dropped and the rest shuffled by key before
+counting, so each person's rows meet in one partition and are cut there, with the one salt
+every partition shares: the counts equal the DuckDB engine's on the same rows and salt.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Sequence
+import secrets
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import dask
 import dask.dataframe as dd
+import duckdb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from distributed import Client
 
 from dpcore.domain import Clique, Domain
-from dpcore.encoding import ColumnCodec, TableCodec
+from dpcore.encoding import TableCodec
 from dpcore.units import PrivacyUnit
-from warehouse.errors import EmptySourceError, SourceError, SourceNotFoundError
-from warehouse.source import check_schema
+from warehouse.errors import EmptySourceError, SourceNotFoundError
+from warehouse.source import check_schema, encoded_query
 
 DaskClient = Client
 DROP = -1
@@ -107,176 +108,48 @@ def check_parquet_schema(path: str, codec: TableCodec, unit: PrivacyUnit | None 
     check_schema(parquet_columns(path), codec, f"(Parquet) {path}", unit)
 
 
-# --- encoding one partition ---------------------------------------------------------------
+# --- counting one partition ---------------------------------------------------------------
 
 
-def _arrow(values: pd.Series) -> pa.Array:
-    """A partition's column as one Arrow array, dictionary-decoded."""
-    array = pa.array(values)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    return array
-
-
-def _float_text(value: float, single: bool) -> str:
-    """DuckDB's text of a DOUBLE (Python's repr) or FLOAT (shortest 32-bit digits)."""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if single:
-        value = float(np.format_float_positional(np.float32(value), unique=True, trim="0"))
-    return repr(float(value))
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return (
-        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
-    )
-
-
-def _text(array: pa.Array) -> pa.Array:
-    """Each value as ``CAST(x AS VARCHAR)`` writes it (NULL stays NULL)."""
-    kind = array.type
-    if _is_text(kind):
-        return pc.cast(array, pa.string())
-    if pa.types.is_boolean(kind):
-        convert: Callable[[Any], str] = lambda v: "true" if v else "false"  # noqa: E731
-    elif pa.types.is_integer(kind):
-        convert = lambda v: str(int(v))  # noqa: E731
-    elif pa.types.is_decimal(kind):
-        convert = lambda v: format(Decimal(v), "f")  # noqa: E731
-    elif pa.types.is_floating(kind):
-        single = pa.types.is_float32(kind)
-        convert = lambda v: _float_text(float(v), single)  # noqa: E731
-    else:
-        convert = str
-    memo: dict[object, str] = {}
-    out: list[str | None] = []
-    for v in array.to_pylist():
-        if v is None:
-            out.append(None)
-            continue
-        key = "nan" if isinstance(v, float) and math.isnan(v) else v
-        text = memo.get(key)
-        if text is None:
-            text = memo[key] = convert(v)
-        out.append(text)
-    return pa.array(out, type=pa.string())
-
-
-def _bools(array: pa.Array) -> npt.NDArray[np.bool_]:
-    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _as_float(array: pa.Array) -> npt.NDArray[np.float64]:
-    """Numbers as float64 (NULL → NaN; NULL is tested separately)."""
-    if pa.types.is_decimal(array.type):
-        array = pc.cast(array, pa.float64(), safe=False)
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
-
-
-def _numeric_token(token: str) -> float | None:
-    try:
-        number = float(token)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _edge(single: bool, edge: float) -> float:
-    """The edge as DuckDB compares it: a plain-decimal literal is cast to a FLOAT column's
-    type, a literal in scientific notation (``1e+20``) keeps the column as DOUBLE."""
-    return float(np.float32(edge)) if single and "e" not in repr(edge) else edge
-
-
-@dataclass(frozen=True)
-class ColumnCodes:
-    """One column of a partition: codes (``DROP`` removes the row) and how values classed."""
-
-    codes: npt.NDArray[np.int64]
-    null: npt.NDArray[np.bool_]
-    nan: npt.NDArray[np.bool_]
-    token: npt.NDArray[np.bool_]
-    outside: npt.NDArray[np.bool_]
-
-
-def encode_column(values: pd.Series, codec: ColumnCodec) -> ColumnCodes:
-    """Codes of one column by :func:`warehouse.source.code_expression`'s rules, in numpy."""
-    array = _arrow(values)
-    n = len(array)
-    null = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    invalid = codec.missing_code if codec.on_invalid == "missing" else None
-    invalid_code = DROP if invalid is None else invalid
-    missing = codec.missing_code
-    numeric = codec.kind != "category"
-    text = _text(array) if codec.kind == "category" or codec.missing_tokens else None
-    number = _as_float(array) if numeric else np.zeros(n)
-    token = np.zeros(n, dtype=bool)
-    for t in codec.missing_tokens if missing is not None else ():
-        assert text is not None
-        hit = _bools(pc.equal(text, pa.scalar(t, pa.string())))
-        value = _numeric_token(t) if numeric else None
-        if value is not None:
-            hit |= number == value
-        token |= hit & ~null
-    nan = ~null & np.isnan(number) if numeric else np.zeros(n, dtype=bool)
-    codes = np.full(n, invalid_code, dtype=np.int64)
-    if codec.kind == "category":
-        assert text is not None
-        index = pc.index_in(text, value_set=pa.array(codec.categories, type=pa.string()))
-        found = np.asarray(pc.fill_null(index, -1).to_numpy(zero_copy_only=False), np.int64)
-        inside = ~null & ~token & (found >= 0)
-        codes[inside] = found[inside]
-        outside = ~null & ~token & (found < 0)
-    else:
-        single = pa.types.is_float32(array.type)
-        if single:
-            number = number.astype(np.float32).astype(np.float64)
-        present = ~null & ~token & ~nan
-        edges = [_edge(single, e) for e in codec.edges]
-        lo, hi = edges[0], edges[-1]
-        below = present & (number < lo)
-        above = present & ((number > hi) if codec.kind == "float" else (number >= hi))
-        inside = present & ~below & ~above
-        last = len(edges) - 2
-        bins = np.searchsorted(np.asarray(edges[1:-1]), number[inside], side="right")
-        codes[inside] = bins.astype(np.int64)
-        if codec.on_invalid == "clamp":
-            codes[below], codes[above] = 0, last
-        outside = below | above
-    if missing is not None:
-        codes[null | token] = missing
-    else:
-        codes[null] = invalid_code
-    return ColumnCodes(codes, null, nan, token, outside)
-
-
-def encode_partition(frame: pd.DataFrame, codec: TableCodec) -> npt.NDArray[np.int64]:
-    """``(rows, columns)`` codes of a partition, rows with a dropped value removed."""
-    if not len(frame):
-        return np.zeros((0, len(codec.columns)), dtype=np.int64)
-    codes = np.column_stack([encode_column(frame[c.name], c).codes for c in codec.columns])
-    return codes[(codes != DROP).all(axis=1)]
+def _register_partition(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> str:
+    """Register a partition in an in-memory DuckDB as ``main.part`` (dictionaries decoded)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    columns = [
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+    ]
+    con.register("part", pa.table(columns, names=table.column_names))
+    return "main.part"
 
 
 def count_partition(
-    frame: pd.DataFrame, codec: TableCodec, cliques: Sequence[Clique]
+    frame: pd.DataFrame,
+    codec: TableCodec,
+    cliques: Sequence[Clique],
+    unit: PrivacyUnit | None = None,
+    salt: str | None = None,
 ) -> list[npt.NDArray[np.int64]]:
-    """Exact counts of each clique in one partition, flattened in C order."""
-    codes = encode_partition(frame, codec)
+    """Exact counts of each clique in one partition, flattened in C order.
+
+    The partition is encoded (and, with a person unit, each person's rows cut to k) by the
+    DuckDB engine's own query (:func:`warehouse.source.encoded_query`) run over the partition
+    in an in-process DuckDB, so both engines apply one set of rules. With a person unit every
+    row of a person must be in this partition (the caller shuffles by key) and ``salt`` must
+    be the one every partition uses.
+    """
+    with duckdb.connect() as con:
+        con.execute("SET threads = 1")
+        relation = _register_partition(con, frame)
+        codes = con.execute(encoded_query(relation, codec, unit, salt)).fetchnumpy()
     domain = codec.domain
+    rows = len(next(iter(codes.values()))) if codes else 0
     out = []
     for clique in cliques:
         if not clique:
-            out.append(np.array([codes.shape[0]], dtype=np.int64))
+            out.append(np.array([rows], dtype=np.int64))
             continue
         shape = domain.shape(clique)
-        flat = np.ravel_multi_index(tuple(codes[:, domain.index(c)] for c in clique), shape)
-        size = int(np.prod(shape))
-        out.append(np.bincount(flat, minlength=size).astype(np.int64))
+        flat = np.ravel_multi_index(tuple(np.asarray(codes[c], np.int64) for c in clique), shape)
+        out.append(np.bincount(flat, minlength=int(np.prod(shape))).astype(np.int64))
     return out
 
 
@@ -293,29 +166,35 @@ def _reduce(parts: list[Any]) -> Any:
     return parts[0]
 
 
-def _partitions(path: str, codec: TableCodec) -> list[Any]:
-    return list(_frame(path, [c.name for c in codec.columns]).to_delayed())
+def _partitions(path: str, codec: TableCodec, unit: PrivacyUnit | None = None) -> list[Any]:
+    """The dataset's partitions as delayed frames of the declared columns (and person key).
+
+    With a person unit, rows with a NULL key are dropped (they belong to nobody, see
+    :mod:`warehouse.contribution`) and the rest are shuffled by key, so that each person's
+    rows are all in one partition and the per-partition cut sees all of them.
+    """
+    key = None if unit is None else unit.key
+    frame = _frame(path, [c.name for c in codec.columns] + ([key] if key else []))
+    if key:
+        frame = frame[frame[key].notnull()].shuffle(on=key)
+    return list(frame.to_delayed())
 
 
 @dataclass
 class DaskOracle:
     """Exact marginal counts of a Parquet source, counted per partition on a Dask cluster.
 
-    Each ``counts`` call is one pass over the partitions; only the summed counts of the
-    requested cliques come back. Only ``dpcore`` mechanisms see the answers.
+    Each ``counts`` call is one pass over the partitions (after a shuffle by key, with a
+    person unit); only the summed counts of the requested cliques come back. Only ``dpcore``
+    mechanisms see the answers. ``salt`` is the secret of the person cut, one per oracle
+    (per measurement), shared by every partition and every call.
     """
 
     client: Client
     path: str
     codec: TableCodec
     unit: PrivacyUnit = field(default_factory=PrivacyUnit)
-
-    def __post_init__(self) -> None:
-        if self.unit.key is not None:
-            raise SourceError(
-                "the dask engine does not bound contributions per person; "
-                "use source.engine: duckdb for a release with privacy.unit.key"
-            )
+    salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
 
     @property
     def domain(self) -> Domain:
@@ -326,7 +205,10 @@ class DaskOracle:
         """Exact counts of each clique's marginal, flattened in C order."""
         cliques = [tuple(c) for c in cliques]
         count = dask.delayed(count_partition)
-        parts = [count(p, self.codec, cliques) for p in _partitions(self.path, self.codec)]
+        parts = [
+            count(p, self.codec, cliques, self.unit, self.salt)
+            for p in _partitions(self.path, self.codec, self.unit)
+        ]
         if not parts:
             return [np.zeros(int(np.prod(self.domain.shape(c))), np.int64) for c in cliques]
         summed = self.client.compute(_reduce(parts)).result()
@@ -357,37 +239,49 @@ class SourceCounts:
 
     rows: int
     columns: tuple[ColumnCounts, ...]
+    null_key_rows: int = 0
 
 
-def _partition_stats(frame: pd.DataFrame, codec: TableCodec) -> list[npt.NDArray[np.int64]]:
-    """``[rows]`` then ``[nulls, tokens, outside]`` per column for one partition."""
-    out = [np.array([len(frame)], dtype=np.int64)]
-    for c in codec.columns:
-        col = encode_column(frame[c.name], c)
-        out.append(
-            np.array(
-                [int(col.null.sum()), int(col.token.sum()), int((col.outside | col.nan).sum())],
-                dtype=np.int64,
-            )
-        )
+def _partition_stats(
+    frame: pd.DataFrame, codec: TableCodec, unit: PrivacyUnit | None
+) -> list[npt.NDArray[np.int64]]:
+    """``[rows, NULL keys]`` then ``[nulls, tokens, outside]`` per column for one partition,
+    counted by the DuckDB engine's own profile query (:func:`warehouse.profile.profile_source`)
+    over the partition."""
+    from warehouse.profile import profile_source
+    from warehouse.source import source_columns
+
+    with duckdb.connect() as con:
+        con.execute("SET threads = 1")
+        relation = _register_partition(con, frame)
+        profile = profile_source(con, relation, codec, source_columns(con, relation), unit)
+    out = [np.array([profile.rows, profile.null_key_rows], dtype=np.int64)]
+    for col in profile.columns:
+        outside = col.out_of_domain if col.out_of_domain is not None else col.non_numeric
+        out.append(np.array([col.nulls, col.missing_tokens, outside], dtype=np.int64))
     return out
 
 
-def input_counts(client: Client, path: str, codec: TableCodec) -> SourceCounts:
-    """Rows, NULLs, missing tokens and out-of-domain values per column, summed on the cluster.
+def input_counts(
+    client: Client, path: str, codec: TableCodec, unit: PrivacyUnit | None = None
+) -> SourceCounts:
+    """Rows, NULLs, missing tokens and out-of-domain values per column (and, with a person
+    unit, rows with a NULL key), summed on the cluster.
 
     Raises ``EmptySourceError`` when the dataset has no rows (one bit, shown to operators).
     """
     stats = dask.delayed(_partition_stats)
-    parts = [stats(p, codec) for p in _partitions(path, codec)]
-    summed = client.compute(_reduce(parts)).result() if parts else [np.zeros(1, np.int64)]
+    key = [] if unit is None or unit.key is None else [unit.key]
+    frame = _frame(path, [c.name for c in codec.columns] + key)
+    parts = [stats(p, codec, unit) for p in frame.to_delayed()]
+    summed = client.compute(_reduce(parts)).result() if parts else [np.zeros(2, np.int64)]
     rows = int(summed[0][0])
     if rows == 0:
         raise EmptySourceError(f"Parquet source {path} has no rows; nothing to release.")
     columns = []
     for c, (nulls, tokens, outside) in zip(codec.columns, summed[1:], strict=True):
         columns.append(ColumnCounts(c.name, int(nulls), int(tokens), int(outside)))
-    return SourceCounts(rows, tuple(columns))
+    return SourceCounts(rows, tuple(columns), int(summed[0][1]))
 
 
 @contextmanager

@@ -29,6 +29,14 @@ class CapMismatchError(LedgerError):
     """A spec declares a different lifetime cap than the one the dataset is registered with."""
 
 
+class UnregisteredDatasetError(LedgerError):
+    """No privacy officer has registered a lifetime cap for the dataset a release reads."""
+
+
+class UnitMismatchError(LedgerError):
+    """A spec's privacy unit differs from the one its dataset's cap was fixed with."""
+
+
 class ChargeMissingError(LedgerError):
     """A step that needs a committed charge found none (noise is never drawn unpaid)."""
 

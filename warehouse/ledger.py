@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,10 +27,17 @@ from dpcore.accounting import (
     exhausted_message,
 )
 from dpcore.errors import BudgetExhaustedError
+from dpcore.units import describe_unit
 from warehouse import clock
 from warehouse.anchor import verify_against_releases
 from warehouse.connection import connect, run_transaction
-from warehouse.errors import CapMismatchError, LedgerError
+from warehouse.errors import (
+    CapMismatchError,
+    LedgerError,
+    UnitMismatchError,
+    UnregisteredDatasetError,
+)
+from warehouse.measurements import recomputed_spend
 from warehouse.schema import ensure_privacy_schema
 
 GENESIS = "0" * 64
@@ -51,6 +59,9 @@ class Charge:
     charged_at: datetime
     prev_hash: str
     row_hash: str
+    unit: str | None = None
+    """Whom the charge's release protected (``row`` or ``person:<key>``); None on charges
+    made before units were recorded."""
 
     def expected_hash(self) -> str:
         """The hash this row must carry given its fields and its predecessor's hash."""
@@ -66,6 +77,7 @@ class Charge:
             self.rho,
             self.spent_after,
             self.charged_at,
+            self.unit,
         )
 
 
@@ -81,8 +93,13 @@ def charge_hash(
     rho: Decimal,
     spent_after: Decimal,
     charged_at: datetime,
+    unit: str | None = None,
 ) -> str:
-    """SHA-256 over a charge's fields and the previous row's hash."""
+    """SHA-256 over a charge's fields and the previous row's hash.
+
+    The unit joins the hashed fields when present; charges made before it was recorded keep
+    their original hash (a unit cleared by hand then no longer matches the row's hash).
+    """
     fields = [
         prev_hash,
         dataset,
@@ -96,12 +113,14 @@ def charge_hash(
         f"{spent_after:.18f}",
         charged_at.astimezone(UTC).isoformat(timespec="microseconds"),
     ]
+    if unit is not None:
+        fields.append(f"unit={unit}")
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
 _CHARGE_COLUMNS = (
     "dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
-    "charged_at, prev_hash, row_hash"
+    "charged_at, prev_hash, row_hash, unit"
 )
 
 
@@ -113,19 +132,157 @@ def _charges(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Charge]:
     return [Charge(*row) for row in rows]
 
 
-def _budget_row(
-    con: duckdb.DuckDBPyConnection, dataset: str
-) -> tuple[float, float, Decimal, Decimal] | None:
+@dataclass(frozen=True)
+class Registration:
+    """A dataset's row in ``privacy.budgets``: its registered cap, unit and spend.
+
+    ``cap_hash`` seals the cap (and opens the dataset's charge chain: the first charge
+    follows it); it is None on budgets created before caps were registered.
+    """
+
+    dataset: str
+    cap_epsilon: float
+    cap_delta: float
+    cap_rho: Decimal
+    spent_rho: Decimal
+    created_at: datetime
+    unit: str | None
+    cap_hash: str | None
+    registered_by: str | None
+
+    @property
+    def cap(self) -> PrivacyCap:
+        """The registered cap."""
+        return PrivacyCap(self.cap_epsilon, self.cap_delta)
+
+    @property
+    def genesis(self) -> str:
+        """The hash the dataset's first charge must follow."""
+        return self.cap_hash or GENESIS
+
+    def expected_cap_hash(self) -> str:
+        """The seal this row's cap must carry."""
+        return cap_hash(
+            self.dataset, self.cap_epsilon, self.cap_delta, self.cap_rho, self.created_at
+        )
+
+
+def cap_hash(
+    dataset: str, epsilon: float, delta: float, rho: Decimal, registered_at: datetime
+) -> str:
+    """SHA-256 over a registered cap: the genesis of its dataset's charge chain."""
+    fields = [
+        "cap",
+        dataset,
+        repr(float(epsilon)),
+        repr(float(delta)),
+        f"{rho:.18f}",
+        registered_at.astimezone(UTC).isoformat(timespec="microseconds"),
+    ]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+
+
+_BUDGET_COLUMNS = ", ".join(f.name for f in dataclass_fields(Registration))
+
+
+def _budget_row(con: duckdb.DuckDBPyConnection, dataset: str) -> Registration | None:
     row = con.execute(
-        "SELECT cap_epsilon, cap_delta, cap_rho, spent_rho FROM privacy.budgets WHERE dataset = ?",
-        [dataset],
+        f"SELECT {_BUDGET_COLUMNS} FROM privacy.budgets WHERE dataset = ?", [dataset]
     ).fetchone()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    return None if row is None else Registration(*row)
 
 
-def verify_chain(dataset: str, charges: list[Charge], spent_rho: Decimal) -> None:
-    """Raise ``LedgerError`` unless the charges form an unbroken hash chain summing to spent."""
-    prev, total = GENESIS, Decimal(0)
+def verify_cap(budget: Registration) -> None:
+    """Raise ``LedgerError`` if a registered cap was edited by hand (raised, lowered)."""
+    if budget.cap_hash is not None and budget.cap_hash != budget.expected_cap_hash():
+        raise LedgerError(
+            f"the lifetime cap registered for {budget.dataset} was altered: its values "
+            f"(epsilon={budget.cap_epsilon:g}, delta={budget.cap_delta:g}) do not match the "
+            "seal it was registered with. No release can be charged until a privacy officer "
+            "restores privacy.budgets from a backup."
+        )
+
+
+_RESTORE = "No release can be charged until a privacy officer restores the ledger from a backup."
+
+
+def _unpaid_runs(con: duckdb.DuckDBPyConnection, dataset: str, charged: set[str]) -> None:
+    """Raise ``LedgerError`` if the run log or stored measurements show a charged run of
+    ``dataset`` that the ledger has no charge for (charges or the budget were wiped)."""
+    rows = con.execute(
+        "SELECT r.run_id, r.status, EXISTS (SELECT 1 FROM privacy.measurements m "
+        "WHERE m.run_id = r.run_id) FROM privacy.runs r WHERE r.dataset = ? "
+        "AND r.kind IS DISTINCT FROM 'refresh' ORDER BY r.started_at",
+        [dataset],
+    ).fetchall()
+    for run_id, status, measured in rows:
+        paid_for = measured or status in ("charged", "measured", "published")
+        if paid_for and run_id not in charged:
+            evidence = "holds stored measurements" if measured else f"is recorded as {status}"
+            raise LedgerError(
+                f"run {run_id} of {dataset} {evidence}, which only a charged run can be, but "
+                f"the budget ledger has no charge for it: the ledger was wiped or altered. "
+                f"{_RESTORE}"
+            )
+
+
+def register_budget(
+    path: Path,
+    dataset: str,
+    cap: PrivacyCap,
+    *,
+    unit: str | None = None,
+    registered_by: str = "",
+) -> BudgetState:
+    """A privacy officer's registration of ``dataset``'s lifetime cap (and, optionally, the
+    privacy unit it protects), required before any release can charge it.
+
+    Idempotent for the same cap; a different cap is refused (a lifetime cap never changes:
+    the guarantees already given were computed against it). Refuses too if the run log or
+    stored measurements show charged runs of the dataset that a wiped ledger forgot.
+    """
+    ensure_privacy_schema(path)
+
+    def body(con: duckdb.DuckDBPyConnection) -> BudgetState:
+        existing = _budget_row(con, dataset)
+        if existing is not None:
+            verify_cap(existing)
+            if existing.cap != PrivacyCap(cap.epsilon, cap.delta):
+                raise CapMismatchError(
+                    f"{dataset} is already registered with a lifetime cap of "
+                    f"epsilon={existing.cap_epsilon:g}, delta={existing.cap_delta:g}; a "
+                    "lifetime cap cannot be changed, since the guarantees of the releases "
+                    "already made were given against it."
+                )
+            if unit is not None:
+                _check_unit(dataset, existing.unit, unit)
+            return BudgetState(dataset, existing.cap, existing.spent_rho, existing.unit or unit)
+        _unpaid_runs(con, dataset, set())
+        now = clock.utc_now()
+        seal = cap_hash(dataset, cap.epsilon, cap.delta, cap.ledger_rho, now)
+        con.execute(
+            f"INSERT INTO privacy.budgets ({_BUDGET_COLUMNS}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            [dataset, cap.epsilon, cap.delta, cap.ledger_rho, now, unit, seal, registered_by],
+        )
+        return BudgetState(dataset, PrivacyCap(cap.epsilon, cap.delta), Decimal(0), unit)
+
+    return run_transaction(path, body)
+
+
+def _unregistered(dataset: str) -> UnregisteredDatasetError:
+    return UnregisteredDatasetError(
+        f"{dataset} has no registered lifetime cap, so no release can charge it. A privacy "
+        f"officer registers it once with `dprelease budget register {dataset} --epsilon E "
+        "--delta D` (the cap every release of it shares); then run again."
+    )
+
+
+def verify_chain(
+    dataset: str, charges: list[Charge], spent_rho: Decimal, genesis: str = GENESIS
+) -> None:
+    """Raise ``LedgerError`` unless the charges form an unbroken hash chain from ``genesis``
+    (the registered cap's seal) summing to spent."""
+    prev, total = genesis, Decimal(0)
     for expected_seq, c in enumerate(charges, start=1):
         total += c.rho
         problems = []
@@ -162,11 +319,20 @@ def _check_cap(dataset: str, registered: tuple[float, float], cap: PrivacyCap) -
         )
 
 
-def _register(con: duckdb.DuckDBPyConnection, dataset: str, cap: PrivacyCap) -> None:
-    con.execute(
-        "INSERT INTO privacy.budgets VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING",
-        [dataset, cap.epsilon, cap.delta, cap.ledger_rho, clock.utc_now()],
-    )
+def _check_unit(dataset: str, registered: str | None, unit: str) -> None:
+    """Refuse a release whose privacy unit is not the one the dataset's cap protects.
+
+    Row-level and person-level releases protect different neighbours; adding their costs
+    into one cap would certify neither, so a cap belongs to one unit.
+    """
+    if registered is not None and registered != unit:
+        raise UnitMismatchError(
+            f"{dataset}'s lifetime cap protects {describe_unit(registered)}, but this spec "
+            f"protects {describe_unit(unit)}. A cap belongs to one privacy unit: costs "
+            "spent protecting rows and costs spent protecting persons do not add up to one "
+            f"guarantee. Set the spec's privacy.unit to protect {describe_unit(registered)}, "
+            "or ask the privacy officer about a separate budget for the other unit."
+        )
 
 
 def charge(
@@ -178,23 +344,28 @@ def charge(
     spec_hash: str,
     cost: PrivacyCost,
     cap: PrivacyCap,
+    unit: str = "row",
 ) -> Charge:
     """Durably charge ``cost`` to ``dataset`` for ``run_id``, or raise and change nothing.
 
     Idempotent per run id: a second call for the same run returns the first charge; one that
     names another dataset or cost raises ``LedgerError`` (its receipt would not pay for it).
     Raises ``BudgetExhaustedError`` (naming the remaining budget) if the cap would be passed,
-    ``CapMismatchError`` if the spec's cap differs from the registered one, and
-    ``LedgerError`` if the ledger's rows were altered.
+    ``CapMismatchError`` if the spec's cap differs from the registered one,
+    ``UnitMismatchError`` if the dataset's cap protects another privacy unit (``unit``:
+    :attr:`dpcore.units.PrivacyUnit.label`), and ``LedgerError`` if the ledger's rows were
+    altered.
     """
     ensure_privacy_schema(path)
     rho = cost.ledger_rho
 
     def body(con: duckdb.DuckDBPyConnection) -> Charge:
-        _register(con, dataset, cap)
         budget = _budget_row(con, dataset)
-        assert budget is not None  # registered just above
-        _check_cap(dataset, (budget[0], budget[1]), cap)
+        if budget is None:
+            raise _unregistered(dataset)
+        verify_cap(budget)
+        _check_cap(dataset, (budget.cap_epsilon, budget.cap_delta), cap)
+        _check_unit(dataset, budget.unit, unit)
         existing = con.execute(
             f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
         ).fetchone()
@@ -208,19 +379,24 @@ def charge(
                 )
             return previous
         charges = _charges(con, dataset)
-        verify_chain(dataset, charges, budget[3])
-        verify_against_releases(path, dataset, (c.run_id for c in charges), budget[3])
+        verify_chain(dataset, charges, budget.spent_rho, budget.genesis)
+        _unpaid_runs(con, dataset, {c.run_id for c in charges})
+        verify_against_releases(
+            path, dataset, [c.run_id for c in charges], budget.spent_rho, budget.cap
+        )
         updated = con.execute(
             "UPDATE privacy.budgets SET spent_rho = spent_rho + ? "
             "WHERE dataset = ? AND spent_rho + ? <= cap_rho RETURNING spent_rho",
             [rho, dataset, rho],
         ).fetchall()
         if not updated:
-            state = BudgetState(dataset, cap, budget[3])
+            state = BudgetState(dataset, cap, budget.spent_rho)
             raise BudgetExhaustedError(exhausted_message(state, rho))
         spent_after = updated[0][0]
+        if budget.unit is None:
+            con.execute("UPDATE privacy.budgets SET unit = ? WHERE dataset = ?", [unit, dataset])
         seq = len(charges) + 1
-        prev = charges[-1].row_hash if charges else GENESIS
+        prev = charges[-1].row_hash if charges else budget.genesis
         now = clock.utc_now()
         row = Charge(
             dataset,
@@ -235,11 +411,12 @@ def charge(
             now,
             prev,
             "",
+            unit,
         )
         row = Charge(**{**row.__dict__, "row_hash": row.expected_hash()})
         con.execute(
             f"INSERT INTO privacy.charges ({_CHARGE_COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 row.dataset,
                 row.seq,
@@ -253,6 +430,7 @@ def charge(
                 row.charged_at,
                 row.prev_hash,
                 row.row_hash,
+                row.unit,
             ],
         )
         return row
@@ -285,20 +463,39 @@ def release_charge_count(path: Path, dataset: str, release: str) -> int:
     return int(row[0][0])
 
 
-def budget_state(path: Path, dataset: str, cap: PrivacyCap | None = None) -> BudgetState | None:
-    """A dataset's verified budget state, or a fresh one for ``cap`` if never charged."""
+def budget_state(
+    path: Path, dataset: str, cap: PrivacyCap | None = None, unit: str | None = None
+) -> BudgetState | None:
+    """A dataset's verified budget state (None if it was never registered).
+
+    With ``cap`` (a release's planning), an unregistered dataset is refused, and so is a
+    spec that declares another cap (or protects another unit) than the registered one: all
+    before anything is read or charged.
+    """
     ensure_privacy_schema(path)
     with connect(path) as con:
+        # One read transaction: a snapshot, so that a charge committed by another run between
+        # reading the budget and its charges is never mistaken for a tampered ledger.
+        con.begin()
         budget = _budget_row(con, dataset)
-        if budget is None:
-            return None if cap is None else BudgetState(dataset, cap, Decimal(0))
-        charges = _charges(con, dataset)
-        verify_chain(dataset, charges, budget[3])
-    verify_against_releases(path, dataset, (c.run_id for c in charges), budget[3])
-    registered = PrivacyCap(budget[0], budget[1])
+        charges = [] if budget is None else _charges(con, dataset)
+        if budget is not None:
+            _unpaid_runs(con, dataset, {c.run_id for c in charges})
+        con.commit()
+    if budget is None:
+        if cap is not None:
+            raise _unregistered(dataset)
+        return None
+    verify_cap(budget)
+    verify_chain(dataset, charges, budget.spent_rho, budget.genesis)
+    verify_against_releases(
+        path, dataset, [c.run_id for c in charges], budget.spent_rho, budget.cap
+    )
     if cap is not None:
-        _check_cap(dataset, (budget[0], budget[1]), cap)
-    return BudgetState(dataset, registered, budget[3])
+        _check_cap(dataset, (budget.cap_epsilon, budget.cap_delta), cap)
+    if unit is not None:
+        _check_unit(dataset, budget.unit, unit)
+    return BudgetState(dataset, budget.cap, budget.spent_rho, budget.unit or unit)
 
 
 def all_budgets(path: Path) -> list[BudgetState]:
@@ -320,6 +517,9 @@ class HistoryRow:
     cumulative_epsilon: float
     cumulative_delta: float
     outcome: str
+    recomputed_rho: float | None = None
+    """The run's spend recomputed from its stored measurements' mechanism parameters
+    (:func:`warehouse.measurements.recomputed_spend`); None before anything was measured."""
 
     def as_dict(self) -> dict[str, object]:
         """The row as plain JSON-ready values (exact decimals as strings), for audits."""
@@ -328,6 +528,7 @@ class HistoryRow:
             "seq": c.seq,
             "run_id": c.run_id,
             "release": c.release,
+            "unit": c.unit,
             "charged_at": c.charged_at.isoformat(timespec="seconds"),
             "epsilon": c.epsilon,
             "delta": c.delta,
@@ -336,6 +537,7 @@ class HistoryRow:
             "cumulative_epsilon": self.cumulative_epsilon,
             "cumulative_delta": self.cumulative_delta,
             "outcome": self.outcome,
+            "recomputed_rho": None if self.recomputed_rho is None else repr(self.recomputed_rho),
         }
 
 
@@ -352,7 +554,14 @@ def history(path: Path, dataset: str) -> list[HistoryRow]:
             ).fetchall()
         )
     delta = state.cap.delta
+    spend = recomputed_spend(path, [c.run_id for c in charges])
     return [
-        HistoryRow(c, eps_from_rho(float(c.spent_after), delta), delta, outcomes.get(c.run_id, "?"))
+        HistoryRow(
+            c,
+            eps_from_rho(float(c.spent_after), delta),
+            delta,
+            outcomes.get(c.run_id, "?"),
+            spend[c.run_id],
+        )
         for c in charges
     ]

@@ -16,6 +16,7 @@ import numpy as np
 from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
 from dpcore.marginals import CountOracle, Measurement
+from dpcore.spend import spent_rho
 from dpcore.synth.coarse import CoarseMeasurement
 from dpcore.units import PrivacyUnit
 from warehouse.connection import connect, run_transaction
@@ -32,7 +33,8 @@ def load_measurements(path: Path, run_id: str) -> list[Measurement] | None:
     ensure_privacy_schema(path)
     with connect(path) as con:
         rows = con.execute(
-            "SELECT clique, sigma, noisy, private, groups FROM privacy.measurements "
+            "SELECT clique, sigma, noisy, private, groups, selection_epsilon "
+            "FROM privacy.measurements "
             "WHERE run_id = ? ORDER BY idx",
             [run_id],
         ).fetchall()
@@ -61,14 +63,45 @@ def newest_measured_run(path: Path, release: str) -> str | None:
 
 
 def _measurement(
-    clique: list[str], sigma: float, blob: bytes, private: bool, groups: str | None
+    clique: list[str],
+    sigma: float,
+    blob: bytes,
+    private: bool,
+    groups: str | None,
+    selection_epsilon: float | None,
 ) -> Measurement:
     """A stored row back as a measurement (coarsened if it carries group maps)."""
     values = np.frombuffer(blob, dtype="<i8").copy()
+    chosen = float(selection_epsilon or 0.0)
     if groups is None:
-        return Measurement(tuple(clique), values, sigma, private)
+        return Measurement(tuple(clique), values, sigma, private, selection_epsilon=chosen)
     maps = tuple(tuple(int(g) for g in m) for m in json.loads(groups))
-    return CoarseMeasurement(tuple(clique), values, sigma, private, maps)
+    return CoarseMeasurement(tuple(clique), values, sigma, private, maps, selection_epsilon=chosen)
+
+
+def recomputed_spend(path: Path, run_ids: Sequence[str]) -> dict[str, float | None]:
+    """Each run's zCDP spend recomputed from its stored mechanism parameters
+    (:func:`dpcore.spend.spent_rho`); None for a run with no measurements yet, or with
+    measurements stored before their parameters were recorded."""
+    if not path.exists() or not run_ids:
+        return dict.fromkeys(run_ids)
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        rows = con.execute(
+            "SELECT run_id, list(struct_pack(s := sigma, e := selection_epsilon, "
+            "d := sensitivity)) FROM privacy.measurements WHERE list_contains(?, run_id) "
+            "GROUP BY run_id",
+            [list(run_ids)],
+        ).fetchall()
+    found = {str(run): params for run, params in rows}
+    out: dict[str, float | None] = {}
+    for run in run_ids:
+        params = found.get(run)
+        if not params or any(p["e"] is None or p["d"] is None for p in params):
+            out[run] = None
+        else:
+            out[run] = spent_rho((p["s"], p["e"], p["d"]) for p in params)
+    return out
 
 
 def _groups_json(m: Measurement) -> str | None:
@@ -124,9 +157,9 @@ def measure_once(
         measurements = draw(source)
         for idx, m in enumerate(measurements):
             con.execute(
-                "INSERT INTO privacy.measurements "
-                "(run_id, idx, clique, shape, sigma, noisy, private, groups) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO privacy.measurements (run_id, idx, clique, shape, sigma, noisy, "
+                "private, groups, selection_epsilon, sensitivity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     idx,
@@ -136,6 +169,8 @@ def measure_once(
                     m.values.astype("<i8").tobytes(),
                     m.private,
                     _groups_json(m),
+                    m.selection_epsilon,
+                    (unit or PrivacyUnit()).sensitivity,
                 ],
             )
             crash_point("while-measuring")
@@ -149,4 +184,4 @@ def measure_once(
     return measurements, False
 
 
-__all__ = ["load_measurements", "measure_once"]
+__all__ = ["load_measurements", "measure_once", "recomputed_spend"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import duckdb
 
 from dpcore.encoding import ColumnCodec, TableCodec
+from dpcore.units import PrivacyUnit
 from warehouse.connection import literal, quote
 from warehouse.source import NUMERIC_TYPES, in_domain_test, qualified, token_test
 
@@ -41,6 +42,8 @@ class SourceProfile:
 
     rows: int
     columns: tuple[ColumnProfile, ...]
+    null_key_rows: int = 0
+    """Rows whose person key is NULL (dropped before counting); 0 with a row unit."""
 
 
 def numeric_type(sql_type: str) -> bool:
@@ -49,14 +52,21 @@ def numeric_type(sql_type: str) -> bool:
 
 
 def profile_source(
-    con: duckdb.DuckDBPyConnection, table: str, codec: TableCodec, types: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    codec: TableCodec,
+    types: dict[str, str],
+    unit: PrivacyUnit | None = None,
 ) -> SourceProfile:
     """Count every declared column's problems in one aggregate query over ``table``.
 
     ``types`` maps column names to DuckDB types (:func:`warehouse.source.source_columns`);
-    every codec column must be present.
+    every codec column must be present. With a person unit, rows with a NULL key (which the
+    cut drops, :mod:`warehouse.contribution`) are counted too.
     """
-    aggregates = ["count(*)"]
+    key = None if unit is None else unit.key
+    null_keys = f"count(*) FILTER (WHERE {quote(key)} IS NULL)" if key else "0"
+    aggregates = ["count(*)", f"{null_keys} AS null_keys"]
     for i, col in enumerate(codec.columns):
         aggregates += [f"count({quote(col.name)}) AS p{i}", *_problem_counts(i, col, types)]
     row = con.execute(f"SELECT {', '.join(aggregates)} FROM {qualified(table)}").fetchall()[0]
@@ -76,7 +86,7 @@ def profile_source(
                 type_ok=typed,
             )
         )
-    return SourceProfile(rows, tuple(columns))
+    return SourceProfile(rows, tuple(columns), int(values["null_keys"]))
 
 
 def _problem_counts(i: int, col: ColumnCodec, types: dict[str, str]) -> list[str]:

@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS catalog (
     kind               VARCHAR NOT NULL DEFAULT 'measured',
     measurement_run    VARCHAR,
     cumulative_rho     DECIMAL(38, 18),
+    unit               VARCHAR,
     PRIMARY KEY (name, version)
 );
 COMMENT ON TABLE catalog IS 'One row per published synthetic release version (dprelease).';
@@ -74,6 +75,8 @@ CATALOG_MIGRATIONS = (
     "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'measured'",
     "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS measurement_run VARCHAR",
     "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cumulative_rho DECIMAL(38, 18)",
+    # Whom each version's guarantee protects ('row' or 'person:<key>'; NULL before recorded).
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS unit VARCHAR",
     "UPDATE catalog SET measurement_run = run_id WHERE measurement_run IS NULL",
 )
 
@@ -103,6 +106,7 @@ CATALOG_COLUMNS = (
     "kind",
     "measurement_run",
     "cumulative_rho",
+    "unit",
 )
 
 
@@ -129,6 +133,7 @@ class ReleaseMetadata:
     kind: str = "measured"
     measurement_run: str | None = None
     cumulative_rho: Decimal | None = None
+    unit: str = "row"
 
     def __post_init__(self) -> None:
         if self.kind not in RELEASE_KINDS:
@@ -299,7 +304,7 @@ def _write_version(
         )
         summary = (
             f"{meta.description} Synthetic, differentially private: version {version}, "
-            f"{rows} rows, method {meta.method}, {cost}."
+            f"{rows} rows, method {meta.method}, {cost}, privacy unit {meta.unit}."
         )
         con.execute(f"COMMENT ON TABLE {quote(table)} IS {literal(summary)}")
         for column, comment in meta.column_comments.items():
@@ -336,6 +341,7 @@ def _write_version(
                 meta.kind,
                 meta.source_run,
                 meta.cumulative_rho,
+                meta.unit,
             ],
         )
         con.commit()

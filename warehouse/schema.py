@@ -73,6 +73,21 @@ MIGRATIONS = (
     ("runs", "kind", "VARCHAR DEFAULT 'release'"),
     ("runs", "measurement_run", "VARCHAR"),
     ("runs", "spec_json", "VARCHAR"),
+    # Whom a budget protects ('row' or 'person:<key>', see dpcore.units.PrivacyUnit.label):
+    # fixed by a dataset's first charge (NULL on ledgers older than the column, until their
+    # next charge fixes it), and recorded (and hashed) on every charge.
+    ("budgets", "unit", "VARCHAR"),
+    ("charges", "unit", "VARCHAR"),
+    # A measurement's mechanism parameters beyond its sigma: the exponential mechanism's
+    # epsilon that chose it (0: fixed in advance) and the sensitivity its noise was drawn
+    # for, so a run's spend can be recomputed from the warehouse (dpcore.spend). NULL on
+    # measurements stored before they were recorded.
+    ("measurements", "selection_epsilon", "DOUBLE"),
+    ("measurements", "sensitivity", "INTEGER"),
+    # A registered cap's hash (the genesis of its dataset's charge chain) and who registered
+    # it; NULL on budgets created by a first charge before registration was required.
+    ("budgets", "cap_hash", "VARCHAR"),
+    ("budgets", "registered_by", "VARCHAR"),
 )
 
 

@@ -64,3 +64,18 @@ def seed_adult(path: Path, *, replace: bool = False) -> bool:
         return True
 
     return run_transaction(path, body)
+
+
+def register_adult(path: Path, cap: tuple[float, float]) -> bool:
+    """Register ``raw.adult``'s lifetime cap if it has none; True if it was registered.
+
+    The demo stands in for the embedded default's privacy officer; any other dataset is
+    registered by a person (``dprelease budget register``).
+    """
+    from dpcore.accounting import PrivacyCap
+    from warehouse.ledger import budget_state, register_budget
+
+    if budget_state(path, ADULT_TABLE) is not None:
+        return False
+    register_budget(path, ADULT_TABLE, PrivacyCap(*cap), unit="row", registered_by="dprelease demo")
+    return True

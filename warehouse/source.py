@@ -23,6 +23,7 @@ from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.units import PrivacyUnit
 from warehouse.blocks import BLOCK_CELLS, Block, marginal, plan_blocks
 from warehouse.connection import literal, quote
+from warehouse.contribution import bounded_select
 from warehouse.errors import EmptySourceError, SchemaDriftError, SourceNotFoundError
 
 NUMERIC_TYPES = (
@@ -212,33 +213,31 @@ def _bin_of(codec: ColumnCodec) -> str:
     return f"CASE {bins} ELSE {last} END" if bins else str(last)
 
 
-def bounded_rows(table: str, unit: PrivacyUnit, salt: str) -> str:
-    """The source rows with each person's contribution cut to ``unit.max_rows`` rows.
-
-    Which rows a person keeps depends only on their row ids and a secret salt drawn from the
-    OS CSPRNG per measurement, never on values or on other people's rows, so one person
-    moves every marginal by at most ``max_rows``. Rows with a NULL key count as one person.
-    Ties of the hash are broken by row id, so every scan with the same salt keeps the same rows.
-    """
-    if unit.key is None:
-        return qualified(table)
-    return (
-        f"(SELECT * FROM {qualified(table)} QUALIFY row_number() OVER (PARTITION BY "
-        f"{quote(unit.key)} ORDER BY hash(rowid, {literal(salt)}), rowid) <= {int(unit.max_rows)})"
-    )
-
-
 def encoded_query(
     table: str, codec: TableCodec, unit: PrivacyUnit | None = None, salt: str | None = None
 ) -> str:
-    """SELECT of every row's codes, contributions bounded, rows with a dropped value removed.
+    """SELECT of every kept row's codes: rows with a dropped value removed and, with a person
+    unit, each person's contribution cut to k rows (:mod:`warehouse.contribution`).
 
     The person key is used only to bound contributions; it is never selected.
     """
-    source = bounded_rows(table, unit or PrivacyUnit(), salt or secrets.token_hex(16))
-    exprs = ", ".join(f"({code_expression(c)}) AS {quote(c.name)}" for c in codec.columns)
-    keep = " AND ".join(f"{quote(c.name)} IS NOT NULL" for c in codec.columns)
-    return f"SELECT * FROM (SELECT {exprs} FROM {source}) WHERE {keep}"
+    return encoded_select(qualified(table), codec, unit, salt)
+
+
+def encoded_select(
+    relation: str,
+    codec: TableCodec,
+    unit: PrivacyUnit | None = None,
+    salt: str | None = None,
+    *,
+    with_key: bool = False,
+) -> str:
+    """:func:`encoded_query` over any SQL relation (e.g. a Parquet partition registered as a
+    view), so every engine encodes and cuts rows by this one query. ``with_key`` also selects
+    the person key (audits and tests only)."""
+    columns = [(quote(c.name), code_expression(c)) for c in codec.columns]
+    salt = salt or secrets.token_hex(16)
+    return bounded_select(relation, columns, unit or PrivacyUnit(), salt, with_key=with_key)
 
 
 CHUNK_VECTORS = 256

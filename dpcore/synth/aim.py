@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -211,7 +211,8 @@ class AIMSynthesizer:
             ]
             chosen = options[exponential_mechanism(scores, epsilon, sensitivity, source)]
             before = chosen.estimate(model)
-            measurements.append(chosen.measure(exact[chosen.clique], sigma, source))
+            measured = chosen.measure(exact[chosen.clique], sigma, source)
+            measurements.append(replace(measured, selection_epsilon=epsilon))
             if final:
                 break
             model, _ = fit_model(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -85,7 +85,8 @@ class MSTSynthesizer:
             estimate = independent.marginal(pair) * independent.total
             scores[pair] = float(np.abs(exact[pair] - estimate).sum())
         chosen = _spanning_tree(domain, pairs, scores, epsilon, source)
-        measurements += measure_marginals(oracle, chosen, [sigma2] * len(chosen), source)
+        measured = measure_marginals(oracle, chosen, [sigma2] * len(chosen), source)
+        measurements += [replace(m, selection_epsilon=epsilon) for m in measured]
         return measurements
 
     def candidates(self, domain: Domain) -> list[Clique]:

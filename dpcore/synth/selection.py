@@ -18,6 +18,19 @@ Kamath & Steinke (2020), which needs only exact Bernoulli(rational) draws, thems
 from uniform 64-bit words of the source by rejection. No floating-point probability is ever
 formed, so the output distribution is exactly the exponential mechanism's. The expected
 number of proposals is at most the number of candidates.
+
+Timing (a known side channel, not closed). The number of proposals is geometric with success
+probability ``mean_i exp(-gamma_i)``, and each Bernoulli(exp(-gamma)) trial loops about
+``gamma`` times, so the sampler's running time depends on the scores, which depend on the
+data. Threat model: only someone who can time the measure step itself learns from it, i.e.
+who sees the run's task durations (the Prefect UI, the run log, the progress lines) or
+precise wall-clock times around it; those are operators and stewards, who are trusted with
+the warehouse anyway. Analysts get the release file, whose only clock is each version's
+``created_at``: it follows the whole run, where scanning the source, fitting models and
+Prefect's own start-up vary by seconds, against at most ``k`` expected proposals of a few
+microseconds each per selection here. We do not claim the run is constant-time; a
+deployment that must hide timing from release readers should publish at fixed times (or
+round ``created_at``) rather than as soon as a run ends.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import pytest
 
 from flows.local_api import ServerFiles, read_record, stop_server
 from warehouse.paths import WarehousePaths
-from warehouse.seed import seed_adult
+from warehouse.seed import register_adult, seed_adult
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(__file__).resolve().parent / "output"
@@ -100,6 +100,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     chromium = chromium_path()
     home = WarehousePaths.from_env(tmp_path / "home")
     seed_adult(home.warehouse)
+    register_adult(home.warehouse, (4.0, 1e-6))  # the officer's registration (as the demo)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(
         {

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.spec import load_spec
+from tests.registration import register_cap
 from warehouse.paths import WarehousePaths
-from warehouse.seed import seed_adult
+from warehouse.seed import register_adult, seed_adult
 
 SPECS = Path(__file__).resolve().parents[2] / "deployments" / "specs"
 
@@ -24,10 +26,19 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture
+def bare_home(tmp_path: Path) -> WarehousePaths:
+    """A fresh warehouse with the bundled Adult data loaded and no cap registered yet."""
+    paths = WarehousePaths.from_env(tmp_path / "home")
+    seed_adult(paths.warehouse)
+    return paths
+
+
+@pytest.fixture
 def home(tmp_path: Path) -> WarehousePaths:
     """A fresh warehouse directory with the bundled Adult data loaded."""
     paths = WarehousePaths.from_env(tmp_path / "home")
     seed_adult(paths.warehouse)
+    register_adult(paths.warehouse, (4.0, 1e-6))  # the Adult spec's cap, as the demo does
     return paths
 
 
@@ -81,4 +92,5 @@ def marker_release(home: WarehousePaths, tmp_path: Path, marker: str, rows: int 
         )
     spec = tmp_path / "people.yaml"
     spec.write_text(MARKER_SPEC)
+    register_cap(home, load_spec(spec).to_request(str(spec)))
     return str(spec)

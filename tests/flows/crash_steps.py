@@ -18,6 +18,7 @@ from tasks.runlog import start_run_fn
 from tasks.synthesize import synthesize_fn
 from tasks.utility import check_utility_fn, require_utility
 from tasks.validate import validate_source_fn
+from tests.registration import register_cap
 from warehouse.faults import ENV_VAR
 
 
@@ -27,6 +28,7 @@ def run_steps(spec_path: str, home: str, run_id: str, crash_at: str | None) -> N
         os.environ[ENV_VAR] = crash_at
     request = load_spec(spec_path).to_request(spec_path)
     start_run_fn(request, run_id, home)
+    register_cap(home, request)
     require_affordable(plan_release_fn(request, home))
     validate_source_fn(request, run_id, home)
     receipt = charge_budget_fn(request, run_id, home)

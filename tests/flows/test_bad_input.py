@@ -28,7 +28,7 @@ from flows.release import release
 from flows.spec import SpecError, load_spec, parse_spec
 from tasks.budget import DomainTooLargeError
 from tests.flows.conftest import SPECS, write_spec
-from warehouse.errors import LedgerError, SchemaDriftError
+from warehouse.errors import LedgerError, SchemaDriftError, UnitMismatchError
 from warehouse.ledger import charge
 from warehouse.paths import WarehousePaths
 from warehouse.publish import catalog
@@ -93,6 +93,35 @@ def test_a_domain_over_the_declared_cell_limit(home: WarehousePaths, tmp_path: P
         "cells, more than the spec's limit synthesizer.max_marginal_cells=50",
         "Use coarser bins or fewer categories, or raise the limit",
     )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_person_level_release_of_a_row_level_budget(home: WarehousePaths, tmp_path: Path) -> None:
+    """The dataset's cap was fixed by a row-level charge; a person-level spec is refused
+    in planning, before the source is read."""
+    spec = write_spec(tmp_path)
+    request = load_spec(spec).to_request(spec)
+    charge(
+        home.warehouse,
+        dataset=request.dataset,
+        run_id="earlier-row-run",
+        release=request.name,
+        spec_hash=request.spec_hash,
+        cost=request.cost,
+        cap=request.cap,
+        unit="row",
+    )
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("ALTER TABLE raw.adult ADD COLUMN pid INTEGER DEFAULT 1")
+    person = write_spec(tmp_path, "person", privacy__unit={"key": "pid", "max_rows_per_person": 2})
+    refused(
+        home,
+        person,
+        UnitMismatchError,
+        "raw.adult's lifetime cap protects each row (privacy.unit: row)",
+        "this spec protects each person identified by pid",
+    )
+    assert privacy_rows(home)[2] == []
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -180,3 +209,32 @@ def test_a_hand_edited_ledger_stops_the_release_before_any_noise(
         con.execute(statement)
     refused(home, spec, LedgerError, message, "privacy officer")
     assert privacy_rows(home)[2] == []  # no measurement was drawn
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_view_charges_its_base_tables_cap_and_a_copy_has_none(
+    home: WarehousePaths, tmp_path: Path
+) -> None:
+    """Caps follow the rows: a filtering view over raw.adult spends raw.adult's budget; a copy
+    of raw.adult has no cap until an officer registers one; a view that could repeat rows is
+    refused. The last two before anything is charged."""
+    from warehouse.errors import UnregisteredDatasetError
+    from warehouse.ledger import history
+    from warehouse.views import UnsupportedViewError
+
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("CREATE VIEW raw.adult_adults AS SELECT * FROM raw.adult WHERE age >= 18")
+        con.execute("CREATE TABLE raw.adult_copy AS SELECT * FROM raw.adult")
+        con.execute(
+            "CREATE VIEW raw.adult_twice AS SELECT * FROM raw.adult UNION ALL "
+            "SELECT * FROM raw.adult"
+        )
+    for name, table, error, message in [
+        ("copy", "raw.adult_copy", UnregisteredDatasetError, "raw.adult_copy has no registered"),
+        ("twice", "raw.adult_twice", UnsupportedViewError, "it combines several queries"),
+    ]:
+        refused(home, write_spec(tmp_path, name, source={"table": table}), error, message)
+    release(write_spec(tmp_path, "view", source={"table": "raw.adult_adults"}), home=str(home.home))
+    (charged,) = history(home.warehouse, "raw.adult")
+    assert charged.charge.release == "adult"
+    assert catalog(home)[0]["source"] == "raw.adult"

@@ -21,8 +21,19 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 def test_plan_reads_no_rows_and_shows_noise(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The warehouse here has no source table at all: plan must still answer."""
+    """The warehouse here has no source table at all: plan must still answer, once a privacy
+    officer has registered the dataset's cap (before, it says how to)."""
     home = str(tmp_path / "empty-home")
+    code, out, err = run_cli(capsys, "--home", home, "plan", str(SPECS / "adult.yaml"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "raw.adult has no registered lifetime cap" in err
+    assert "dprelease budget register raw.adult --epsilon E --delta D" in err
+    register = ["--home", home, "budget", "register", "raw.adult", "--epsilon", "4"]
+    code, out, _ = run_cli(capsys, *register, "--delta", "1e-6", "--unit", "row")
+    assert code == 0
+    assert "raw.adult: lifetime cap epsilon=4, delta=1e-06" in out and "privacy unit: row" in out
+    code, _, err = run_cli(capsys, *register[:-1], "5", "--delta", "1e-6")
+    assert code == 2 and "a lifetime cap cannot be changed" in err
     code, out, _ = run_cli(capsys, "--home", home, "plan", str(SPECS / "adult.yaml"), "--json")
     assert code == 0
     plan = json.loads(out)

@@ -43,6 +43,7 @@ from flows.spec import load_spec
 from tests.flows.conftest import write_spec
 from tests.flows.crash_steps import run_steps
 from tests.flows.invariants import Snapshot, check_invariants
+from tests.registration import register_cap
 from warehouse.faults import CRASH_POINTS, ENV_VAR
 from warehouse.paths import WarehousePaths
 from warehouse.runs import RunRecord, get_run, list_runs
@@ -98,6 +99,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A warehouse file with Adult loaded, built once and copied into each home."""
     paths = WarehousePaths.from_env(tmp_path_factory.mktemp("seed"))
     seed_adult(paths.warehouse)
+    register_cap(paths, REQUEST)
     return paths.warehouse.read_bytes()
 
 

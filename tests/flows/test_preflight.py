@@ -16,6 +16,7 @@ from flows.local_api import ServerFiles, stop_server
 from flows.spec import load_spec
 from tests.flows.conftest import write_spec
 from tests.flows.test_bad_input import privacy_rows
+from tests.registration import register_spec
 from warehouse.ledger import charge
 from warehouse.paths import WarehousePaths
 
@@ -53,13 +54,29 @@ def test_an_epsilon_above_the_specs_is_refused_before_prefect(
     assert "higher than the spec's epsilon 1" in err and "Leave epsilon empty" in err
 
 
-def test_an_exhausted_budget_is_refused_before_prefect(
-    no_api: WarehousePaths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_an_unregistered_cap_is_refused_before_prefect(
+    bare_home: WarehousePaths,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    err = refused_by_cli(bare_home, capsys, "run", write_spec(tmp_path))
+    assert "raw.adult has no registered lifetime cap" in err
+
+
+def test_an_exhausted_budget_is_refused_before_prefect(
+    bare_home: WarehousePaths,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
     spec = write_spec(tmp_path, privacy__cap={"epsilon": 1.0, "delta": 1.0e-6})
+    register_spec(bare_home, spec)
     request = load_spec(spec).to_request(spec)
     charge(
-        no_api.warehouse,
+        bare_home.warehouse,
         dataset=request.dataset,
         run_id="earlier-run",
         release=request.name,
@@ -67,7 +84,7 @@ def test_an_exhausted_budget_is_refused_before_prefect(
         cost=request.cost,
         cap=request.cap,
     )
-    err = refused_by_cli(no_api, capsys, "run", spec)
+    err = refused_by_cli(bare_home, capsys, "run", spec)
     assert "raw.adult" in err and "remain" in err
 
 

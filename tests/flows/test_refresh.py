@@ -14,11 +14,12 @@ import duckdb
 import pytest
 import yaml
 
+from dpcore.accounting import PrivacyCap
 from dpcore.errors import BudgetExhaustedError
 from flows.refresh import refresh
 from flows.release import release
 from tasks.refresh import NothingToRefreshError
-from warehouse.ledger import budget_state, history
+from warehouse.ledger import budget_state, history, register_budget
 from warehouse.paths import WarehousePaths
 from warehouse.publish import catalog
 from warehouse.runs import list_runs
@@ -35,6 +36,8 @@ def small_source(home: WarehousePaths, rows: int = 1500) -> None:
             "(i * 7) % 60 AS minutes FROM range(?) t(i)",
             [rows],
         )
+    # Every visits spec below declares this cap (3, 1e-6); an officer registers it once.
+    register_budget(home.warehouse, "raw.visits", PrivacyCap(3.0, 1e-6))
 
 
 def visits_spec(tmp_path: Path, **privacy: object) -> str:

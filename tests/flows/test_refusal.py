@@ -19,6 +19,7 @@ from flows.overrides import ReleaseOverrides
 from flows.refusal import RefusalLogFilter
 from flows.release import release
 from tests.flows.conftest import write_spec
+from tests.registration import register_spec
 from warehouse.paths import WarehousePaths
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -73,9 +74,11 @@ def test_a_refusal_raised_inside_a_task_is_logged_once_without_a_traceback(
 
 
 def test_an_exhausted_budget_in_the_flow_raises_the_typed_error_to_callers(
-    home: WarehousePaths, tmp_path: Path
+    bare_home: WarehousePaths, tmp_path: Path
 ) -> None:
+    home = bare_home
     spec = write_spec(tmp_path, privacy__cap={"epsilon": 1.0, "delta": 1.0e-6})
+    register_spec(home, spec)
     release(spec, home=str(home.home))
     with pytest.raises(BudgetExhaustedError):
         release(spec, home=str(home.home))

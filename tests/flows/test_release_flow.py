@@ -19,6 +19,7 @@ from flows.release import ResumeError, release
 from flows.spec import load_spec
 from tasks.utility import UtilityCheckFailedError
 from tests.flows.conftest import marker_release, write_spec
+from tests.registration import register_spec
 from warehouse.errors import EmptySourceError, SchemaDriftError, SourceNotFoundError
 from warehouse.ledger import history
 from warehouse.measurements import load_measurements
@@ -34,11 +35,13 @@ def charges(home: WarehousePaths) -> int:
 
 
 def test_release_publishes_versions_then_refuses_past_the_cap(
-    home: WarehousePaths, tmp_path: Path
+    bare_home: WarehousePaths, tmp_path: Path
 ) -> None:
     # Each release costs rho(1, 1e-9); the cap admits 2.5 of them, so exactly two fit.
+    home = bare_home
     cap_epsilon = round(eps_from_rho(2.5 * PrivacyCost(1.0, 1e-9).rho, 1e-6), 3)
     spec = write_spec(tmp_path, privacy__cap={"epsilon": cap_epsilon, "delta": 1e-6})
+    register_spec(home, spec)
     first = release(spec, home=str(home.home))
     assert (first.version, first.table_name) == (1, "adult_v1")
     assert abs(first.rows - 32_561) < 0.05 * 32_561  # sized by the noisy total
@@ -107,6 +110,7 @@ def test_bad_input_is_refused_before_any_charge(
         with duckdb.connect(str(home.warehouse)) as con:
             con.execute("CREATE TABLE raw.adult_empty AS SELECT * FROM raw.adult LIMIT 0")
         spec = write_spec(tmp_path, source__table="raw.adult_empty")
+        register_spec(home, spec)
         error, message = EmptySourceError, "raw.adult_empty has no rows"
     with pytest.raises(error) as info:
         release(spec, home=str(home.home))

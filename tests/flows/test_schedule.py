@@ -13,6 +13,7 @@ from flows.cli import main
 from flows.schedule import runway
 from flows.spec import load_spec
 from tests.flows.conftest import SPECS
+from tests.registration import register_spec
 from warehouse import clock
 
 CAP = PrivacyCap(4.0, 1e-6)
@@ -43,6 +44,7 @@ def test_plan_for_the_adult_spec_on_a_monthly_schedule(
     monkeypatch.setattr(clock, "utc_now", lambda: datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
     spec = str(SPECS / "adult.yaml")
     home = str(tmp_path / "home")
+    register_spec(home, spec)
     assert main(["--home", home, "plan", spec, "--schedule", "0 3 1 * *"]) == 0
     out = capsys.readouterr().out
     request = load_spec(spec).to_request(spec)

@@ -16,6 +16,7 @@ from tasks.budget import charge_budget_fn, plan_release_fn
 from tasks.measure import measure_fn
 from tasks.runlog import start_run_fn
 from tests.flows.conftest import SPECS
+from tests.registration import register_cap
 from warehouse.ledger import history
 from warehouse.paths import WarehousePaths
 from warehouse.seed import seed_adult
@@ -44,6 +45,7 @@ def test_published_noise_scale_matches_the_plan(tmp_path: Path, k: int) -> None:
         ).fetchall()[0][0]
     request = parse_spec(adult({"key": "person_id", "max_rows_per_person": k})).to_request("s")
     baseline = parse_spec(adult("row")).to_request("s")
+    register_cap(home, request)
     plan = plan_release_fn(request, str(home.home))
     row_plan = plan_release_fn(baseline, str(home.home))
     for p, q in zip(plan.measurements, row_plan.measurements, strict=True):

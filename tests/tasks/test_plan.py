@@ -20,6 +20,7 @@ from tasks.budget import (
 )
 from tasks.request import ReleaseRequest
 from tests.flows.conftest import SPECS
+from tests.registration import register_cap
 
 
 def adult_with(synthesizer: dict[str, object]) -> dict[str, object]:
@@ -42,6 +43,7 @@ def test_adaptive_candidates_count_against_the_cell_limit(tmp_path: Path) -> Non
             }
         )
     )
+    register_cap(tmp_path / "home", spec.to_request("x.yaml"))
     with pytest.raises(DomainTooLargeError, match=r"age, hours_per_week, native_country"):
         plan_release_fn(spec.to_request("x.yaml"), str(tmp_path / "home"))
 
@@ -49,6 +51,7 @@ def test_adaptive_candidates_count_against_the_cell_limit(tmp_path: Path) -> Non
 @pytest.mark.parametrize("method", ["aim", "mst", "independent"])
 def test_every_method_plans_within_the_adult_limit(tmp_path: Path, method: str) -> None:
     spec = parse_spec(adult_with({"method": method}))
+    register_cap(tmp_path / "home", spec.to_request("x.yaml"))
     plan = plan_release_fn(spec.to_request("x.yaml"), str(tmp_path / "home"))
     assert plan.affordable and plan.measurements
     assert all(p.sigma > 0 for p in plan.measurements)
@@ -56,6 +59,7 @@ def test_every_method_plans_within_the_adult_limit(tmp_path: Path, method: str) 
 
 def test_the_shipped_spec_plans(tmp_path: Path) -> None:
     request = load_spec(SPECS / "adult.yaml").to_request("adult.yaml")
+    register_cap(tmp_path / "home", request)
     assert plan_release_fn(request, str(tmp_path / "home")).request.method == "aim"
 
 

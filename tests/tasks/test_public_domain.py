@@ -15,6 +15,7 @@ from tasks.measure import measure_fn
 from tasks.request import ReleaseRequest
 from tasks.runlog import start_run_fn
 from tasks.synthesize import synthesize_fn
+from tests.registration import register_cap
 from warehouse.paths import WarehousePaths
 
 CODEC = TableCodec(
@@ -66,6 +67,7 @@ def test_measurement_shapes_and_released_values_come_from_the_spec(
         con.execute(f"CREATE TABLE raw.{table} AS {TABLES[table]}")
     req = request(table)
     start_run_fn(req, "run-1", str(home.home))
+    register_cap(home, req)
     charge_budget_fn(req, "run-1", str(home.home))
     measurements = measure_fn(req, "run-1", str(home.home))
     assert [(m.clique, m.values.size) for m in measurements] == [(("kind",), 4), (("score",), 3)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,14 @@ def release_for(paths: WarehousePaths, run_id: str, spent: float, source: str = 
     publish(
         paths,
         frame,
-        meta(run_id, source=source, cumulative_epsilon=cumulative, cumulative_delta=DELTA),
+        meta(
+            run_id,
+            source=source,
+            cumulative_epsilon=cumulative,
+            cumulative_delta=DELTA,
+            cap_epsilon=1.0,  # the cap the ledger tests register (UNIT_CAP)
+            cap_delta=DELTA,
+        ),
         private=True,
     )
 
@@ -64,14 +72,15 @@ def test_a_rewritten_chain_with_lower_costs_is_detected(published: WarehousePath
     with duckdb.connect(str(published.warehouse)) as con:
         rows = con.execute(
             "SELECT dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
-            "charged_at FROM privacy.charges ORDER BY seq"
+            "charged_at, unit FROM privacy.charges ORDER BY seq"
         ).fetchall()
-        prev, spent = ledger.GENESIS, 0
-        for dataset, seq, run_id, release, spec_hash, eps, delta, rho, _, at in rows:
+        (prev,) = con.execute("SELECT cap_hash FROM privacy.budgets").fetchall()[0]
+        spent = 0
+        for dataset, seq, run_id, release, spec_hash, eps, delta, rho, _, at, unit in rows:
             rho = rho / 2
             spent += rho
             row_hash = ledger.charge_hash(
-                prev, dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at
+                prev, dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at, unit
             )
             con.execute(
                 "UPDATE privacy.charges SET rho = ?, spent_after = ?, prev_hash = ?, "
@@ -113,6 +122,8 @@ def test_a_refresh_is_vouched_for_by_its_measurement_runs_charge(
         rho=0.0,
         kind="refresh",
         measurement_run="run-2",
+        cap_epsilon=1.0,
+        cap_delta=DELTA,
     )
     publish(published, frame, refresh_meta, private=True)
     assert ledger.budget_state(published.warehouse, DATASET) is not None  # no charge needed
@@ -123,4 +134,32 @@ def test_a_refresh_is_vouched_for_by_its_measurement_runs_charge(
         con.execute("DELETE FROM privacy.charges WHERE seq = 3")
         con.execute("UPDATE privacy.budgets SET spent_rho = 0.2")
     with pytest.raises(LedgerError, match=r"adult version 4 paid for by run run-2.*no charge"):
+        ledger.budget_state(published.warehouse, DATASET)
+
+
+def test_a_cap_changed_behind_the_published_versions_is_detected(
+    published: WarehousePaths,
+) -> None:
+    """An editor who raises the cap and recomputes its seal and every charge's hash makes a
+    valid chain; every published version still records the cap it was released under."""
+    with duckdb.connect(str(published.warehouse)) as con:
+        (created,) = con.execute("SELECT created_at FROM privacy.budgets").fetchall()[0]
+        prev = ledger.cap_hash(DATASET, 10.0, DELTA, Decimal(10), created)
+        con.execute(
+            "UPDATE privacy.budgets SET cap_epsilon = 10, cap_rho = 10, cap_hash = ?", [prev]
+        )
+        rows = con.execute(
+            "SELECT dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
+            "charged_at, unit FROM privacy.charges ORDER BY seq"
+        ).fetchall()
+        for dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at, unit in rows:
+            row_hash = ledger.charge_hash(
+                prev, dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at, unit
+            )
+            con.execute(
+                "UPDATE privacy.charges SET prev_hash = ?, row_hash = ? WHERE seq = ?",
+                [prev, row_hash, seq],
+            )
+            prev = row_hash
+    with pytest.raises(LedgerError, match=r"published under a cap of epsilon=1, delta=1e-06"):
         ledger.budget_state(published.warehouse, DATASET)

@@ -28,7 +28,7 @@ from warehouse.dask_source import (
     local_cluster,
     parquet_columns,
 )
-from warehouse.errors import EmptySourceError, SchemaDriftError, SourceError, SourceNotFoundError
+from warehouse.errors import EmptySourceError, SchemaDriftError, SourceNotFoundError
 from warehouse.source import DuckDBOracle
 
 NAN, INF = float("nan"), float("inf")
@@ -213,9 +213,41 @@ def test_empty_dataset_is_refused(tmp_path: Path, client: DaskClient) -> None:
         input_counts(client, str(root), codecs("drop", False))
 
 
-def test_person_unit_is_refused(dataset: Path, client: DaskClient) -> None:
-    with pytest.raises(SourceError, match=r"privacy\.unit\.key"):
-        DaskOracle(client, str(dataset), codecs("drop", False), PrivacyUnit("person", 2))
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tricky rows with 97 persons (and NULL keys) spread over every file, so that only a
+    shuffle by key brings each person's rows together."""
+    root = tmp_path_factory.mktemp("parquet") / "persons"
+    root.mkdir()
+    for i, (start, rows) in enumerate([(0, 700), (700, 0), (700, 950), (1650, 400)]):
+        table = frame_rows(start, rows)
+        keys = [None if j % 13 == 0 else f"p{j % 97}" for j in range(start, start + rows)]
+        table = table.set_column(
+            table.schema.get_field_index("person"), "person", pa.array(keys, pa.string())
+        )
+        pq.write_table(table, root / f"part-{i}.parquet")
+    return root
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_the_person_cut_counts_equal_duckdbs(people: Path, client: DaskClient, k: int) -> None:
+    """Same rows, same salt: the Dask engine keeps exactly the rows DuckDB keeps."""
+    codec = codecs("missing", True)
+    unit = PrivacyUnit("person", k)
+    cliques = [*get_synthesizer("mst").candidates(codec.domain), ()]
+    with duckdb.connect() as c:
+        c.execute("CREATE SCHEMA raw")
+        c.execute(f"CREATE TABLE raw.persons AS SELECT * FROM read_parquet('{people}/*.parquet')")
+        expected = DuckDBOracle(c, "raw.persons", codec, unit, salt="s").counts(cliques)
+        persons = c.execute(
+            "SELECT count(DISTINCT person), count(*) FILTER (WHERE person IS NULL) FROM raw.persons"
+        ).fetchall()[0]
+    got = DaskOracle(client, str(people), codec, unit, salt="s").counts(cliques)
+    for clique, g, e in zip(cliques, got, expected, strict=True):
+        assert np.array_equal(g, e), clique
+    assert int(got[-1][0]) == persons[0] * k  # every person has more than k rows
+    counts = input_counts(client, str(people), codec, unit)
+    assert counts.null_key_rows == persons[1] > 0
 
 
 def test_a_failing_partition_leaves_no_value_in_the_logs(
@@ -230,10 +262,10 @@ def test_a_failing_partition_leaves_no_value_in_the_logs(
 
     marker = "ZZDASKMARKER"
 
-    def broken(frame: object, codec: object) -> object:
+    def broken(frame: object, *args: object) -> object:
         raise ValueError(f"cannot encode {marker}")
 
-    monkeypatch.setattr(dask_source, "encode_partition", broken)
+    monkeypatch.setattr(dask_source, "count_partition", broken)
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     caplog.set_level(logging.DEBUG)
     with dask_client() as client, pytest.raises(ValueError):

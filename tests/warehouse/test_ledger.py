@@ -20,7 +20,12 @@ import pytest
 from dpcore.accounting import PrivacyCap, PrivacyCost, eps_from_rho
 from dpcore.errors import BudgetExhaustedError
 from warehouse import ledger
-from warehouse.errors import CapMismatchError, LedgerError
+from warehouse.errors import (
+    CapMismatchError,
+    LedgerError,
+    UnitMismatchError,
+    UnregisteredDatasetError,
+)
 from warehouse.runs import set_status, start_run
 
 DATASET = "raw.adult"
@@ -65,7 +70,11 @@ def charge(
     cost: PrivacyCost,
     cap: PrivacyCap = UNIT_CAP,
     dataset: str = DATASET,
+    unit: str = "row",
 ) -> ledger.Charge:
+    """Charge ``dataset``, registering ``cap`` for it first if it has no registered cap."""
+    if ledger.budget_state(path, dataset) is None:
+        ledger.register_budget(path, dataset, cap)
     return ledger.charge(
         path,
         dataset=dataset,
@@ -74,6 +83,7 @@ def charge(
         spec_hash="spec-" + run_id,
         cost=cost,
         cap=cap,
+        unit=unit,
     )
 
 
@@ -96,6 +106,7 @@ def sql(path: Path, statement: str) -> None:
 def test_charge_commits_and_budget_state_reflects_it(warehouse: Path) -> None:
     cost = PrivacyCost(0.3, DELTA)
     assert ledger.budget_state(warehouse, DATASET) is None
+    ledger.register_budget(warehouse, DATASET, CAP)
     fresh = ledger.budget_state(warehouse, DATASET, CAP)
     assert fresh is not None and fresh.spent_rho == 0
 
@@ -104,7 +115,10 @@ def test_charge_commits_and_budget_state_reflects_it(warehouse: Path) -> None:
     assert (c.seq, c.run_id, c.dataset) == (1, "run-1", DATASET)
     assert c.rho == cost.ledger_rho == c.spent_after
     assert (c.epsilon, c.delta) == (0.3, DELTA)
-    assert c.prev_hash == ledger.GENESIS and c.row_hash == c.expected_hash()
+    with duckdb.connect(str(warehouse)) as con:
+        (seal,) = con.execute("SELECT cap_hash FROM privacy.budgets").fetchall()[0]
+    assert c.prev_hash == seal != ledger.GENESIS  # the chain starts at the registered cap
+    assert c.row_hash == c.expected_hash()
     state = ledger.budget_state(warehouse, DATASET)
     assert state is not None
     assert state.spent_rho == cost.ledger_rho
@@ -148,6 +162,7 @@ def test_same_run_id_is_charged_once(warehouse: Path) -> None:
 )
 def test_a_run_cannot_be_recharged_differently(warehouse: Path, cost: str, dataset: str) -> None:
     """A retry that asks for another cost or dataset must not get the old receipt."""
+    ledger.register_budget(warehouse, "raw.other", UNIT_CAP)
     charge(warehouse, "run-1", exact("0.3"))
     before = table_rows(warehouse)
     with pytest.raises(LedgerError, match=r"run run-1 was already charged rho=0\.3"):
@@ -175,11 +190,97 @@ def test_exhausted_charge_names_remaining_budget_and_changes_nothing(warehouse: 
     assert ledger.charge_for_run(warehouse, "run-3") is None
 
 
-def test_first_charge_above_the_cap_registers_nothing(warehouse: Path) -> None:
+def test_first_charge_above_the_cap_changes_nothing(warehouse: Path) -> None:
+    ledger.register_budget(warehouse, DATASET, UNIT_CAP)
+    before = table_rows(warehouse)
     with pytest.raises(BudgetExhaustedError):
         charge(warehouse, "run-1", exact("1.5"))
+    assert table_rows(warehouse) == before
+    state = ledger.budget_state(warehouse, DATASET)
+    assert state is not None and state.spent_rho == 0
+
+
+def test_an_unregistered_dataset_is_refused_and_nothing_is_written(warehouse: Path) -> None:
+    """Caps belong to the privacy officer: no charge (and no plan) creates one."""
+    with pytest.raises(UnregisteredDatasetError) as info:
+        ledger.charge(
+            warehouse,
+            dataset=DATASET,
+            run_id="run-1",
+            release="adult",
+            spec_hash="h",
+            cost=exact("0.1"),
+            cap=UNIT_CAP,
+        )
+    assert "raw.adult has no registered lifetime cap" in str(info.value)
+    assert "dprelease budget register raw.adult --epsilon E --delta D" in str(info.value)
+    with pytest.raises(UnregisteredDatasetError):
+        ledger.budget_state(warehouse, DATASET, UNIT_CAP)
     assert ledger.budget_state(warehouse, DATASET) is None
     assert table_rows(warehouse) == ([], [])
+
+
+def test_a_registered_cap_cannot_be_changed(warehouse: Path) -> None:
+    ledger.register_budget(warehouse, DATASET, UNIT_CAP)
+    again = ledger.register_budget(warehouse, DATASET, UNIT_CAP)  # idempotent
+    assert again.spent_rho == 0
+    before = table_rows(warehouse)
+    with pytest.raises(CapMismatchError, match="a lifetime cap cannot be changed"):
+        ledger.register_budget(warehouse, DATASET, PrivacyCap(2.0, DELTA))
+    assert table_rows(warehouse) == before
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE privacy.budgets SET cap_rho = cap_rho * 10",
+        "UPDATE privacy.budgets SET cap_epsilon = 40, cap_rho = cap_rho * 10",
+    ],
+)
+def test_a_cap_raised_by_hand_is_detected(warehouse: Path, edit: str) -> None:
+    """The cap is sealed in the chain's genesis: raising it stops every later charge."""
+    charge(warehouse, "run-1", exact("0.5"))
+    sql(warehouse, edit)
+    with pytest.raises(LedgerError, match=r"lifetime cap registered for raw\.adult was altered"):
+        charge(warehouse, "run-2", exact("0.6"))
+    with pytest.raises(LedgerError, match="was altered"):
+        ledger.budget_state(warehouse, DATASET)
+
+
+def test_a_cap_raised_with_its_seal_recomputed_breaks_the_chain(warehouse: Path) -> None:
+    charge(warehouse, "run-1", exact("0.5"))
+    with duckdb.connect(str(warehouse)) as con:
+        (created,) = con.execute("SELECT created_at FROM privacy.budgets").fetchall()[0]
+        seal = ledger.cap_hash(DATASET, 1.0, DELTA, Decimal(10), created)
+        con.execute("UPDATE privacy.budgets SET cap_rho = 10, cap_hash = ?", [seal])
+    with pytest.raises(LedgerError, match="does not follow the previous row's hash"):
+        charge(warehouse, "run-2", exact("0.6"))
+
+
+@pytest.mark.parametrize(
+    "wipe",
+    [
+        "DELETE FROM privacy.charges; UPDATE privacy.budgets SET spent_rho = 0",
+        "DELETE FROM privacy.charges; DELETE FROM privacy.budgets",
+    ],
+)
+def test_a_wiped_ledger_is_detected_from_the_run_log(warehouse: Path, wipe: str) -> None:
+    """The run log and stored measurements witness charges: wiping the ledger (even the
+    budget row, to register a fresh cap) is refused."""
+    charge(warehouse, "run-1", exact("0.5"))
+    start_run(
+        warehouse,
+        run_id="run-1",
+        release="adult",
+        dataset=DATASET,
+        spec_hash="h",
+        spec_path="spec.yaml",
+    )
+    set_status(warehouse, "run-1", "measured")
+    sql(warehouse, wipe)
+    with pytest.raises(LedgerError, match=r"run run-1 of raw\.adult is recorded as measured"):
+        ledger.register_budget(warehouse, DATASET, UNIT_CAP)
+        charge(warehouse, "run-2", exact("0.6"))
 
 
 def test_exact_fill_to_the_cap_is_allowed(warehouse: Path) -> None:
@@ -202,6 +303,54 @@ def test_cap_mismatch_is_refused(warehouse: Path, other: PrivacyCap) -> None:
 
     assert table_rows(warehouse) == before
     assert ledger.budget_state(warehouse, DATASET, CAP) is not None
+
+
+@pytest.mark.parametrize(("first", "then"), [("row", "person:pid"), ("person:pid", "row")])
+def test_a_cap_belongs_to_the_unit_of_its_first_charge(
+    warehouse: Path, first: str, then: str
+) -> None:
+    """Row-level and person-level costs never add into one cap: the other unit is refused,
+    at the charge and in the pre-flight state check, with the ledger unchanged."""
+    charge(warehouse, "run-1", exact("0.01"), unit=first)
+    before = table_rows(warehouse)
+    with pytest.raises(UnitMismatchError) as info:
+        charge(warehouse, "run-2", exact("0.01"), unit=then)
+    message = str(info.value)
+    assert "raw.adult's lifetime cap protects" in message
+    assert "A cap belongs to one privacy unit" in message
+    assert ("privacy.unit: row" in message) and ("privacy.unit.key: pid" in message)
+    with pytest.raises(UnitMismatchError):
+        ledger.budget_state(warehouse, DATASET, UNIT_CAP, then)
+    assert table_rows(warehouse) == before
+    state = ledger.budget_state(warehouse, DATASET, UNIT_CAP, first)
+    assert state is not None and state.unit == first
+    assert [h.charge.unit for h in ledger.history(warehouse, DATASET)] == [first]
+    assert ledger.history(warehouse, DATASET)[0].as_dict()["unit"] == first
+
+
+def test_a_persons_k_is_not_part_of_the_unit(warehouse: Path) -> None:
+    """Releases bounding persons to different k protect the same people: one cap."""
+    charge(warehouse, "run-1", exact("0.01"), unit="person:pid")
+    charge(warehouse, "run-2", exact("0.01"), unit="person:pid")
+    assert [c[-1] for c in table_rows(warehouse)[1]] == ["person:pid", "person:pid"]
+
+
+def test_a_unit_edited_by_hand_breaks_the_chain(warehouse: Path) -> None:
+    charge(warehouse, "run-1", exact("0.01"), unit="person:pid")
+    sql(warehouse, "UPDATE privacy.charges SET unit = NULL")
+    with pytest.raises(LedgerError, match="its fields do not match its hash"):
+        ledger.budget_state(warehouse, DATASET)
+
+
+def test_a_ledger_from_before_units_is_fixed_by_its_next_charge(warehouse: Path) -> None:
+    """Budgets created before units were recorded have none; the next charge sets it."""
+    charge(warehouse, "run-1", exact("0.01"))
+    sql(warehouse, "UPDATE privacy.budgets SET unit = NULL")
+    charge(warehouse, "run-2", exact("0.01"), unit="person:pid")
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("SELECT unit FROM privacy.budgets").fetchall() == [("person:pid",)]
+    with pytest.raises(UnitMismatchError):
+        charge(warehouse, "run-3", exact("0.01"), unit="row")
 
 
 def test_datasets_have_separate_budgets(warehouse: Path) -> None:
@@ -382,7 +531,7 @@ CHARGER = textwrap.dedent(
 
     from dpcore.accounting import PrivacyCap, PrivacyCost
     from dpcore.errors import BudgetExhaustedError
-    from warehouse.ledger import charge
+    from warehouse.ledger import charge, register_budget
 
     @dataclass(frozen=True)
     class ExactCost(PrivacyCost):
@@ -397,6 +546,7 @@ CHARGER = textwrap.dedent(
             return Decimal("1.0")
 
     path, go, name, tries = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    register_budget(path, "raw.adult", ExactCap(1.0, 1e-6))  # idempotent: every process asks
     while not go.exists():
         time.sleep(0.005)
     ok = refused = 0

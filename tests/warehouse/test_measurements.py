@@ -16,7 +16,7 @@ from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.synth.coarse import CoarseMeasurement
 from warehouse.errors import ChargeMissingError
-from warehouse.ledger import charge
+from warehouse.ledger import budget_state, charge, register_budget
 from warehouse.measurements import load_measurements, measure_once
 
 TABLE = "raw.t"
@@ -56,6 +56,8 @@ class FixedCap(PrivacyCap):
 
 
 def charge_run(path: Path, run_id: str) -> None:
+    if budget_state(path, TABLE) is None:
+        register_budget(path, TABLE, FixedCap(10.0, 1e-6))
     charge(
         path,
         dataset=TABLE,
@@ -228,6 +230,7 @@ def test_coarsened_measurements_keep_their_group_maps(tmp_path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA raw")
         con.execute("CREATE TABLE raw.t AS SELECT 'x' AS a, 1 AS b FROM range(10)")
+    register_budget(path, TABLE, PrivacyCap(4.0, 1e-6))
     charge(
         path,
         dataset="raw.t",
@@ -246,3 +249,37 @@ def test_coarsened_measurements_keep_their_group_maps(tmp_path: Path) -> None:
     assert isinstance(loaded[0], CoarseMeasurement) and loaded[0].groups == ((), (0, 0, 1, 1))
     assert not isinstance(loaded[1], CoarseMeasurement)
     assert (loaded[0].values == coarse.values).all() and loaded[1].sigma == 3.0
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_runs_spend_is_recomputed_from_its_stored_parameters(source: Path, k: int) -> None:
+    """Sigma, the selection epsilon and the sensitivity are stored with every measurement, so
+    the history can show what the run's mechanisms spent beside its charge."""
+    from dpcore.noise import seeded_source
+    from dpcore.synth.registry import get_synthesizer
+    from dpcore.units import PrivacyUnit
+    from warehouse.ledger import history
+    from warehouse.measurements import recomputed_spend
+
+    with duckdb.connect(str(source)) as con:
+        con.execute("ALTER TABLE raw.t ADD COLUMN pid INTEGER DEFAULT 7")
+    unit = PrivacyUnit("pid", k) if k > 1 else PrivacyUnit()
+    charge_run(source, "run-1")
+    charge_run(source, "run-2")  # charged, never measured
+    rho = 0.01 / k**2  # what the synthesizer is handed (dpcore.units.PrivacyUnit.unit_rho)
+    mst = get_synthesizer("mst")
+
+    def draw(oracle: CountOracle) -> list[Measurement]:
+        return mst.measure(CODEC.domain, rho, oracle, seeded_source(3))
+
+    measurements, _ = measure_once(source, "run-1", TABLE, CODEC, draw, unit)
+    assert sum(m.selection_epsilon > 0 for m in measurements) == 1  # one tree edge chosen
+    stored = load_measurements(source, "run-1")
+    assert stored is not None
+    assert [m.selection_epsilon for m in stored] == [m.selection_epsilon for m in measurements]
+    spend = recomputed_spend(source, ["run-1", "run-2"])
+    assert spend["run-1"] == pytest.approx(0.01, rel=1e-9)
+    assert spend["run-2"] is None
+    rows = {h.charge.run_id: h for h in history(source, TABLE)}
+    assert rows["run-1"].recomputed_rho == pytest.approx(float(rows["run-1"].charge.rho))
+    assert rows["run-2"].as_dict()["recomputed_rho"] is None

@@ -174,3 +174,21 @@ def test_counts_match_the_encoder_on_random_data(con: duckdb.DuckDBPyConnection)
         assert stats.out_of_domain is not None
         assert int(total[0]) == 2000 - stats.nulls - stats.out_of_domain
         assert int(np.asarray(total)[0]) < 2000
+
+
+def test_null_person_keys_are_counted_for_operators(con: duckdb.DuckDBPyConnection) -> None:
+    """A person-level release drops rows with a NULL key; the operator-only report says how
+    many (and a row unit counts none)."""
+    from dpcore.units import PrivacyUnit
+
+    con.execute(
+        f"CREATE TABLE {TABLE} AS SELECT CASE WHEN i % 4 = 0 THEN NULL ELSE i % 7 END AS pid, "
+        "'a' AS kind FROM range(40) t(i)"
+    )
+    codec = TableCodec((ColumnCodec("kind", "category", categories=("a",)),))
+    types = source_columns(con, TABLE)
+    person = profile_source(con, TABLE, codec, types, PrivacyUnit("pid", 2))
+    assert (person.rows, person.null_key_rows) == (40, 10)
+    assert profile_source(con, TABLE, codec, types).null_key_rows == 0
+    report = report_from_counts(person.rows, person.columns, codec, person.null_key_rows)
+    assert report.null_key_rows == 10

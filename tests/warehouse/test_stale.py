@@ -15,7 +15,7 @@ import pytest
 
 from dpcore.accounting import PrivacyCap, PrivacyCost
 from warehouse import schema
-from warehouse.ledger import charge
+from warehouse.ledger import charge, register_budget
 from warehouse.paths import WarehousePaths
 from warehouse.process import ProcessIdentity, current_process, is_gone, start_marker
 from warehouse.runs import get_run, list_runs, set_status, start_run
@@ -92,6 +92,7 @@ def test_a_killed_uncharged_run_is_listed_as_failed(warehouse: Path) -> None:
 
 def test_a_killed_charged_run_says_how_to_resume(warehouse: Path) -> None:
     start(warehouse, "r1")  # killed between the charge and its status update
+    register_budget(warehouse, "raw.adult", PrivacyCap(4.0, 1e-6))
     charge(
         warehouse,
         dataset="raw.adult",

@@ -144,3 +144,20 @@ def test_aim_groups_shrink_with_the_noise() -> None:
     assert synth.group_count(10_000 / (6.5 * synth.coarse_noise_ratio), 10_000) == 6
     assert synth.group_count(1e6, 10_000) == 2
     assert AIMSynthesizer(coarse_groups=0).group_count(1.0, 10_000) == 0
+
+
+@pytest.mark.parametrize("method", ["independent", "mst", "aim"])
+@pytest.mark.parametrize("rho", [0.002, 0.05, 1.0])
+def test_the_stored_parameters_account_for_every_unit_of_rho(method: str, rho: float) -> None:
+    """Each measurement carries the selection epsilon that chose it, so a run's spend is
+    recomputed from what was stored alone (``dpcore.spend``), selections included."""
+    from dpcore.spend import spent_rho
+
+    domain, codes = _data()
+    synth = get_synthesizer(method)
+    measurements = synth.measure(domain, rho, ArrayOracle(domain, codes), seeded_source(6))
+    parameters = [(m.sigma, m.selection_epsilon, 1) for m in measurements]
+    assert spent_rho(parameters) == pytest.approx(rho, rel=1e-9)
+    assert spent_rho((s, e, 3) for s, e, _ in parameters) == pytest.approx(9 * rho, rel=1e-9)
+    chosen = [m for m in measurements if m.selection_epsilon > 0]
+    assert (len(chosen) > 0) == (method != "independent")
