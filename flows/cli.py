@@ -95,8 +95,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"raw.adult budget: spent epsilon={state.spent_epsilon:.4g} of "
             f"{state.cap.epsilon:g} (delta={state.cap.delta:g})"
         )
-    print(f"query it:  duckdb {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
-    print(f"catalog:   duckdb {paths.release} -c 'SELECT name, version, rows FROM catalog'")
+    print(f"query it:  duckdb -readonly {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
+    print(
+        f"catalog:   duckdb -readonly {paths.release} -c 'SELECT name, version, rows FROM catalog'"
+    )
     print(f"report:    {outcome.report or 'not written (see the warning above)'}")
     ui = ui_address(api)
     print(f"Prefect UI: {ui} (this run: {ui}/runs/flow-run/{outcome.run_id})")
@@ -188,12 +190,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Cost, remaining budget, schedule runway and noise per marginal, reading no rows."""
-    from flows.schedule import runway
     from flows.spec import load_spec
+
+    spec = load_spec(args.spec)
+    from flows.schedule import runway
     from tasks.plan import plan_release_fn
     from warehouse.clock import utc_now
 
-    spec = load_spec(args.spec)
     plan = plan_release_fn(spec.to_request(args.spec), args.home)
     request = plan.request
     rho = request.cost.ledger_rho
@@ -573,7 +576,21 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         print(f"dprelease: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        failure = _storage_failure(error)
+        if failure is None or args.debug:
+            raise
+        print(f"dprelease: {failure}", file=sys.stderr)
+        return 2
     return code
+
+
+def _storage_failure(error: Exception) -> DPReleaseError | None:
+    """A full disk or a refused permission that escaped untyped (from a library, or a file
+    we open), as its one-paragraph error; None for anything else."""
+    from warehouse.failures import storage_error
+
+    return storage_error(error, None)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,14 @@ def sample_check_publish(
     require_utility(utility, run_id)
     with step("publishing"):
         published = publish_release(
-            request, run_id, table, utility, receipt, home, refresh_of=refresh_of
+            request,
+            run_id,
+            table,
+            utility,
+            receipt,
+            home,
+            refresh_of=refresh_of,
+            measurements=measurements,
         )
     logger.info("published release.%s (%d rows)", published.table_name, published.rows)
     report = _report(

@@ -98,9 +98,19 @@ def _release(
         logger.info("%d noisy marginals ready", len(measurements))
         return sample_check_publish(request, run_id, measurements, receipt, home, resumed=resumed)
     except BaseException as error:
-        if published_for_run(WarehousePaths.from_env(home), run_id) is None:
+        if not _published(home, run_id):
             mark_failed(run_id, error, home)
         raise
+
+
+def _published(home: str | None, run_id: str) -> bool:
+    """Whether the run's version is in the catalog; False if the release file cannot be read
+    (e.g. a foreign session holds it): the run must still be recorded as failed, with its
+    error, rather than later taken for a killed one."""
+    try:
+        return published_for_run(WarehousePaths.from_env(home), run_id) is not None
+    except DPReleaseError:
+        return False
 
 
 def _when_exhausted(

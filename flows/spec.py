@@ -27,13 +27,24 @@ from pydantic import (
 )
 
 from dpcore.accounting import PrivacyCap, PrivacyCost, split_cost
+from dpcore.domain import Domain
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
-from dpcore.errors import DPReleaseError
+from dpcore.errors import DomainError, DPReleaseError
+from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
 from tasks.request import ReleaseRequest, UtilitySettings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_TABLE = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+
+#: Names the release file uses for itself: a release may not take them.
+RESERVED_NAMES = frozenset(
+    {"catalog", "marginals", "latest_marginals", "dprelease_synthetic_chunk"}
+)
+
+#: Largest epsilon a spec may declare (a cost, or a cap). Far beyond any meaningful privacy,
+#: and keeps rho within what the ledger's exact decimals (38 digits, 18 after the point) hold.
+MAX_EPSILON = 1e6
 
 
 class SpecError(DPReleaseError):
@@ -49,6 +60,28 @@ class ReleaseInfo(_Strict):
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
     description: Annotated[str, Field(min_length=1, max_length=500)]
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_release_file_name(cls, v: str) -> str:
+        """Refuse names that would clash in the release file, before anything is charged.
+
+        Each version is published as ``<name>_v<N>`` beside a view ``<name>`` and the table
+        ``catalog``: a release named ``catalog`` would overwrite that table, and one named
+        ``adult_v1`` would take (or later collide with) a version of ``adult``.
+        """
+        if v in RESERVED_NAMES:
+            raise ValueError(
+                f"{v!r} is reserved: the release file uses it for itself (the catalog of "
+                "versions and the crosstab tables); choose another release name"
+            )
+        if re.search(r"_v[0-9]+$", v):
+            raise ValueError(
+                f"{v!r} ends in _v<digits>, the form of a published version's table "
+                f"(release {v.rsplit('_v', 1)[0]!r} publishes {v!r}); choose a name that "
+                "does not end in _v and a number"
+            )
+        return v
 
 
 class SourceInfo(_Strict):
@@ -100,6 +133,11 @@ class SourceInfo(_Strict):
 def _finite_positive_epsilon(v: float) -> float:
     if not math.isfinite(v) or v <= 0:
         raise ValueError("epsilon must be a finite number greater than 0")
+    if v > MAX_EPSILON:
+        raise ValueError(
+            f"epsilon must be at most {MAX_EPSILON:g} (got {v:g}): a larger one protects "
+            "nothing, and its cost in rho is beyond what the budget ledger records"
+        )
     return v
 
 
@@ -270,6 +308,20 @@ class NumericColumn(_ColumnBase):
         count = math.ceil((hi - lo) / w - 1e-9)
         return (*[lo + i * w for i in range(count)], hi)
 
+    def bin_count(self) -> int:
+        """How many bins :meth:`codec_edges` makes, computed without building them: a domain
+        too large to use is refused in constant time and memory, never materialised."""
+        lo, hi = self.bounds
+        if self.edges is not None:
+            return len(self.edges) - 1
+        if self.type == "integer":
+            return -(-(int(hi) + 1 - int(lo)) // int(self.bin_width or 1))  # ceiling
+        return math.ceil((hi - lo) / float(self.bin_width or 1.0) - 1e-9)
+
+    def code_count(self) -> int:
+        """Codes of this column: its bins, plus one for missing if it declares one."""
+        return self.bin_count() + int(self.missing is not None)
+
 
 Column = Annotated[CategoryColumn | NumericColumn, Field(discriminator="type")]
 
@@ -369,6 +421,45 @@ class ReleaseSpec(_Strict):
                 raise ValueError(
                     f"synthesizer.workload names {', '.join(unknown)}, which "
                     f"{'is' if len(unknown) == 1 else 'are'} not among the release's columns"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _marginals_within_limit(self) -> ReleaseSpec:
+        """Every marginal the method may count fits ``synthesizer.max_marginal_cells``.
+
+        Sizes come from the spec by arithmetic (no bin list is built), so integer bounds
+        [0, 1e9] with ``bin_width: 1`` are refused at once rather than after filling memory.
+        """
+        limit = self.synthesizer.max_marginal_cells
+        sizes = {
+            name: len(c.values) + int(c.missing is not None)
+            if isinstance(c, CategoryColumn)
+            else c.code_count()
+            for name, c in self.columns.items()
+        }
+        for name, size in sizes.items():
+            if size > limit:
+                raise ValueError(
+                    f"columns.{name} has {size:,} codes (bins, plus one for missing if "
+                    "declared), so its marginal has that many cells, more than the spec's "
+                    f"limit synthesizer.max_marginal_cells={limit:,}. Use coarser bins (a "
+                    "larger bin_width, or edges) or fewer categories, or raise the limit"
+                )
+        domain = Domain.from_dict(sizes)
+        synthesizer = get_synthesizer(self.synthesizer.method, **self.synthesizer.options())
+        try:
+            candidates = synthesizer.candidates(domain)
+        except DomainError as error:
+            raise ValueError(str(error)) from None
+        for clique in candidates:
+            cells = domain.cells(clique)
+            if cells > limit:
+                raise ValueError(
+                    f"the marginal over {', '.join(clique)} has {cells:,} cells, more than "
+                    f"the spec's limit synthesizer.max_marginal_cells={limit:,}. Use coarser "
+                    "bins or fewer categories (or a synthesizer.workload without this "
+                    "combination), or raise the limit"
                 )
         return self
 

@@ -17,6 +17,7 @@ from tasks.plan import (
     resolve_dataset,
 )
 from tasks.request import ReleaseRequest
+from tasks.retry import retry_unless_permanent
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, charge
 from warehouse.runs import set_status
@@ -56,8 +57,9 @@ plan_release = task(name="plan release", cache_policy=NO_CACHE)(plan_release_fn)
 
 
 def retry_unless_refused(task: object, task_run: object, state: State[object]) -> bool:
-    """Retry a failed charge only if it was not a refusal: an exhausted budget stays so."""
-    return not isinstance(state.data, BudgetError)
+    """Retry a failed charge only if it was not a refusal (an exhausted budget stays so) nor
+    a full disk or a refused permission (see ``tasks.retry``)."""
+    return not isinstance(state.data, BudgetError) and retry_unless_permanent(task, task_run, state)
 
 
 charge_budget = task(

@@ -12,11 +12,13 @@ from dataclasses import dataclass, replace
 from dpcore.accounting import BudgetState, exhausted_message, split_cost
 from dpcore.errors import BudgetExhaustedError, DomainError
 from dpcore.synth.base import PlannedMeasurement
+from dpcore.synth.limits import check_measurable, check_noise_scales
 from dpcore.synth.registry import get_synthesizer
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.connection import connect
 from warehouse.ledger import budget_state, release_charge_count
+from warehouse.publish import check_release_name
 from warehouse.source import source_columns
 from warehouse.views import base_table
 
@@ -99,9 +101,11 @@ def resolve_dataset(
 
 
 def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
-    """Resolve the cost, plan the measurements, check the cell limit and remaining budget."""
+    """Resolve the cost, plan the measurements, check the name against the release file, the
+    noise scales, the cell limit and the remaining budget (all before any charge)."""
     paths = warehouse_paths(home)
     request = resolve_dataset(request, home)
+    check_release_name(paths, request.name)
     state = budget_state(paths.warehouse, request.dataset, request.cap, request.unit.label)
     assert state is not None
     done = (
@@ -111,7 +115,11 @@ def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
     )
     request, horizon_left = resolve_cost(request, state, done)
     synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
+    check_measurable(request.cost.epsilon, request.measure_rho)
     planned = tuple(synthesizer.plan(request.codec.domain, request.measure_rho))
+    check_noise_scales(
+        synthesizer, request.codec.domain, request.measure_rho, planned, request.cost.epsilon
+    )
     counted = [p.clique for p in planned] + list(synthesizer.candidates(request.codec.domain))
     for clique in counted:
         cells = request.codec.domain.cells(clique)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from prefect import task
@@ -9,9 +10,12 @@ from prefect.cache_policies import NO_CACHE
 
 from dpcore.accounting import eps_from_rho
 from dpcore.encoding import ColumnCodec
+from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from tasks.context import warehouse_paths
+from tasks.crosstabs import marginal_rows
 from tasks.request import ReleaseRequest
+from tasks.retry import retry_unless_permanent
 from tasks.synthesize import SyntheticTable
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state
@@ -39,6 +43,7 @@ def publish_fn(
     receipt: Charge,
     home: str | None,
     refresh_of: str | None = None,
+    measurements: Sequence[Measurement] = (),
 ) -> PublishedRelease:
     """Write ``release.<name>_v<N>``, repoint ``release.<name>`` and add the catalog row.
 
@@ -77,12 +82,19 @@ def publish_fn(
         cumulative_rho=spent,
         unit=request.unit.label,
     )
-    published = publish(paths, table.frames(), meta, private=table.synthetic.private)
+    marginals = marginal_rows(table, measurements, refresh_of or run_id) if measurements else None
+    published = publish(
+        paths, table.frames(), meta, private=table.synthetic.private, marginals=marginals
+    )
     crash_point("after-rename")
     set_status(paths.warehouse, run_id, "published", version=published.version)
     return published
 
 
 publish_release = task(
-    name="publish release", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1
+    name="publish release",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_unless_permanent,
 )(publish_fn)

@@ -18,7 +18,8 @@ from typing import TypeVar
 import duckdb
 
 from dpcore.errors import DPReleaseError
-from warehouse.errors import WarehouseBusyError
+from warehouse.errors import WriteConflictError
+from warehouse.failures import storage_error
 from warehouse.gate import busy_error, held
 
 T = TypeVar("T")
@@ -53,6 +54,9 @@ def _open(path: Path, read_only: bool, deadline: float, wait_s: float) -> duckdb
             if not _is_lock_error(error) or time.monotonic() > deadline:
                 if _is_lock_error(error):
                     raise busy_error(path, wait_s) from None
+                failure = storage_error(error, path)
+                if failure is not None:
+                    raise failure from None
                 raise
             time.sleep(_backoff(attempt))
             attempt += 1
@@ -115,6 +119,10 @@ def run_transaction(
 ) -> T:
     """Run ``body`` in one transaction, retrying on write conflicts and busy files.
 
+    A full disk or a refused permission is raised at once as a typed
+    :class:`~warehouse.failures.StorageError` (even when DuckDB reports it as a failed
+    commit): only conflicts are worth retrying.
+
     A duplicate key that a concurrent writer committed first is retried a few times too
     (see ``CONSTRAINT_RETRIES``); ``body`` must re-read what it depends on each time.
     """
@@ -131,6 +139,9 @@ def run_transaction(
             except Exception as error:
                 with suppress(duckdb.Error):
                     con.rollback()
+                failure = storage_error(error, path)
+                if failure is not None:  # a full disk or a refused write: retrying won't help
+                    raise failure from None
                 if isinstance(error, duckdb.ConstraintException):
                     constraint_retries += 1
                     if constraint_retries > CONSTRAINT_RETRIES:
@@ -138,9 +149,9 @@ def run_transaction(
                 elif not (isinstance(error, duckdb.Error) and _is_conflict(error)):
                     raise
                 if time.monotonic() > deadline:
-                    raise WarehouseBusyError(
+                    raise WriteConflictError(
                         f"{path.name}: a transaction kept conflicting with concurrent writers "
-                        f"for {wait_s:.0f} s. Retry later."
+                        f"for {wait_s:.0f} s (other runs changing the same rows). Retry later."
                     ) from None
         time.sleep(_backoff(attempt))
         attempt += 1

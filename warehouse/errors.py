@@ -45,5 +45,9 @@ class WarehouseBusyError(DPReleaseError):
     """Another process kept a warehouse file locked longer than we were willing to wait."""
 
 
+class WriteConflictError(WarehouseBusyError):
+    """A transaction kept conflicting with concurrent writers for as long as we retry."""
+
+
 class PublishError(DPReleaseError):
     """A release could not be published."""

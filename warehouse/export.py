@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from dpcore.errors import DPReleaseError
-from warehouse.connection import connect, literal, quote
+from warehouse.connection import literal, quote
 from warehouse.paths import WarehousePaths
+from warehouse.publish import fresh_reader
 
 ExportFormat = Literal["parquet", "csv"]
 FORMATS: tuple[ExportFormat, ...] = ("parquet", "csv")
@@ -41,7 +42,7 @@ def resolve_version(paths: WarehousePaths, name: str, version: int | None) -> tu
             f"nothing is published in {paths.release} yet; run a release first "
             "(`dprelease demo` or `dprelease run SPEC`)."
         )
-    with connect(paths.release, read_only=True) as con:
+    with fresh_reader(paths.release) as con:
         rows = con.execute(
             "SELECT version, table_name FROM catalog WHERE name = ? ORDER BY version",
             [name],
@@ -76,7 +77,7 @@ def export_release(
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
-    with connect(paths.release, read_only=True) as con:
+    with fresh_reader(paths.release) as con:
         rows = int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0])
         con.execute(f"COPY {quote(table)} TO {literal(str(partial))} ({options})")
     partial.replace(target)

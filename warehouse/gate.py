@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from warehouse.errors import WarehouseBusyError
+from warehouse.failures import storage_error
 
 
 @dataclass
@@ -75,6 +76,11 @@ def _flock(path: Path, deadline: float, wait_s: float) -> IO[str] | None:
         handle = gate_path(path).open("a")
     except FileNotFoundError:
         return None
+    except OSError as error:
+        failure = storage_error(error, gate_path(path))
+        if failure is None:
+            raise
+        raise failure from None
     backoff = 0.005
     while True:
         try:

@@ -6,6 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dpcore.errors import DPReleaseError
+from warehouse.failures import storage_error
+
+
+class HomeError(DPReleaseError):
+    """The warehouse home cannot be used as a directory."""
+
 
 @dataclass(frozen=True)
 class WarehousePaths:
@@ -17,7 +24,19 @@ class WarehousePaths:
     def from_env(cls, home: str | Path | None = None) -> WarehousePaths:
         """Paths under ``home``, else ``$DPRELEASE_HOME``, else ``./.dprelease``; created."""
         root = Path(home or os.environ.get("DPRELEASE_HOME") or ".dprelease").resolve()
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise HomeError(
+                f"the warehouse home {root} is not a directory (a file, or a path through "
+                "one, is in its place). Give --home (or $DPRELEASE_HOME) a directory, or a "
+                "path where one can be created."
+            ) from None
+        except OSError as error:
+            failure = storage_error(error, root)
+            if failure is None:
+                raise
+            raise failure from None
         return cls(root)
 
     @property

@@ -16,9 +16,9 @@ or crash between chunks leaves the live file untouched and the staging copy is d
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -34,9 +34,17 @@ import pandas as pd
 from dpcore.errors import NotPrivateError
 from warehouse import clock
 from warehouse.connection import connect, literal, quote
+from warehouse.crosstabs import write_marginals
 from warehouse.errors import PublishError
+from warehouse.failures import storage_error, storage_kind
 from warehouse.faults import crash_point
 from warehouse.paths import WarehousePaths
+from warehouse.release_file import (
+    attach_release,
+    discard_foreign_wal,
+    publish_lock,
+    wait_until_free,
+)
 
 CATALOG_DDL = """
 CREATE TABLE IF NOT EXISTS catalog (
@@ -162,16 +170,6 @@ class PublishedRelease:
     created_at: datetime
 
 
-@contextmanager
-def _publish_lock(path: Path) -> Iterator[None]:
-    with path.open("a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -195,14 +193,16 @@ def publish(
     *,
     private: bool,
     memory_limit: str | None = None,
+    marginals: pd.DataFrame | None = None,
 ) -> PublishedRelease:
     """Publish ``frame`` (synthetic rows only, or a stream of chunks with the same columns) as
     the next version of ``meta.name``, with DuckDB held to ``memory_limit`` (default: the
     cap every connection gets, ``$DPRELEASE_DUCKDB_MEMORY``, see ``warehouse.connection``).
 
-    Idempotent per run id: publishing a run that is already in the catalog returns its row
-    (without reading the chunks). Refuses output made with a seeded test generator
-    (``private=False``).
+    ``marginals`` (:mod:`warehouse.crosstabs`) are the measured crosstabs the version was
+    sampled from; they are written in the version's transaction. Idempotent per run id:
+    publishing a run that is already in the catalog returns its row (without reading the
+    chunks). Refuses output made with a seeded test generator (``private=False``).
     """
     chunks = [frame] if isinstance(frame, pd.DataFrame) else frame
     if not private:
@@ -210,16 +210,18 @@ def publish(
             "this synthetic table was made with a seeded test generator and is not private; "
             "it cannot be published. Run the release without a test seed."
         )
-    with _publish_lock(paths.publish_lock):
+    with publish_lock(paths.publish_lock):
+        wait_until_free(paths.release)  # a foreign session's writes would be lost, or its WAL
+        discard_foreign_wal(paths.release)  # outlive the file it was written for
         for stale in paths.home.glob(".release-*.duckdb*"):
             if stale.is_dir():  # DuckDB's spill directory of a killed publish
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink(missing_ok=True)
         staging = paths.home / f".release-{uuid.uuid4().hex}.duckdb"
-        if paths.release.exists():
-            shutil.copyfile(paths.release, staging)
         try:
+            if paths.release.exists():
+                shutil.copyfile(paths.release, staging)
             with connect(staging, private=True) as con:
                 if memory_limit is not None:
                     con.execute(f"SET memory_limit = {literal(memory_limit)}")
@@ -230,14 +232,17 @@ def publish(
                 if done is not None:
                     staging.unlink()
                     return done
-                published = _write_version(con, chunks, meta)
+                published = _write_version(con, chunks, meta, marginals)
                 con.execute("CHECKPOINT")
             _fsync(staging)
             crash_point("before-rename")
             staging.replace(paths.release)
             _fsync(paths.home)
-        except BaseException:
+        except BaseException as error:
             staging.unlink(missing_ok=True)
+            failure = storage_error(error, paths.home)
+            if failure is not None:  # e.g. the disk filled while copying or writing
+                raise failure from None
             raise
     return published
 
@@ -285,7 +290,10 @@ def _write_rows(
 
 
 def _write_version(
-    con: duckdb.DuckDBPyConnection, chunks: Iterable[pd.DataFrame], meta: ReleaseMetadata
+    con: duckdb.DuckDBPyConnection,
+    chunks: Iterable[pd.DataFrame],
+    meta: ReleaseMetadata,
+    marginals: pd.DataFrame | None = None,
 ) -> PublishedRelease:
     version = int(
         con.execute(
@@ -294,6 +302,9 @@ def _write_version(
     )
     table = f"{meta.name}_v{version}"
     now = clock.utc_now()
+    conflict = name_conflict(con, meta.name)
+    if conflict is not None:
+        raise ReleaseNameError(f"{conflict}. Give the release another name (release.name).")
     try:
         rows, columns = _write_rows(con, table, chunks)
         con.begin()
@@ -344,12 +355,83 @@ def _write_version(
                 meta.unit,
             ],
         )
+        if marginals is not None:
+            write_marginals(con, meta.name, version, marginals)
         con.commit()
     except Exception as error:
         with suppress(duckdb.Error):  # there may be no open transaction
             con.rollback()
+        if storage_kind(error) is not None:
+            raise  # told apart by publish(), which knows the directory
         raise PublishError(f"publishing {table} failed and was rolled back: {error}") from None
     return PublishedRelease(meta.name, version, table, meta.run_id, rows, now)
+
+
+class ReleaseNameError(PublishError):
+    """A release's name collides with an object of the release file it does not own."""
+
+
+_OBJECTS = """
+SELECT table_name, 'table' FROM duckdb_tables()
+WHERE database_name = current_database() AND schema_name = 'main'
+UNION ALL
+SELECT view_name, 'view' FROM duckdb_views()
+WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
+"""
+
+
+def name_conflict(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """Why ``name`` cannot be published into the release file ``con`` reads, or None.
+
+    Release ``name`` writes tables ``<name>_v<N>`` and a view ``<name>``. Each object of the
+    file with one of those names must be this release's own: its view (the catalog lists
+    the name) or a version the catalog gives it. Anything else (``catalog`` itself, another
+    release's ``adult_v5`` view or ``adult_v5_v1`` table when publishing ``adult``, a table
+    someone made by hand) would be overwritten or would make the publish fail.
+    """
+    version = re.compile(re.escape(name) + r"_v[0-9]+")
+    owners: dict[str, str] = {}
+    releases: set[str] = set()
+    if _has_catalog(con):
+        for release, table in con.execute("SELECT name, table_name FROM catalog").fetchall():
+            owners[str(table)] = str(release)
+            releases.add(str(release))
+    for obj, kind in con.execute(_OBJECTS).fetchall():
+        if obj == "catalog" and kind == "table" and name != "catalog":
+            continue
+        if obj == name:
+            if kind == "view" and name in releases:
+                continue
+        elif not version.fullmatch(obj) or owners.get(obj) == name:
+            continue
+        if owners.get(obj):
+            whose = f"version table of release {owners[obj]!r}"
+        elif kind == "view" and obj in releases:
+            whose = f"view of release {obj!r}"
+        elif obj == "catalog":
+            whose = "catalog of versions"
+        else:
+            whose = f"{kind} that no release in the catalog owns"
+        return (
+            f"release name {name!r} collides with {obj!r} in the release file, the {whose}: "
+            f"release {name!r} publishes {name}_v<N> tables and a view {name!r}, so "
+            "publishing it would overwrite that object or fail after the charge"
+        )
+    return None
+
+
+def check_release_name(paths: WarehousePaths, name: str) -> None:
+    """Refuse, before anything is charged, a name whose objects in the release file belong
+    to something else (see :func:`name_conflict`)."""
+    if not paths.release.exists():
+        return
+    with fresh_reader(paths.release) as con:
+        conflict = name_conflict(con, name)
+    if conflict is not None:
+        raise ReleaseNameError(
+            f"{conflict}. Nothing was charged. Give the release another name "
+            "(release.name in its spec)."
+        )
 
 
 def published_for_run(paths: WarehousePaths, run_id: str) -> PublishedRelease | None:
@@ -368,11 +450,12 @@ def fresh_reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
     A plain ``duckdb.connect`` reuses an instance this process already holds for the path,
     which after a publish's rename still shows the old file; attaching into a fresh
-    in-memory database always opens the current file.
+    in-memory database always opens the current file. A foreign read-write session on the
+    file is waited for (bounded) and a foreign WAL cleared (see ``warehouse.release_file``).
     """
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {literal(str(path))} AS release (READ_ONLY)")
+        attach_release(con, path, WarehousePaths(path.parent).publish_lock)
         con.execute("USE release")
         yield con
     finally:

@@ -158,6 +158,21 @@ class AIMSynthesizer:
             for n, sigma in zip(domain.names, sigmas, strict=True)
         ]
 
+    def max_sigma(self, domain: Domain, rho: float) -> float:
+        """The largest noise scale :meth:`measure` can use at ``rho``, known without rows.
+
+        The 1-way scales are planned. A round's initial scale ``sqrt(T / (2 alpha r))``
+        (``r = rho - used``, ``used`` the 1-way share) is largest at the most rounds ``T``;
+        annealing only lowers it, and a non-final round runs only while at least twice its
+        cost remains, so the final round's ``r`` is at least one first-round cost and its
+        scale at most the first round's over ``sqrt(alpha)``.
+        """
+        oneway = max(self._oneway_sigmas(domain, rho))
+        rounds = self.rounds if self.rounds is not None else 8 * len(domain)
+        left = rho * (1.0 - self.oneway_fraction(rho))
+        first, _ = self._initial_scales(max(1, rounds), left)
+        return max(oneway, first / math.sqrt(self.measure_share))
+
     def candidates(self, domain: Domain) -> list[Clique]:
         """The workload's downward closure plus every 1-way marginal."""
         cliques = list(make_workload(domain, self.workload).closure())

@@ -19,6 +19,7 @@ from flows.release import release
 from flows.spec import load_spec
 from tasks.dask_engine import ADDRESS_ENV
 from tests.flows.conftest import write_spec
+from tests.registration import register_spec
 from warehouse.dask_source import DaskClient, DaskOracle, local_cluster
 from warehouse.ledger import history
 from warehouse.measurements import load_measurements
@@ -56,6 +57,7 @@ def test_dask_release_publishes_with_counts_equal_to_duckdb(
 ) -> None:
     dataset = export_adult(home, tmp_path / "adult")
     spec = write_spec(tmp_path, source={"engine": "dask", "path": str(dataset)})
+    register_spec(home, spec)  # the Parquet path is its own dataset, with its own cap
     monkeypatch.setenv(ADDRESS_ENV, client.scheduler.address)
 
     outcome = release(spec, home=str(home.home))

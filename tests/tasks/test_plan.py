@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from dpcore.accounting import BudgetState
 from dpcore.errors import BudgetExhaustedError
-from flows.spec import load_spec, parse_spec
+from flows.spec import SpecError, load_spec, parse_spec
 from tasks.budget import (
     DomainTooLargeError,
     ReleasePlan,
@@ -31,21 +32,27 @@ def adult_with(synthesizer: dict[str, object]) -> dict[str, object]:
     return data
 
 
-def test_adaptive_candidates_count_against_the_cell_limit(tmp_path: Path) -> None:
+def test_adaptive_candidates_count_against_the_cell_limit() -> None:
     """AIM counts every workload marginal exactly; a 3-way over wide columns is refused
-    before anything is read, even though only 1-way marginals are planned up front."""
-    spec = parse_spec(
-        adult_with(
-            {
-                "method": "aim",
-                "workload": [["age", "hours_per_week", "native_country"]],
-                "max_marginal_cells": 100_000,
-            }
-        )
+    when the spec is read, even though only 1-way marginals are planned up front."""
+    data = adult_with(
+        {
+            "method": "aim",
+            "workload": [["age", "hours_per_week", "native_country"]],
+            "max_marginal_cells": 100_000,
+        }
     )
-    register_cap(tmp_path / "home", spec.to_request("x.yaml"))
-    with pytest.raises(DomainTooLargeError, match=r"age, hours_per_week, native_country"):
-        plan_release_fn(spec.to_request("x.yaml"), str(tmp_path / "home"))
+    with pytest.raises(SpecError, match=r"age, hours_per_week, native_country has 307,692 cells"):
+        parse_spec(data)
+
+
+def test_the_plan_keeps_its_own_cell_check(tmp_path: Path) -> None:
+    """A request built without the spec (as the tests and library users may) is still
+    checked by the plan."""
+    request = parse_spec(adult_with({"method": "mst"})).to_request("x.yaml")
+    register_cap(tmp_path / "home", request)
+    with pytest.raises(DomainTooLargeError, match=r"more than the spec's limit"):
+        plan_release_fn(replace(request, max_marginal_cells=50), str(tmp_path / "home"))
 
 
 @pytest.mark.parametrize("method", ["aim", "mst", "independent"])

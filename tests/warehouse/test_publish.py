@@ -20,6 +20,7 @@ import pytest
 from dpcore.errors import NotPrivateError
 from warehouse import publish as publish_module
 from warehouse.errors import PublishError
+from warehouse.failures import DiskFullError
 from warehouse.paths import WarehousePaths
 from warehouse.publish import (
     ReleaseMetadata,
@@ -278,7 +279,7 @@ def test_failure_after_the_transaction_before_the_rename(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(publish_module, "_fsync", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DiskFullError, match="the disk is full"):
         publish(paths, frame(3), meta("run-2"), private=True)
     assert digest(paths.release) == before
     assert staging_files(paths) == []
