@@ -39,16 +39,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from numbers import Integral, Real
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
-from great_expectations.expectations import Expectation
 
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from expectations.errors import SchemaMismatchError
 from expectations.runner import ExpectationOutcome, run_suite
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +298,8 @@ def _numeric_view(values: pd.Series) -> tuple[pd.Series, int]:
 
 def _column_checks(col: ColumnCodec, *, numeric_ok: bool) -> dict[str, Expectation]:
     """The expectations for one column, keyed ``column:check``."""
+    import great_expectations.expectations as gxe  # GX only when a suite is built
+
     name = col.name
     checks: dict[str, Expectation] = {f"{name}:exists": gxe.ExpectColumnToExist(column=name)}
     if not col.has_missing:

@@ -21,15 +21,15 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
 import numpy as np
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations import Expectation
 
 from expectations.errors import ExpectationRunError
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
 
 _KEY = "dprelease_check"
 _RESULT_FORMAT: dict[str, object] = {"result_format": "BASIC", "partial_unexpected_count": 0}
@@ -63,6 +63,9 @@ class ExpectationOutcome:
 @functools.lru_cache(maxsize=1)
 def _batch_definition() -> Any:
     """The process-wide whole-dataframe batch definition (created once; ~ms after import)."""
+    import great_expectations as gx  # ~2.5 s and ~150 MB: imported when a suite first runs
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_pandas("dprelease")
@@ -83,6 +86,8 @@ def run_suite(
     that errored; its message holds the exception's class only, since GX messages can quote
     data values.
     """
+    import great_expectations as gx
+
     with _LOCK:
         batch_definition = _batch_definition()  # GX needs an active context to build suites
         suite = gx.ExpectationSuite(name=suite_name)

@@ -1,5 +1,11 @@
 """The ``dprelease`` command line: demo, run, refresh, plan, budget, releases, runs, export,
-serve.
+serve, server.
+
+Commands that run a flow first check everything that can be refused without reading a
+source row (:mod:`flows.preflight`), then use the home's local Prefect API
+(:mod:`flows.local_api`, started in the background by the first command that needs it).
+Modules are imported where they are used, so that ``plan``, ``budget`` and ``releases``
+never import Prefect, Great Expectations or matplotlib.
 
 Long steps print one line each with their duration (``flows.progress``) on stderr, so
 ``--json`` output on stdout stays clean.
@@ -14,7 +20,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,22 +54,37 @@ def _bar(fraction: float, width: int = 30) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+@contextmanager
+def _flow_session(args: argparse.Namespace) -> Iterator[str]:
+    """The Prefect API for this home (yielded), progress lines, and a quiet console."""
+    import prefect.main  # noqa: F401  # sets up Prefect's logging, whose console is quietened
+
+    from flows.console import quiet_prefect_console
+    from flows.local_api import prefect_api
+    from flows.progress import print_progress
+
+    with prefect_api(args.home) as api, print_progress(), quiet_prefect_console(not args.debug):
+        yield api
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the bundled Adult data if absent, run its release, say where to query it."""
-    from flows.console import quiet_prefect_console
-    from flows.progress import print_progress
-    from flows.release import release
+    from flows.local_api import ui_address
+    from flows.preflight import preflight
     from warehouse.ledger import budget_state
     from warehouse.paths import WarehousePaths
     from warehouse.seed import register_adult, seed_adult
 
     paths = WarehousePaths.from_env(args.home)
     spec = SPECS_DIR / "adult.yaml"
-    with print_progress(), quiet_prefect_console(not args.debug):
-        if seed_adult(paths.warehouse):
-            print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
-        if register_adult(paths.warehouse, _spec_cap(spec)):
-            print("registered raw.adult's lifetime cap (the embedded default's privacy officer)")
+    if seed_adult(paths.warehouse):
+        print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
+    if register_adult(paths.warehouse, _spec_cap(spec)):
+        print("registered raw.adult's lifetime cap (the embedded default's privacy officer)")
+    preflight(str(spec), str(paths.home))
+    with _flow_session(args) as api:
+        from flows.release import release
+
         outcome = release(str(spec), home=str(paths.home))
     state = budget_state(paths.warehouse, "raw.adult")
     print()
@@ -78,6 +100,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"catalog:   duckdb -readonly {paths.release} -c 'SELECT name, version, rows FROM catalog'"
     )
     print(f"report:    {outcome.report or 'not written (see the warning above)'}")
+    ui = ui_address(api)
+    print(f"Prefect UI: {ui} (this run: {ui}/runs/flow-run/{outcome.run_id})")
     return 0
 
 
@@ -118,17 +142,15 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run one release from a spec file through the Prefect flow."""
-    from flows.spec import load_spec
-
-    load_spec(args.spec)  # a bad spec is refused before Prefect is imported or started
-    from flows.console import quiet_prefect_console
+    """Check what can be refused without rows, then run the release through the flow."""
     from flows.overrides import ReleaseOverrides
-    from flows.progress import print_progress
-    from flows.release import release
+    from flows.preflight import preflight
 
     overrides = ReleaseOverrides(rows=args.rows, epsilon=args.epsilon)
-    with print_progress(), quiet_prefect_console(not args.debug):
+    preflight(args.spec, args.home, overrides, args.resume)  # refusals answer here, no server
+    with _flow_session(args):
+        from flows.release import release
+
         outcome = release(args.spec, resume_run_id=args.resume, home=args.home, overrides=overrides)
     _print_outcome(outcome, args.json)
     return 0
@@ -154,11 +176,13 @@ def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     """Publish a new version re-sampled from a release's newest stored measurements."""
-    from flows.console import quiet_prefect_console
-    from flows.progress import print_progress
-    from flows.refresh import refresh
+    if args.spec is not None:
+        from flows.spec import load_spec
 
-    with print_progress(), quiet_prefect_console(not args.debug):
+        load_spec(args.spec)  # a bad spec is refused before any server starts
+    with _flow_session(args):
+        from flows.refresh import refresh
+
         outcome = refresh(args.name, home=args.home, spec_path=args.spec, rows=args.rows)
     _print_outcome(outcome, args.json)
     return 0
@@ -168,9 +192,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Cost, remaining budget, schedule runway and noise per marginal, reading no rows."""
     from flows.spec import load_spec
 
-    spec = load_spec(args.spec)  # refused before Prefect is imported (by tasks.budget)
+    spec = load_spec(args.spec)
     from flows.schedule import runway
-    from tasks.budget import plan_release_fn
+    from tasks.plan import plan_release_fn
     from warehouse.clock import utc_now
 
     plan = plan_release_fn(spec.to_request(args.spec), args.home)
@@ -383,9 +407,54 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one deployment per spec (with its schedule) for the Prefect UI."""
-    from flows.serve import serve_specs
+    from flows.local_api import prefect_api, ui_address
 
-    serve_specs(Path(args.specs), home=args.home)
+    with prefect_api(args.home) as api:
+        from flows.serve import serve_specs
+
+        print(f"serving the specs in {args.specs}; Prefect UI: {ui_address(api)}", flush=True)
+        serve_specs(Path(args.specs), home=args.home)
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    """Start, show or stop the home's local Prefect server."""
+    from flows.local_api import (
+        ServerFiles,
+        alive,
+        answers,
+        configured_api_url,
+        local_server,
+        read_record,
+        stop_server,
+    )
+
+    files = ServerFiles.for_home(args.home)
+    if args.action == "stop":
+        stopped = stop_server(args.home)
+        if stopped is None:
+            print(f"no local Prefect server is running for {files.root.parent}")
+        else:
+            print(f"stopped the local Prefect server (pid {stopped.pid}, {stopped.ui})")
+        return 0
+    configured = configured_api_url()
+    if configured is not None:
+        state = "answers" if answers(configured) else "does not answer"
+        print(f"PREFECT_API_URL={configured} ({state}): commands use it and start no server")
+        return 0
+    if args.action == "start":
+        server = local_server(args.home)
+        print(f"local Prefect server: pid {server.pid}, UI {server.ui}, API {server.url}")
+        return 0
+    record = read_record(files)
+    if record is None or not alive(record):
+        print(f"no local Prefect server for {files.root.parent}; the next run starts one")
+        return 0
+    state = "answers" if answers(record.url) else "is not answering yet"
+    print(
+        f"local Prefect server: pid {record.pid}, UI {record.ui}, API {record.url}, started "
+        f"{record.started_at}, {state}; database {files.database}, log {files.log}"
+    )
     return 0
 
 
@@ -462,11 +531,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
     p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
+    p = add("server", cmd_server, "show, start or stop this home's local Prefect server")
+    p.add_argument("action", choices=["status", "start", "stop"])
     return parser
 
 
+def _exit_now(code: int) -> None:
+    """End the process at once, after what its exit hooks would have had to do.
+
+    Prefect's log and event workers are drained (as its own exit hooks do), so the run's logs
+    reach the UI; then the interpreter's teardown of Prefect, pandas and Great Expectations
+    modules (over a second, on every command) is skipped.
+    """
+    if "prefect.logging.handlers" in sys.modules:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dprelease`` command."""
+    """Entry point of the ``dprelease`` command.
+
+    Called without ``argv`` (the console script), the process ends as soon as the command
+    has answered (:func:`_exit_now`); with ``argv`` (tests, callers), it returns the code.
+    """
+    code = _main(argv)
+    if argv is None:
+        _exit_now(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """Parse the arguments, run the command, turn our errors into one paragraph (exit 2)."""
     args = build_parser().parse_args(argv)
     _quiet_prefect_defaults()
     if args.debug:

@@ -16,7 +16,6 @@ from expectations import UtilityReport
 from flows.progress import step
 from tasks.artifacts import publish_artifacts
 from tasks.publish import publish_release
-from tasks.report import write_release_report
 from tasks.request import ReleaseRequest
 from tasks.runlog import safe_error_text
 from tasks.synthesize import SyntheticTable, synthesize_table
@@ -108,6 +107,8 @@ def _report(
     refresh_of: str | None,
 ) -> Path | None:
     """Write the report and artifacts; a failure here warns but never fails the release."""
+    from tasks.report import write_release_report  # matplotlib: imported when a report is due
+
     logger = get_run_logger()
     with step("writing report and artifacts"):
         try:

@@ -21,6 +21,8 @@ from pydantic import Field
 from dpcore.errors import DPReleaseError
 from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.progress import step
+from flows.refusal import refused
+from flows.served import refuse_home_override
 from flows.spec import load_spec, parse_spec
 from tasks.refresh import RefreshSource, mark_refresh, refresh_source
 from tasks.request import ReleaseRequest
@@ -89,7 +91,19 @@ def refresh(
 
     ``rows`` sets the synthetic rows (default: as the spec says, usually the noisy total).
     ``spec_path`` is needed only for runs recorded before specs were stored with them.
+    A refusal ends the run Failed with its message, no traceback (:mod:`flows.refusal`).
     """
+    try:
+        refuse_home_override(home)
+        return _refresh(name, home, spec_path, rows)
+    except DPReleaseError as error:
+        return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
+
+
+def _refresh(
+    name: str, home: str | None, spec_path: str | None, rows: int | None
+) -> ReleaseOutcome:
+    """Find the newest stored measurements, record the run, then sample and publish."""
     current = None if spec_path is None else load_spec(spec_path).to_request(spec_path)
     with step("finding stored measurements"):
         source = refresh_source(name, home)

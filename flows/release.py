@@ -7,65 +7,31 @@ so a retry or ``resume_run_id`` re-enters after the charge and never pays or dra
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from dpcore.accounting import PrivacyCost
 from dpcore.errors import BudgetExhaustedError, DPReleaseError
 from flows.finish import ReleaseOutcome, sample_check_publish
-from flows.overrides import ReleaseOverrides, apply_overrides
+from flows.overrides import ReleaseOverrides
+from flows.preflight import ResumeError, release_request
 from flows.progress import step
 from flows.refresh import refresh_in_run
-from flows.spec import load_spec
-from tasks.budget import charge_budget, plan_release, resolve_dataset
+from flows.refusal import install_refusal_filter, refused
+from flows.served import refuse_home_override
+from tasks.budget import charge_budget, plan_release
 from tasks.measure import measure
 from tasks.request import ReleaseRequest
-from tasks.runlog import find_run, mark_failed, record_start
+from tasks.runlog import mark_failed, record_start
 from tasks.validate import validate_source
 from warehouse.ledger import charge_for_run
 from warehouse.paths import WarehousePaths
 from warehouse.publish import published_for_run
 
 
-class ResumeError(DPReleaseError):
-    """A run cannot be resumed (unknown, never charged, or for another release)."""
-
-
 def _new_run_id() -> str:
     current = flow_run.get_id()
     return str(current) if current else str(uuid.uuid4())
-
-
-def _resumable(request: ReleaseRequest, run_id: str, home: str | None) -> ReleaseRequest:
-    """The request as the run was charged for it; refuses unknown, unpaid or changed runs.
-
-    A resume spends nothing new, so it must measure (if it still has to) at exactly the cost
-    the ledger recorded for the run, with the spec the run started with.
-    """
-    record = find_run(run_id, home)
-    if record is None or record.release != request.name:
-        raise ResumeError(
-            f"there is no run {run_id} of release {request.name} to resume; "
-            "`dprelease runs` lists them."
-        )
-    if record.spec_hash != request.spec_hash:
-        raise ResumeError(
-            f"run {run_id} was made with a different version of the spec (hash "
-            f"{record.spec_hash}, now {request.spec_hash}); a resume must use the spec it was "
-            "charged for. Restore that spec, or start a new run."
-        )
-    receipt = charge_for_run(WarehousePaths.from_env(home).warehouse, run_id)
-    if receipt is None:
-        raise ResumeError(
-            f"run {run_id} stopped before its charge, so it has no measurements to reuse; "
-            "start a new run instead (it will be charged)."
-        )
-    charged = replace(request, cost=PrivacyCost(receipt.epsilon, receipt.delta))
-    if charged.cost.ledger_rho != receipt.rho:
-        raise ResumeError(f"run {run_id}'s charge does not match its recorded cost")
-    return charged
 
 
 @flow(name="release", flow_run_name="release {spec_path}", validate_parameters=True)
@@ -78,17 +44,29 @@ def release(
     """Run one release from its spec file; with ``resume_run_id``, reuse that run's charge.
 
     ``overrides`` may lower the spec's epsilon or set the rows to generate for this run only
-    (a higher epsilon is refused: see :mod:`flows.overrides`).
+    (a higher epsilon is refused: see :mod:`flows.overrides`). A refusal (any of our typed
+    errors) ends the run Failed with its message and no traceback (:mod:`flows.refusal`);
+    called in process, the flow raises it.
     """
+    try:
+        refuse_home_override(home)
+        return _release(spec_path, resume_run_id, home, overrides)
+    except DPReleaseError as error:
+        return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
+
+
+def _release(
+    spec_path: str,
+    resume_run_id: str | None,
+    home: str | None,
+    overrides: ReleaseOverrides | None,
+) -> ReleaseOutcome:
+    """The release's steps: the pre-flight's checks again (a scheduled run has no CLI), then
+    validate, charge, measure, synthesize, check and publish."""
     logger = get_run_logger()
     resumed = resume_run_id is not None
-    request = apply_overrides(
-        load_spec(spec_path).to_request(spec_path), overrides, resuming=resumed
-    )
-    request = resolve_dataset(request, home, require_source=True)
+    request = release_request(spec_path, home, overrides, resume_run_id)
     run_id = resume_run_id or _new_run_id()
-    if resumed:
-        request = _resumable(request, run_id, home)
     record_start(request, run_id, home)
     logger.info("release %s, run %s%s", request.name, run_id, " (resume)" if resumed else "")
     try:
@@ -102,7 +80,7 @@ def release(
             if not plan.affordable:
                 return _when_exhausted(request, run_id, home, plan.refusal())
             with step("loading and validating source"):
-                validate_source(request, run_id, home)
+                validate_source(request, run_id, home)  # the source's schema first, then rows
             logger.info("source validated; the input report is stored for operators only")
             try:
                 with step("charging budget"):
@@ -147,3 +125,7 @@ def _when_exhausted(
         request.name,
     )
     return refresh_in_run(request.name, run_id, home, request)
+
+
+install_refusal_filter()
+__all__ = ["ResumeError", "release"]

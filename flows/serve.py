@@ -2,20 +2,29 @@
 
 A manual run from the Prefect UI gets a typed form: the spec is a choice among the served
 spec files (an ``enum`` in the deployment's parameter schema, which the server enforces),
-and ``overrides`` is the typed :class:`flows.overrides.ReleaseOverrides` form.
+``overrides`` is the typed :class:`flows.overrides.ReleaseOverrides` form (the spec's
+epsilon shown as the override's maximum), and ``resume_run_id`` resumes a charged run.
+
+The form exposes no storage: the warehouse directory is bound when serving starts
+(``$DPRELEASE_HOME``, set by :func:`serve_specs` for the runs it starts), never a
+parameter. The flows refuse a ``home`` passed to a deployment's run
+(:func:`flows.served.refuse_home_override`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
 from flows.refresh import refresh
 from flows.release import release
-from flows.spec import load_spec
+from flows.spec import ReleaseSpec, load_spec
+from warehouse.paths import WarehousePaths
 
 
 def deployment_name(spec_path: Path) -> str:
@@ -36,7 +45,46 @@ def spec_choice(deployment: RunnerDeployment, choices: Sequence[str]) -> None:
     schema["description"] = "Which served spec file to run."
 
 
-def build_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDeployment]:
+def _properties(deployment: RunnerDeployment) -> dict[str, Any]:
+    properties: dict[str, Any] = deployment._parameter_openapi_schema.properties
+    return properties
+
+
+def without_storage(deployment: RunnerDeployment) -> None:
+    """Drop ``home`` from the run form: the served home is bound when serving starts."""
+    _properties(deployment).pop("home", None)
+
+
+def describe_release_form(deployment: RunnerDeployment, spec: ReleaseSpec) -> None:
+    """Titles and descriptions for the release form; the spec's epsilon is the override's
+    maximum (the server then refuses a higher one before any run starts)."""
+    properties = _properties(deployment)
+    properties["overrides"]["title"] = "Overrides (this run only)"
+    properties["overrides"]["description"] = (
+        "Optional, safe changes for this run: the rows to generate, and an epsilon lower "
+        "than the spec's. Leave empty to run the spec as reviewed."
+    )
+    properties["resume_run_id"]["title"] = "Resume run id"
+    properties["resume_run_id"]["description"] = (
+        "Re-synthesize a charged run from its stored measurements, at no new privacy cost "
+        "(`dprelease runs` lists runs). Leave empty for a new, charged run."
+    )
+    definitions = deployment._parameter_openapi_schema.definitions
+    epsilon = definitions["ReleaseOverrides"]["properties"]["epsilon"]
+    if spec.privacy.epsilon is None:
+        epsilon["description"] = (
+            f"Not available for {spec.release.name}: its privacy.horizon sets each run's "
+            "epsilon. Leave empty."
+        )
+        return
+    epsilon["maximum"] = spec.privacy.epsilon
+    epsilon["description"] = (
+        f"Spend less than the spec's epsilon on this run: at most {spec.privacy.epsilon:g} "
+        f"for {spec.release.name} (a lower cost, more noise). Leave empty for the spec's."
+    )
+
+
+def build_deployments(specs_dir: Path) -> list[RunnerDeployment]:
     """One deployment per ``*.yaml`` in ``specs_dir``, each defaulting to its own spec."""
     paths = sorted(specs_dir.glob("*.yaml"))
     choices = [str(p.resolve()) for p in paths]
@@ -46,7 +94,7 @@ def build_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDe
         deployment = release.to_deployment(
             name=deployment_name(path),
             cron=spec.schedule,
-            parameters={"spec_path": resolved, "home": home},
+            parameters={"spec_path": resolved},
             description=spec.release.description,
             tags=["dprelease", spec.source.name],
             concurrency_limit=1,  # runs of one spec queue: DuckDB has one writer per file
@@ -54,18 +102,20 @@ def build_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDe
         )
         assert isinstance(deployment, RunnerDeployment)  # called synchronously: not awaitable
         spec_choice(deployment, choices)
+        without_storage(deployment)
+        describe_release_form(deployment, spec)
         deployments.append(deployment)
     return deployments
 
 
-def build_refresh_deployments(specs_dir: Path, home: str | None = None) -> list[RunnerDeployment]:
+def build_refresh_deployments(specs_dir: Path) -> list[RunnerDeployment]:
     """One unscheduled ``refresh`` deployment per spec: a free re-sample, run by hand."""
     deployments: list[RunnerDeployment] = []
     for path in sorted(specs_dir.glob("*.yaml")):
         spec = load_spec(path)
         deployment = refresh.to_deployment(
             name=deployment_name(path),
-            parameters={"name": spec.release.name, "home": home},
+            parameters={"name": spec.release.name},
             description=(
                 f"Publish a new version of {spec.release.name} re-sampled from its newest "
                 "stored measurements, at no privacy cost."
@@ -75,6 +125,7 @@ def build_refresh_deployments(specs_dir: Path, home: str | None = None) -> list[
             enforce_parameter_schema=True,
         )
         assert isinstance(deployment, RunnerDeployment)
+        without_storage(deployment)
         deployments.append(deployment)
     return deployments
 
@@ -84,10 +135,12 @@ def serve_specs(specs_dir: Path, home: str | None = None) -> None:
 
     Each spec gets a scheduled ``release`` deployment and a manual ``refresh`` one. Each has
     a concurrency limit of one, so scheduled and manual runs of a spec queue instead of
-    racing; the ledger stays correct either way (its charge is atomic).
+    racing; the ledger stays correct either way (its charge is atomic). ``home`` (default
+    ``$DPRELEASE_HOME``, else ``./.dprelease``) is bound here, for every run served.
     """
+    os.environ["DPRELEASE_HOME"] = str(WarehousePaths.from_env(home).home)
     serve(
-        *build_deployments(specs_dir, home),
-        *build_refresh_deployments(specs_dir, home),
+        *build_deployments(specs_dir),
+        *build_refresh_deployments(specs_dir),
         pause_on_shutdown=False,
     )

@@ -1,12 +1,14 @@
-"""End to end through the Prefect UI: server, `dprelease serve`, a run from the API, the page.
+"""End to end through the Prefect UI: `dprelease serve`, the run form in a browser, the pages.
 
-Starts ``prefect server`` on a free local port and ``dprelease serve`` against it, triggers
-a run of the Adult deployment through the API exactly as the UI's "Run" button does
-(``create_flow_run_from_deployment``), waits for it, then opens the flow run's page in
-headless Chromium (driven by Playwright, using Debian's ``/usr/bin/chromium``) and checks
-that the release artifact is listed and that it links to the HTML report. Screenshots are
-saved under ``tests/e2e/output/`` and their paths printed. A run whose epsilon override is
-higher than the spec's must end Failed with a message saying why and what to do.
+``dprelease serve`` runs on a seeded home with no ``PREFECT_API_URL``, so it starts the
+home's own local Prefect server (as any first command does). In headless Chromium (driven
+by Playwright, using Debian's ``/usr/bin/chromium``) the test opens the ``release/adult``
+deployment, clicks "Run" → "Custom run", fills the typed form (rows to generate) and
+submits it; the run must publish, and its page must list the release artifact linking to
+the HTML report. A second run, submitted through the same form with an unknown
+``resume_run_id``, must end Failed, and its page must show our one-paragraph message and
+no traceback. The form offers no ``home``; the server refuses an epsilon above the spec's.
+Screenshots are saved under ``tests/e2e/output/`` and their paths printed.
 
 Skipped, with the reason, only where Chromium or Playwright is not installed
 (``.ci/run`` installs both).
@@ -15,10 +17,11 @@ Skipped, with the reason, only where Chromium or Playwright is not installed
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from flows.local_api import ServerFiles, read_record, stop_server
 from warehouse.paths import WarehousePaths
 from warehouse.seed import register_adult, seed_adult
 
@@ -46,6 +50,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
@@ -61,12 +66,6 @@ def chromium_path() -> str:
     except ImportError:
         pytest.skip("Playwright is not installed (pip install -e '.[e2e]'; .ci/run does it)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(what: str, check: Any, timeout: float, proc: subprocess.Popen[bytes]) -> Any:
@@ -97,69 +96,54 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A Prefect server and `dprelease serve` on a seeded home; logs under tmp_path."""
+    """`dprelease serve` on a seeded home, and the local Prefect server it starts there."""
     chromium = chromium_path()
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
     home = WarehousePaths.from_env(tmp_path / "home")
     seed_adult(home.warehouse)
     register_adult(home.warehouse, (4.0, 1e-6))  # the officer's registration (as the demo)
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
-        "DPRELEASE_HOME": str(home.home),
-    }
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect-client"),  # no profile URL either
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DPRELEASE_HOME": str(home.home),
+        }
+    )
     env.pop("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", None)
-    env.pop("PREFECT_API_URL", None)  # set below in the profile, as the README does
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, *argv: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        procs.append(proc)
-        return proc
-
+    log = (tmp_path / "serve.log").open("wb")
+    serving = subprocess.Popen(
+        [str(BIN / "dprelease"), "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        # As the README: the profile's API URL serves the UI (which calls it) and `serve`.
-        subprocess.run(
-            [str(BIN / "prefect"), "config", "set", f"PREFECT_API_URL={api}"],
-            env=env,
-            check=True,
-            capture_output=True,
+        files = ServerFiles.for_home(home.home)
+        record = wait_until(
+            "the home's local Prefect server",
+            lambda: read_record(files) if "Prefect UI" in _read(tmp_path / "serve.log") else None,
+            150,
+            serving,
         )
-        server = start(
-            "server",
-            str(BIN / "prefect"),
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        )
-        wait_until(
-            "prefect server",
-            lambda: urllib.request.urlopen(f"{api}/health", timeout=2).status == 200,
-            90,
-            server,
-        )
-        serving = start("serve", str(BIN / "dprelease"), "serve")  # home: $DPRELEASE_HOME
         yield {
-            "api": api,
-            "ui": f"http://127.0.0.1:{port}",
+            "api": record.url,
+            "ui": record.ui,
             "home": home,
             "chromium": chromium,
             "serve": serving,
             "logs": tmp_path,
+            "server_log": files.log,
         }
     finally:
-        for proc in reversed(procs):
-            stop(proc)
+        stop(serving)
+        stop_server(home.home)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 async def _deployment(api: str) -> Any:
@@ -189,10 +173,69 @@ async def _run(api: str, deployment_id: Any, parameters: dict[str, Any], timeout
 
 
 def _logs(stack: dict[str, Any]) -> str:
-    return "\n".join(
-        f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-        for p in sorted(Path(stack["logs"]).glob("*.log"))
-    )
+    paths = [*sorted(Path(stack["logs"]).glob("*.log")), stack["server_log"]]
+    return "\n".join(f"--- {p.name}\n{_read(p)[-3000:]}" for p in paths)
+
+
+def _wait(api: str, run_id: str, timeout: float) -> dict[str, Any]:
+    """The flow run (as the API's JSON) once it is final; plain HTTP, since Playwright's
+    sync API keeps an event loop running in this thread."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=10) as response:
+            run: dict[str, Any] = json.load(response)
+        if run["state"] and run["state"]["type"] in FINAL:
+            return run
+        time.sleep(1)
+    raise AssertionError(f"flow run {run_id} did not finish in {timeout:.0f} s")
+
+
+def submit_custom_run(page: Any, ui: str, deployment_id: Any, fill: Any) -> str:
+    """Open the deployment, click Run → Custom run, ``fill(page)`` the form, submit it, and
+    follow "View run"; returns the new flow run's id."""
+    page.goto(f"{ui}/deployments/deployment/{deployment_id}", wait_until="networkidle")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Custom run", exact=True).click()
+    page.wait_for_load_state("networkidle")
+    fill(page)
+    page.get_by_role("button", name="Submit", exact=True).click()
+    page.get_by_role("button", name="View run").last.click()
+    page.wait_for_url(re.compile(r"/runs/flow-run/[0-9a-f-]+"), timeout=30_000)
+    found = re.search(r"/runs/flow-run/([0-9a-f-]+)", page.url)
+    assert found, page.url
+    return found.group(1)
+
+
+def rows_4000(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("Release spec", exact=True)).to_be_visible(timeout=30_000)
+    assert page.get_by_text("home", exact=True).count() == 0  # the form offers no storage
+    page.get_by_role("button", name="ReleaseOverrides", exact=True).click()
+    expect(page.get_by_text("at most 1 for adult")).to_be_visible()  # the spec's epsilon: max
+    page.get_by_role("button", name="int", exact=True).click()
+    page.locator("input[type=number]").first.fill("4000")
+    shot = OUTPUT / "run-form.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nscreenshot of the run form: {shot}")
+
+
+def unknown_resume(page: Any) -> None:
+    page.get_by_role("button", name="str", exact=True).click()
+    page.locator("textarea").first.fill("no-such-run")
+
+
+def check_refused_page(page: Any, url: str) -> None:
+    """The refused run's page shows our message, and no traceback anywhere on it."""
+    from playwright.sync_api import expect
+
+    page.goto(url, wait_until="networkidle")
+    expect(page.get_by_text("there is no run no-such-run").first).to_be_visible(timeout=30_000)
+    text = page.inner_text("body")
+    assert "Traceback" not in text and "unexpected exception" not in text, text[-3000:]
+    shot = OUTPUT / "refused-run.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot of the refused run: {shot}")
 
 
 def check_page(page: Any, url: str, report: Path) -> None:
@@ -215,7 +258,7 @@ def check_page(page: Any, url: str, report: Path) -> None:
     print(f"screenshot of the release artifact: {shot}")
 
 
-def test_a_run_from_the_ui_publishes_and_its_page_links_the_report(
+def test_runs_from_the_ui_form_publish_or_fail_with_our_message(
     stack: dict[str, Any],
 ) -> None:
     started = time.monotonic()
@@ -230,17 +273,10 @@ def test_a_run_from_the_ui_publishes_and_its_page_links_the_report(
     spec_field = schema["properties"]["spec_path"]
     assert spec_field["enum"] == [str(ROOT / "deployments" / "specs" / "adult.yaml")]
     assert "overrides" in schema["properties"]  # the typed override form
+    assert "home" not in schema["properties"] and "home" not in deployment.parameters
     assert deployment.paused is False
-
-    run = asyncio.run(_run(api, deployment.id, {"overrides": {"rows": 4000}}, 150))
-    assert run.state.is_completed(), f"{run.state}\n{_logs(stack)}"
-    report = stack["home"].reports / "adult_v1.html"
-    assert report.exists()
-
-    refused = asyncio.run(_run(api, deployment.id, {"overrides": {"epsilon": 50.0}}, 90))
-    assert refused.state.is_failed()
-    message = refused.state.message or ""
-    assert "higher than the spec's epsilon" in message and "Leave epsilon empty" in message
+    with pytest.raises(Exception, match=r"(?i)validation|maximum|less than"):
+        asyncio.run(_run(api, deployment.id, {"overrides": {"epsilon": 50.0}}, 30))
 
     from playwright.sync_api import sync_playwright
 
@@ -252,7 +288,20 @@ def test_a_run_from_the_ui_publishes_and_its_page_links_the_report(
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
-                check_page(page, f"{stack['ui']}/runs/flow-run/{run.id}", report)
+                run_id = submit_custom_run(page, stack["ui"], deployment.id, rows_4000)
+                run = _wait(api, run_id, 180)
+                assert run["state"]["type"] == "COMPLETED", f"{run['state']}\n{_logs(stack)}"
+                assert run["parameters"]["overrides"]["rows"] == 4000
+                report = stack["home"].reports / "adult_v1.html"
+                assert report.exists()
+                check_page(page, f"{stack['ui']}/runs/flow-run/{run_id}", report)
+
+                refused_id = submit_custom_run(page, stack["ui"], deployment.id, unknown_resume)
+                refused = _wait(api, refused_id, 90)
+                assert refused["state"]["type"] == "FAILED", refused["state"]
+                message = refused["state"]["message"] or ""
+                assert message.startswith("there is no run no-such-run"), message
+                check_refused_page(page, f"{stack['ui']}/runs/flow-run/{refused_id}")
             except Exception:
                 page.screenshot(path=str(OUTPUT / "failure.png"), full_page=True)
                 (OUTPUT / "failure.txt").write_text(page.inner_text("body"))
@@ -263,4 +312,4 @@ def test_a_run_from_the_ui_publishes_and_its_page_links_the_report(
 
     stop(stack["serve"])  # deployments must stay active when serving stops
     assert asyncio.run(_deployment(api)).paused is False
-    assert time.monotonic() - started < 180
+    assert time.monotonic() - started < 240

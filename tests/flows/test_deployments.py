@@ -16,7 +16,7 @@ DEPLOYMENTS = SPECS.parent
 
 
 def test_serve_registers_one_scheduled_deployment_per_spec_that_never_pauses(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     captured: dict[str, Any] = {}
 
@@ -25,6 +25,7 @@ def test_serve_registers_one_scheduled_deployment_per_spec_that_never_pauses(
         captured["kwargs"] = kwargs
 
     monkeypatch.setattr(flows.serve, "serve", fake_serve)
+    monkeypatch.setenv("DPRELEASE_HOME", str(tmp_path / "home"))  # serving binds it
     flows.serve.serve_specs(SPECS)
     specs = sorted(SPECS.glob("*.yaml"))
     deployments = [d for d in captured["deployments"] if d.flow_name == "release"]

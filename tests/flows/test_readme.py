@@ -21,8 +21,6 @@ COVERED_ELSEWHERE = {
     "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/dprelease demo": (
         ".ci/run (venv + install) and the demo below"
     ),
-    "prefect server start": "tests/e2e/test_prefect_ui.py",
-    "prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api": "tests/e2e/test_prefect_ui.py",
     "dprelease serve": "tests/e2e/test_prefect_ui.py and tests/flows/test_deployments.py",
 }
 
@@ -73,6 +71,9 @@ def test_every_readme_command_is_exercised(
     assert "measuring marginals" in err and "publishing" in err  # progress lines
     assert "Finished in state" not in err  # ... instead of Prefect's console chatter
     assert "reports/adult_v1.html" in out
+    assert "Prefect UI: http://127.0.0.1:" in out and "/runs/flow-run/" in out
+    # the harness's API is configured (as PREFECT_API_URL would be): used, none started
+    assert "commands use it and start no server" in by_command["dprelease server status"][0]
     report = (tmp_path / ".dprelease" / "reports" / "adult_v1.html").read_text()
     assert report.count('<img alt="1-way') >= 4 and 'alt="budget over time"' in report
     out, _ = by_command["dprelease run deployments/specs/adult.yaml --epsilon 0.5 --rows 10000"]

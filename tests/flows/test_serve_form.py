@@ -1,10 +1,20 @@
-"""The run form `dprelease serve` offers in the Prefect UI: a spec choice and typed overrides."""
+"""The run form `dprelease serve` offers in the Prefect UI: a spec choice and typed overrides,
+each described, and no storage (the home is bound when serving starts)."""
 
 from __future__ import annotations
 
-import yaml
+import uuid
+from pathlib import Path
+from typing import Any
 
-from flows.serve import build_deployments
+import pytest
+import yaml
+from prefect.utilities.schema_tools import validate
+
+import flows.serve
+from flows.serve import build_deployments, build_refresh_deployments
+from flows.served import ServedHomeError, refuse_home_override
+from flows.spec import load_spec
 from tests.flows.conftest import SPECS
 
 
@@ -21,6 +31,58 @@ def test_spec_is_a_choice_and_overrides_are_typed() -> None:
         fields = schema["definitions"]["ReleaseOverrides"]["properties"]
         assert set(fields) == {"rows", "epsilon"}
         assert "resume_run_id" in schema["properties"]
+
+
+def test_the_form_offers_no_storage_and_describes_every_field() -> None:
+    for deployment in [*build_deployments(SPECS), *build_refresh_deployments(SPECS)]:
+        schema = deployment._parameter_openapi_schema.model_dump()
+        assert "home" not in schema["properties"], deployment.name
+        assert "home" not in deployment.parameters, deployment.name
+    for deployment in build_deployments(SPECS):
+        schema = deployment._parameter_openapi_schema.model_dump()
+        assert set(schema["properties"]) == {"spec_path", "resume_run_id", "overrides"}
+        for name in ("spec_path", "resume_run_id", "overrides"):
+            assert schema["properties"][name]["description"], name
+        for field in schema["definitions"]["ReleaseOverrides"]["properties"].values():
+            assert field["description"]
+
+
+def _adult_form() -> dict[str, Any]:
+    (deployment,) = [d for d in build_deployments(SPECS) if d.name == "adult"]
+    return deployment._parameter_openapi_schema.model_dump_for_openapi()
+
+
+def test_the_spec_epsilon_is_the_overrides_maximum_and_the_server_enforces_it() -> None:
+    schema = _adult_form()
+    spec_epsilon = load_spec(SPECS / "adult.yaml").privacy.epsilon
+    epsilon = schema["definitions"]["ReleaseOverrides"]["properties"]["epsilon"]
+    assert epsilon["maximum"] == spec_epsilon
+    assert f"at most {spec_epsilon:g}" in epsilon["description"]
+    spec = str((SPECS / "adult.yaml").resolve())
+    ok = {"spec_path": spec, "overrides": {"epsilon": spec_epsilon / 2}}
+    too_high = {"spec_path": spec, "overrides": {"epsilon": spec_epsilon * 2}}
+    assert validate(ok, schema, preprocess=True) == []
+    assert validate(too_high, schema, preprocess=True) != []
+
+
+def test_serving_binds_the_home_for_the_runs_it_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(flows.serve, "serve", lambda *deployments, **kwargs: None)
+    monkeypatch.setenv("DPRELEASE_HOME", str(tmp_path / "elsewhere"))
+    flows.serve.serve_specs(SPECS, home=str(tmp_path / "served"))
+    import os
+
+    assert os.environ["DPRELEASE_HOME"] == str((tmp_path / "served").resolve())
+
+
+def test_a_deployment_run_that_sets_home_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    refuse_home_override("/anywhere")  # in process (CLI, tests): allowed
+    refuse_home_override(None)
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", str(uuid.uuid4()))  # as in a served run
+    refuse_home_override(None)  # a served run: the bound home
+    with pytest.raises(ServedHomeError, match="bound when serving started"):
+        refuse_home_override("/another/warehouse")
 
 
 def test_prefect_yaml_enforces_the_parameter_schema() -> None:
