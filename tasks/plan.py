@@ -56,9 +56,7 @@ class ReleasePlan:
                 "privacy.horizon.runs (it splits only what remains), or publish a refresh "
                 "from stored measurements, which costs nothing."
             )
-        return exhausted_message(
-            self.budget, self.request.cost.ledger_rho, self.request.cost.delta
-        )
+        return exhausted_message(self.budget, self.request.cost.ledger_rho, self.request.cost.delta)
 
 
 def resolve_cost(
