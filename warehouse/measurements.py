@@ -110,6 +110,18 @@ def _groups_json(m: Measurement) -> str | None:
     return json.dumps([list(g) for g in groups]) if groups else None
 
 
+def _charged(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Raise ``ChargeMissingError`` unless the run's charge is committed."""
+    charged = con.execute(
+        "SELECT count(*) FROM privacy.charges WHERE run_id = ?", [run_id]
+    ).fetchall()[0][0]
+    if not charged:
+        raise ChargeMissingError(
+            f"run {run_id} has no committed charge; noise is only drawn after the charge. "
+            "Start the release again from the beginning."
+        )
+
+
 def measure_once(
     path: Path,
     run_id: str,
@@ -122,39 +134,42 @@ def measure_once(
 ) -> tuple[list[Measurement], bool]:
     """Return the run's measurements, drawing and storing them only if none are stored.
 
-    ``oracle`` builds the count oracle for another source engine (default: DuckDB's over
-    ``table``); it is called only when a draw is needed, inside the transaction.
+    In three short steps, so no write transaction (and no hold on the warehouse's gate)
+    lasts while a synthesizer works:
 
-    ``draw`` gets an oracle over the encoded source and runs inside the storing transaction,
-    after a check that the run's charge is committed. ``candidates`` (every clique the
-    synthesizer may ask for) are counted together in one scan by the default DuckDB oracle.
+    1. the run's charge is checked (noise is only ever drawn after it is committed);
+    2. the source is counted: every clique in ``candidates`` (every clique the synthesizer
+       may ask for) in one scan, holding the warehouse only for that scan; ``oracle`` builds
+       the count oracle of another source engine instead (a Dask cluster holds nothing here);
+    3. ``draw`` runs on those counts outside any transaction (AIM's rounds and model fits
+       take seconds), then the measurements are stored in one short transaction that checks
+       the charge again. The first store wins: if another attempt stored first, its
+       measurements are returned and this draw is discarded, unseen (never stored, logged or
+       published), so a run's released noise is drawn once per charge.
+
     Returns the measurements and whether they were reused.
     """
     ensure_privacy_schema(path)  # a fresh warehouse has no charge: ChargeMissingError below
     stored = load_measurements(path, run_id)
     if stored is not None:
         return stored, True
+    with connect(path) as con:
+        _charged(con, run_id)
+        if oracle is not None:
+            source: CountOracle = oracle(con)
+        else:
+            counted = DuckDBOracle(con, table, codec, unit or PrivacyUnit(), candidates=candidates)
+            counted.counts(candidates)  # one scan, while the warehouse is held
+            source = counted.detached(lambda: connect(path))
+    measurements = draw(source)
 
-    def body(con: duckdb.DuckDBPyConnection) -> tuple[list[Measurement], bool]:
-        charged = con.execute(
-            "SELECT count(*) FROM privacy.charges WHERE run_id = ?", [run_id]
-        ).fetchall()[0][0]
-        if not charged:
-            raise ChargeMissingError(
-                f"run {run_id} has no committed charge; noise is only drawn after the charge. "
-                "Start the release again from the beginning."
-            )
+    def store(con: duckdb.DuckDBPyConnection) -> bool:
+        _charged(con, run_id)
         existing = con.execute(
             "SELECT count(*) FROM privacy.measurements WHERE run_id = ?", [run_id]
         ).fetchall()[0][0]
         if existing:
-            return [], True
-        source = (
-            oracle(con)
-            if oracle is not None
-            else DuckDBOracle(con, table, codec, unit or PrivacyUnit(), candidates=candidates)
-        )
-        measurements = draw(source)
+            return True
         for idx, m in enumerate(measurements):
             con.execute(
                 "INSERT INTO privacy.measurements (run_id, idx, clique, shape, sigma, noisy, "
@@ -174,10 +189,9 @@ def measure_once(
                 ],
             )
             crash_point("while-measuring")
-        return measurements, False
+        return False
 
-    measurements, raced = run_transaction(path, body)
-    if raced:  # another attempt stored them first: use those, never our own draw
+    if run_transaction(path, store):  # another attempt stored first: use those, never ours
         again = load_measurements(path, run_id)
         assert again is not None
         return again, True

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -274,6 +275,15 @@ class DuckDBOracle:
         """The code domain of the release columns."""
         return self.codec.domain
 
+    def detached(
+        self, reconnect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+    ) -> DuckDBOracle:
+        """This oracle with its counts kept and its connection let go: later calls are
+        answered from the counted tables, and a clique they do not cover opens a connection
+        with ``reconnect`` for that one scan (so a synthesizer's rounds hold no warehouse).
+        The same salt is kept, so a later scan cuts each person's rows the same way."""
+        return _DetachedOracle(self, reconnect)
+
     def counts(self, cliques: Sequence[Clique]) -> list[npt.NDArray[np.int64]]:
         """Exact counts of each clique's marginal, flattened in C order."""
         uncovered = [c for c in cliques if self._find(c) is None]
@@ -312,6 +322,37 @@ class DuckDBOracle:
                 table += np.bincount(_cell_index(block, codes, len(chunk)), minlength=block.cells)
         self.scans += 1
         self._tables.extend(zip(blocks, tables, strict=True))
+
+
+class _DetachedOracle(DuckDBOracle):
+    """A :class:`DuckDBOracle` whose connection is opened only for a scan it still needs."""
+
+    def __init__(
+        self,
+        counted: DuckDBOracle,
+        reconnect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    ) -> None:
+        super().__init__(
+            counted.con,
+            counted.table,
+            counted.codec,
+            counted.unit,
+            counted.salt,
+            counted.candidates,
+            counted.block_cells,
+        )
+        self.scans = counted.scans
+        self._tables = counted._tables
+        self._reconnect = reconnect
+        self.con = None  # type: ignore[assignment]  # held only while a scan needs it
+
+    def _count(self, blocks: list[Block]) -> None:
+        with self._reconnect() as con:
+            self.con = con
+            try:
+                super()._count(blocks)
+            finally:
+                self.con = None  # type: ignore[assignment]
 
 
 def _code_type(size: int) -> str:

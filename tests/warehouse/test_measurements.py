@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -283,3 +285,67 @@ def test_a_runs_spend_is_recomputed_from_its_stored_parameters(source: Path, k: 
     rows = {h.charge.run_id: h for h in history(source, TABLE)}
     assert rows["run-1"].recomputed_rho == pytest.approx(float(rows["run-1"].charge.rho))
     assert rows["run-2"].as_dict()["recomputed_rho"] is None
+
+
+CHARGE_OTHER = """
+import sys
+from decimal import Decimal
+from pathlib import Path
+from dpcore.accounting import PrivacyCap, PrivacyCost
+from warehouse.ledger import charge
+
+class Fixed(PrivacyCost):
+    @property
+    def ledger_rho(self):
+        return Decimal("0.01")
+
+class Cap(PrivacyCap):
+    @property
+    def ledger_rho(self):
+        return Decimal("1")
+
+charge(Path(sys.argv[1]), dataset="raw.other", run_id="other-run", release="other",
+       spec_hash="h", cost=Fixed(0.5, 1e-6), cap=Cap(10.0, 1e-6))
+"""
+
+
+def test_a_long_draw_holds_no_write_transaction(source: Path) -> None:
+    """While a synthesizer works on the counts (AIM's rounds take seconds), another process
+    can charge: this one holds the warehouse (its gate) only for the scan and the short
+    store. The old measure step drew inside its write transaction, so the charge waited."""
+    charge_run(source, "r1")
+    register_budget(source, "raw.other", FixedCap(10.0, 1e-6))
+    drawing, go_on = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def slow(oracle: CountOracle) -> list[Measurement]:
+        counts = oracle.counts(list(EXACT))  # answered from the counted tables
+        drawing.set()
+        assert go_on.wait(timeout=120)  # "fitting", for as long as the other charge takes
+        return [Measurement(c, v, 1.0) for c, v in zip(EXACT, counts, strict=True)]
+
+    def measure() -> None:
+        try:
+            outcome.append(measure_once(source, "r1", TABLE, CODEC, slow, candidates=list(EXACT)))
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=measure)
+    worker.start()
+    assert drawing.wait(timeout=60)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CHARGE_OTHER, str(source)],
+            capture_output=True,
+            text=True,
+            timeout=60,  # the gate would be held for as long as the draw
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert worker.is_alive()  # the charge went through while the draw was still running
+    finally:
+        go_on.set()
+        worker.join(timeout=60)
+    (result,) = outcome
+    assert isinstance(result, tuple) and result[1] is False
+    assert stored_rows(source) == 3
