@@ -199,6 +199,16 @@ def largest_epsilon(remaining_rho: Decimal, delta: float) -> float:
         return 0.0
 
 
+def floor_digits(value: float, digits: int = 4) -> float:
+    """``value`` cut (never rounded up) to ``digits`` significant digits: an epsilon shown as
+    affordable stays affordable when typed back into a spec."""
+    if not math.isfinite(value) or value <= 0:
+        return 0.0
+    exact = Decimal(repr(float(value)))
+    step = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    return float(exact.quantize(step, rounding=ROUND_FLOOR))
+
+
 def percent(share: float) -> str:
     """A share as a percentage with one decimal, never rounding a partial use to 0 or 100."""
     text = f"{100 * share:.1f}%"
@@ -237,10 +247,11 @@ class BudgetStatement:
 
     def sentence(self) -> str:
         """``12.3% of raw.adult's lifetime cap (...) is used and 87.7% is left; ...``."""
+        shown = floor_digits(self.largest_epsilon)
         rest = (
-            f"what is left pays for one more release of at most epsilon="
-            f"{self.largest_epsilon:.4g} at delta={self.delta:g}"
-            if self.largest_epsilon > 0
+            f"what is left pays for one more release of at most epsilon={shown:.4g} at "
+            f"delta={self.delta:g}"
+            if shown > 0
             else "nothing more can be charged"
         )
         return (

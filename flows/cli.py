@@ -89,12 +89,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state = budget_state(paths.warehouse, "raw.adult")
     print()
     print(f"published release.{outcome.name} -> {outcome.table_name}: {outcome.rows:,} rows")
-    print(f"cost: epsilon={outcome.epsilon:g}, delta={outcome.delta:g} (run {outcome.run_id})")
     if state is not None:
+        from dpcore.accounting import BudgetStatement, PrivacyCost, cap_share, percent
+
+        share = cap_share(PrivacyCost(outcome.epsilon, outcome.delta).ledger_rho, state.cap_rho)
         print(
-            f"raw.adult budget: spent epsilon={state.spent_epsilon:.4g} of "
-            f"{state.cap.epsilon:g} (delta={state.cap.delta:g})"
+            f"cost: epsilon={outcome.epsilon:g}, delta={outcome.delta:g}, "
+            f"{percent(share)} of raw.adult's lifetime cap (run {outcome.run_id})"
         )
+        print(f"budget: {BudgetStatement.of(state, outcome.delta).sentence()}")
     print(f"query it:  duckdb -readonly {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
     print(
         f"catalog:   duckdb -readonly {paths.release} -c 'SELECT name, version, rows FROM catalog'"
@@ -193,6 +196,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from flows.spec import load_spec
 
     spec = load_spec(args.spec)
+    from dpcore.accounting import BudgetStatement, cap_share, percent
     from flows.schedule import runway
     from tasks.plan import plan_release_fn
     from warehouse.clock import utc_now
@@ -205,6 +209,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     runs_left = state.runs_left(rho) if plan.horizon_left is None else plan.horizon_left
     schedule = runway(state, rho, cron, utc_now(), runs_left=max(runs_left, 0)) if cron else None
     policy = request.on_exhausted
+    statement = BudgetStatement.of(state, request.cost.delta)
     data = {
         "release": request.name,
         "dataset": request.dataset,
@@ -213,6 +218,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "cap": {"epsilon": state.cap.epsilon, "delta": state.cap.delta, "rho": state.cap_rho},
         "spent_rho": state.spent_rho,
         "remaining_rho": state.remaining_rho,
+        "cost_share": cap_share(rho, state.cap_rho),
+        "budget": statement.as_dict(),
         "affordable": plan.affordable,
         "runs_left": max(runs_left, 0),
         "horizon": None
@@ -245,14 +252,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         else f"; the remaining budget split over the horizon's {max(runs_left, 0)} run(s) left"
     )
     print(
-        f"cost: epsilon={request.cost.epsilon:g}, delta={request.cost.delta:g} "
-        f"(rho={rho:.6g}){horizon}"
+        f"cost: epsilon={request.cost.epsilon:g}, delta={request.cost.delta:g}, "
+        f"{percent(cap_share(rho, state.cap_rho))} of the lifetime cap (rho={rho:.6g}){horizon}"
     )
-    print(
-        f"budget: spent rho={state.spent_rho:.6g} of {state.cap_rho:.6g} "
-        f"(cap epsilon={state.cap.epsilon:g}, delta={state.cap.delta:g}); "
-        f"runs of this spec left: {max(runs_left, 0)}"
-    )
+    print(f"budget: {statement.sentence()}; runs of this spec left: {max(runs_left, 0)}")
     then = (
         "each later run publishes a free refresh from the newest stored measurements"
         if policy == "refresh"
@@ -277,8 +280,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
-    """Each dataset's spent and remaining budget, or one dataset's charge history."""
-    from dpcore.accounting import eps_from_rho
+    """Each dataset's budget as shares of its lifetime cap (and the largest epsilon still
+    payable at its releases' delta), or one dataset's charge history."""
+    from dpcore.accounting import ZCDP_NOTE, BudgetStatement, cap_share, percent
     from warehouse.ledger import all_budgets, history
     from warehouse.paths import WarehousePaths
 
@@ -300,37 +304,41 @@ def cmd_budget(args: argparse.Namespace) -> int:
             print(
                 f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "
                 f"run {c.run_id}  [{c.unit or 'unit not recorded'}]  eps={c.epsilon:g} "
-                f"delta={c.delta:g} rho={c.rho:.6g} ({drawn})  "
+                f"delta={c.delta:g}: {percent(h.share)} of the cap, {percent(h.used_after)} "
+                f"used after (rho={c.rho:.6g}; {drawn})  "
                 f"cumulative eps={h.cumulative_epsilon:.4g}  {h.outcome}"
             )
         return 0
     states = all_budgets(paths.warehouse)
+    statements = []
+    for s in states:
+        charges = history(paths.warehouse, s.dataset)
+        delta = charges[-1].charge.delta if charges else s.cap.delta  # its releases' delta
+        statements.append(BudgetStatement.of(s, delta))
     data = [
         {
             "dataset": s.dataset,
+            "unit": s.unit,
             "cap_epsilon": s.cap.epsilon,
             "cap_delta": s.cap.delta,
             "cap_rho": str(s.cap_rho),
             "spent_rho": str(s.spent_rho),
             "remaining_rho": str(s.remaining_rho),
             "spent_epsilon": s.spent_epsilon,
-            "remaining_epsilon": eps_from_rho(float(s.remaining_rho), s.cap.delta),
+            **statement.as_dict(),
         }
-        for s in states
+        for s, statement in zip(states, statements, strict=True)
     ]
     if args.json:
         _print_json(data)
         return 0
     if not data:
         print("no dataset has been charged yet")
-    for s in states:
-        fraction = float(s.spent_rho / s.cap_rho) if s.cap_rho else 1.0
-        remaining = eps_from_rho(float(s.remaining_rho), s.cap.delta)
-        print(
-            f"{s.dataset:<24} {_bar(fraction)} {fraction:4.0%} spent eps={s.spent_epsilon:.4g} "
-            f"of {s.cap.epsilon:g} (delta={s.cap.delta:g}); remaining eps={remaining:.4g} "
-            f"(rho={s.remaining_rho:.6g})"
-        )
+    for s, statement in zip(states, statements, strict=True):
+        used = cap_share(s.spent_rho, s.cap_rho)
+        print(f"{s.dataset:<24} {_bar(used)} {statement.sentence()}")
+    if data:
+        print(ZCDP_NOTE)
     return 0
 
 

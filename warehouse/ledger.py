@@ -23,6 +23,7 @@ from dpcore.accounting import (
     BudgetState,
     PrivacyCap,
     PrivacyCost,
+    cap_share,
     eps_from_rho,
     exhausted_message,
 )
@@ -518,6 +519,10 @@ class HistoryRow:
     cumulative_delta: float
     outcome: str
     recomputed_rho: float | None = None
+    share: float = 0.0
+    """This charge as a share of the dataset's lifetime cap."""
+    used_after: float = 0.0
+    """The share of the cap used once this charge was made."""
     """The run's spend recomputed from its stored measurements' mechanism parameters
     (:func:`warehouse.measurements.recomputed_spend`); None before anything was measured."""
 
@@ -537,6 +542,8 @@ class HistoryRow:
             "cumulative_epsilon": self.cumulative_epsilon,
             "cumulative_delta": self.cumulative_delta,
             "outcome": self.outcome,
+            "share": self.share,
+            "used_after": self.used_after,
             "recomputed_rho": None if self.recomputed_rho is None else repr(self.recomputed_rho),
         }
 
@@ -562,6 +569,8 @@ def history(path: Path, dataset: str) -> list[HistoryRow]:
             delta,
             outcomes.get(c.run_id, "?"),
             spend[c.run_id],
+            cap_share(c.rho, state.cap_rho),
+            cap_share(c.spent_after, state.cap_rho),
         )
         for c in charges
     ]

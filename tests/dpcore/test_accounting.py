@@ -137,7 +137,13 @@ def test_nothing_left_cannot_be_split() -> None:
 def test_one_budget_language_adds_up() -> None:
     """The issue's case: releases at epsilon 1 then 4 under a cap of (4, 1e-6) both fit; the
     shares add up exactly, and the largest epsilon stated is exactly the largest that fits."""
-    from dpcore.accounting import BudgetStatement, cap_share, largest_epsilon, percent
+    from dpcore.accounting import (
+        BudgetStatement,
+        cap_share,
+        floor_digits,
+        largest_epsilon,
+        percent,
+    )
 
     cap = PrivacyCap(4.0, 1e-6)
     first, second = PrivacyCost(1.0, 1e-9), PrivacyCost(4.0, 1e-9)
@@ -152,6 +158,8 @@ def test_one_budget_language_adds_up() -> None:
     assert state.can_charge(PrivacyCost(most, 1e-9).ledger_rho)
     assert not state.can_charge(PrivacyCost(most * (1 + 1e-9), 1e-9).ledger_rho)
     assert f"{percent(statement.used)} of raw.adult's lifetime cap" in statement.sentence()
-    assert f"at most epsilon={most:.4g} at delta=1e-09" in statement.sentence()
+    shown = floor_digits(most)
+    assert f"at most epsilon={shown:.4g} at delta=1e-09" in statement.sentence()
+    assert shown <= most < shown + 10 ** (math.floor(math.log10(most)) - 3)
     assert largest_epsilon(Decimal(0), 1e-9) == 0.0
     assert percent(1e-6) == "<0.1%" and percent(0.99999) == ">99.9%"

@@ -56,3 +56,7 @@ def test_plan_for_the_adult_spec_on_a_monthly_schedule(
         "(the last on 2028-07-01); it runs out on 2028-08-01" in out
     )
     assert "on_exhausted: fail" in out
+    readme = (SPECS.parents[1] / "README.md").read_text()
+    shown = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    for line in shown.splitlines():  # the README quotes this very output
+        assert line in out, line
