@@ -199,7 +199,10 @@ def submit_custom_run(page: Any, ui: str, deployment_id: Any, fill: Any) -> str:
     page.wait_for_load_state("networkidle")
     fill(page)
     page.get_by_role("button", name="Submit", exact=True).click()
-    page.get_by_role("button", name="View run").last.click()
+    # The toast's button, exactly (a looser match can hit the deployment's "Runs" tab).
+    view = page.get_by_role("button", name="View run", exact=True).last
+    view.wait_for(state="visible", timeout=30_000)
+    view.click()
     page.wait_for_url(re.compile(r"/runs/flow-run/[0-9a-f-]+"), timeout=30_000)
     found = re.search(r"/runs/flow-run/([0-9a-f-]+)", page.url)
     assert found, page.url

@@ -85,7 +85,7 @@ def test_an_exhausted_budget_is_refused_before_prefect(
         cap=request.cap,
     )
     err = refused_by_cli(bare_home, capsys, "run", spec)
-    assert "raw.adult" in err and "remain" in err
+    assert "raw.adult" in err and "is left" in err
 
 
 @pytest.mark.parametrize(
