@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from dpcore.errors import DPReleaseError
 
 if TYPE_CHECKING:
     from flows.finish import ReleaseOutcome
+    from warehouse.paths import WarehousePaths
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "deployments" / "specs"
 
@@ -47,6 +48,35 @@ def _json_value(value: object) -> str:
 
 def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2, default=_json_value))
+
+
+class UnknownNameError(DPReleaseError):
+    """A dataset or release name that this home does not know."""
+
+
+def _read_home(home: str | None) -> WarehousePaths:
+    """The home a read-only command looks at; refuses one that does not exist rather than
+    create it (a misspelt --home would otherwise read as an empty, fresh home)."""
+    from warehouse.paths import WarehousePaths
+
+    root = Path(home or os.environ.get("DPRELEASE_HOME") or ".dprelease").resolve()
+    if not root.is_dir():
+        raise UnknownNameError(
+            f"there is no dprelease home at {root}: check --home (or $DPRELEASE_HOME). A "
+            "home is created by its first release (`dprelease demo`, `dprelease run SPEC`) "
+            "or by `dprelease budget register`."
+        )
+    return WarehousePaths.from_env(root)
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    """`` (did you mean a, b?)`` for close matches of ``name``, else the names known."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {', '.join(close)}?"
+    return f"; known: {', '.join(known)}" if known else ""
 
 
 def _bar(fraction: float, width: int = 30) -> str:
@@ -284,10 +314,10 @@ def cmd_budget(args: argparse.Namespace) -> int:
     payable at its releases' delta), or one dataset's charge history."""
     from dpcore.accounting import ZCDP_NOTE, BudgetStatement, cap_share, percent
     from warehouse.ledger import all_budgets, history
-    from warehouse.paths import WarehousePaths
 
-    paths = WarehousePaths.from_env(args.home)
+    paths = _read_home(args.home)
     if args.history:
+        _known_dataset(paths, args.history)
         entries = history(paths.warehouse, args.history)
         if args.json:
             _print_json([h.as_dict() for h in entries])
@@ -342,45 +372,96 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_dataset(paths: WarehousePaths, name: str) -> None:
+    """Refuse a dataset name the ledger does not know, saying which one was likely meant
+    (a release's name points to its dataset)."""
+    from warehouse.ledger import all_budgets
+    from warehouse.runs import list_runs
+
+    datasets = [s.dataset for s in all_budgets(paths.warehouse)]
+    if name in datasets:
+        return
+    of_release = sorted({r.dataset for r in list_runs(paths.warehouse, name)})
+    if of_release:
+        raise UnknownNameError(
+            f"{name} is a release, not a dataset; its dataset is {', '.join(of_release)}: "
+            f"`dprelease budget --history {of_release[0]}`."
+        )
+    raise UnknownNameError(
+        f"no dataset named {name} is registered here{_did_you_mean(name, datasets)}"
+    )
+
+
+def _known_release(paths: WarehousePaths, name: str | None, names: Sequence[str]) -> None:
+    """Refuse a release name that was never run here, with the close matches."""
+    if name is not None and name not in names:
+        raise UnknownNameError(f"there is no release named {name}{_did_you_mean(name, names)}")
+
+
 def cmd_releases(args: argparse.Namespace) -> int:
     """The release catalog, newest first."""
-    from warehouse.paths import WarehousePaths
     from warehouse.publish import catalog
+    from warehouse.runs import list_runs
 
-    rows = catalog(WarehousePaths.from_env(args.home), args.name)
+    paths = _read_home(args.home)
+    _known_release(paths, args.name, sorted({r.release for r in list_runs(paths.warehouse)}))
+    rows = catalog(paths, args.name)
     if args.json:
         _print_json(rows)
         return 0
     if not rows:
         print("nothing published yet")
+    else:
+        print(f"{'version':<24} {'rows':>9}       {'method':<12} cost  cap used after  published")
     for r in rows:
         kind = (
             f"refresh of {r['measurement_run']}"
             if r.get("kind") == "refresh"
             else f"eps={r['epsilon']:g} delta={r['delta']:g}"
         )
+        share = r.get("cumulative_share")
+        used = "" if share is None else f"  {_percent(float(str(share)))} of the cap used"
         print(
-            f"{r['table_name']:<24} {r['rows']:>9,} rows  {r['method']:<12} {kind}  "
-            f"cumulative eps={r['cumulative_epsilon']:.4g}/{r['cap_epsilon']:g}  "
-            f"{r['created_at']}"
+            f"{r['table_name']:<24} {r['rows']:>9,} rows  {r['method']:<12} {kind}{used}  "
+            f"{_when(r['created_at'])}"
         )
     return 0
 
 
+def _percent(share: float) -> str:
+    from dpcore.accounting import percent
+
+    return percent(share)
+
+
+def _when(value: object) -> str:
+    """A timestamp to the second, in UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     """The run log, newest first."""
-    from warehouse.paths import WarehousePaths
     from warehouse.runs import list_runs
 
-    runs = list_runs(WarehousePaths.from_env(args.home).warehouse, args.name)
+    paths = _read_home(args.home)
+    if args.name is not None:
+        _known_release(paths, args.name, sorted({r.release for r in list_runs(paths.warehouse)}))
+    runs = list_runs(paths.warehouse, args.name)
     if args.json:
         _print_json([{k: v for k, v in r.__dict__.items() if k != "input_report"} for r in runs])
         return 0
+    if runs:
+        print(f"{'run':<36}  {'release':<16} {'status':<10} started")
     for r in runs:
         version = f" v{r.version}" if r.version else ""
         error = f"  {r.error}" if r.error else ""
         refresh = f"  refresh of {r.measurement_run}" if r.kind == "refresh" else ""
-        print(f"{r.run_id}  {r.release:<16} {r.status:<10}{version} {r.started_at}{refresh}{error}")
+        print(
+            f"{r.run_id:<36}  {r.release:<16} {r.status:<10}{version} {_when(r.started_at)}"
+            f"{refresh}{error}"
+        )
     return 0
 
 
@@ -466,6 +547,15 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dprelease")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -476,13 +566,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--home", help="warehouse directory (default $DPRELEASE_HOME or .dprelease)"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and raw errors")
+    parser.add_argument("--version", action="version", version=f"dprelease {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        """--home and --debug after the subcommand too (the top level's value stands if
+        they are not repeated there)."""
+        p.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
 
     def add(
         name: str, fn: Callable[[argparse.Namespace], int], text: str
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
         p.set_defaults(fn=fn)
+        common(p)
         return p
 
     add("demo", cmd_demo, "load the bundled Adult data and publish its release")
@@ -525,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
         "charge's unit)",
     )
     r.set_defaults(fn=cmd_register)
+    common(r)
     p = add("releases", cmd_releases, "list published release versions")
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true")

@@ -60,6 +60,7 @@ def test_bad_spec_is_one_paragraph_with_exit_code_2(
 
 def test_empty_budget_and_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     home = str(tmp_path / "h")
+    Path(home).mkdir()  # an existing, empty home (a missing one is refused, see below)
     assert run_cli(capsys, "--home", home, "budget")[1].startswith("no dataset")
     assert json.loads(run_cli(capsys, "--home", home, "budget", "--json")[1]) == []
     assert run_cli(capsys, "--home", home, "releases")[1].startswith("nothing published")
@@ -96,3 +97,37 @@ def test_demo_then_budget_history_releases_runs(
     code, out, _ = run_cli(capsys, "--home", home, "run", str(SPECS / "adult.yaml"))
     assert code == 0 and "adult_v2" in out
     assert len(WarehousePaths.from_env(home).release.read_bytes()) > 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_cli_names_what_it_does_not_know_and_takes_home_anywhere(
+    home: WarehousePaths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No silent empty answers: a release name where a dataset is expected, a misspelt
+    release, a misspelt --home; --home after the subcommand; --version; table headers."""
+    from flows.release import release
+
+    release(write_spec(tmp_path), home=str(home.home))
+    h = str(home.home)
+    code, out, _ = run_cli(capsys, "budget", "--home", h)  # --home after the subcommand
+    assert code == 0 and "raw.adult" in out
+    code, _, err = run_cli(capsys, "budget", "--home", h, "--history", "adult")
+    assert code == 2 and "adult is a release, not a dataset; its dataset is raw.adult" in err
+    code, _, err = run_cli(capsys, "--home", h, "budget", "--history", "raw.adulte")
+    assert code == 2 and "did you mean raw.adult?" in err
+    code, _, err = run_cli(capsys, "--home", h, "releases", "adulte")
+    assert code == 2 and "there is no release named adulte; did you mean adult?" in err
+    code, _, err = run_cli(capsys, "--home", h, "runs", "adulte")
+    assert code == 2 and "did you mean adult?" in err
+    missing = str(tmp_path / "hoem")
+    code, _, err = run_cli(capsys, "--home", missing, "releases")
+    assert code == 2 and "there is no dprelease home at" in err
+    assert not Path(missing).exists()  # not created by a read
+    code, out, _ = run_cli(capsys, "--home", h, "releases")
+    assert out.splitlines()[0].split()[:3] == ["version", "rows", "method"]
+    assert " UTC" in out and "of the cap used" in out
+    code, out, _ = run_cli(capsys, "--home", h, "runs")
+    assert out.splitlines()[0].split()[:3] == ["run", "release", "status"]
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("dprelease ")
