@@ -60,7 +60,7 @@ def _read_home(home: str | None) -> WarehousePaths:
     from warehouse.paths import WarehousePaths
 
     root = Path(home or os.environ.get("DPRELEASE_HOME") or ".dprelease").resolve()
-    if not root.is_dir():
+    if not root.exists():  # (a file in its place is named as such by WarehousePaths)
         raise UnknownNameError(
             f"there is no dprelease home at {root}: check --home (or $DPRELEASE_HOME). A "
             "home is created by its first release (`dprelease demo`, `dprelease run SPEC`) "
