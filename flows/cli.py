@@ -406,8 +406,8 @@ def cmd_releases(args: argparse.Namespace) -> int:
     paths = _read_home(args.home)
     _known_release(paths, args.name, sorted({r.release for r in list_runs(paths.warehouse)}))
     rows = catalog(paths, args.name)
-    if args.json:
-        _print_json(rows)
+    if args.json:  # the utility checks as JSON objects, not as a JSON string inside JSON
+        _print_json([{**r, "utility": json.loads(str(r["utility"]))} for r in rows])
         return 0
     if not rows:
         print("nothing published yet")

@@ -91,6 +91,7 @@ def test_demo_then_budget_history_releases_runs(
 
     releases = json.loads(run_cli(capsys, "--home", home, "releases", "--json")[1])
     assert [(r["name"], r["version"]) for r in releases] == [("adult", 1)]
+    assert isinstance(releases[0]["utility"]["checks"], list)  # objects, not a JSON string
     runs = json.loads(run_cli(capsys, "--home", home, "runs", "--json")[1])
     assert runs[0]["status"] == "published"
     # `dprelease run` after the demo: tests/flows/test_readme.py runs it (a second AIM run
