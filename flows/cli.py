@@ -313,7 +313,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
     """Each dataset's budget as shares of its lifetime cap (and the largest epsilon still
     payable at its releases' delta), or one dataset's charge history."""
     from dpcore.accounting import ZCDP_NOTE, BudgetStatement, cap_share, percent
-    from warehouse.ledger import all_budgets, history
+    from warehouse.ledger import all_budgets, history, latest_delta
 
     paths = _read_home(args.home)
     if args.history:
@@ -341,10 +341,9 @@ def cmd_budget(args: argparse.Namespace) -> int:
         return 0
     states = all_budgets(paths.warehouse)
     statements = []
-    for s in states:
-        charges = history(paths.warehouse, s.dataset)
-        delta = charges[-1].charge.delta if charges else s.cap.delta  # its releases' delta
-        statements.append(BudgetStatement.of(s, delta))
+    for s in states:  # at the delta its releases use (the cap's, before any charge)
+        delta = latest_delta(paths.warehouse, s.dataset)
+        statements.append(BudgetStatement.of(s, s.cap.delta if delta is None else delta))
     data = [
         {
             "dataset": s.dataset,

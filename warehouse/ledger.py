@@ -499,6 +499,17 @@ def budget_state(
     return BudgetState(dataset, budget.cap, budget.spent_rho, budget.unit or unit)
 
 
+def latest_delta(path: Path, dataset: str) -> float | None:
+    """The delta of the dataset's newest charge (the terms its releases speak in), if any."""
+    ensure_privacy_schema(path)
+    with connect(path) as con:
+        row = con.execute(
+            "SELECT delta FROM privacy.charges WHERE dataset = ? ORDER BY seq DESC LIMIT 1",
+            [dataset],
+        ).fetchone()
+    return None if row is None else float(row[0])
+
+
 def all_budgets(path: Path) -> list[BudgetState]:
     """Every registered dataset's verified budget state."""
     ensure_privacy_schema(path)
