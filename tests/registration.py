@@ -21,3 +21,21 @@ def register_spec(home: str | Path | WarehousePaths, spec_path: str | Path) -> N
     from flows.spec import load_spec
 
     register_cap(home, load_spec(spec_path).to_request(str(spec_path)))
+
+
+def charge_request(
+    home: WarehousePaths, request: ReleaseRequest, run_id: str, unit: str = "row"
+) -> None:
+    """Charge ``request``'s cost to its dataset for ``run_id``, as an earlier run would have."""
+    from warehouse.ledger import charge
+
+    charge(
+        home.warehouse,
+        dataset=request.dataset,
+        run_id=run_id,
+        release=request.name,
+        spec_hash=request.spec_hash,
+        cost=request.cost,
+        cap=request.cap,
+        unit=unit,
+    )

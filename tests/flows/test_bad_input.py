@@ -27,8 +27,8 @@ from dpcore.errors import DPReleaseError
 from flows.release import release
 from flows.spec import SpecError, load_spec, parse_spec
 from tests.flows.conftest import SPECS, write_spec
+from tests.registration import charge_request
 from warehouse.errors import LedgerError, SchemaDriftError, UnitMismatchError
-from warehouse.ledger import charge
 from warehouse.paths import WarehousePaths
 from warehouse.publish import catalog
 
@@ -102,16 +102,7 @@ def test_a_person_level_release_of_a_row_level_budget(home: WarehousePaths, tmp_
     in planning, before the source is read."""
     spec = write_spec(tmp_path)
     request = load_spec(spec).to_request(spec)
-    charge(
-        home.warehouse,
-        dataset=request.dataset,
-        run_id="earlier-row-run",
-        release=request.name,
-        spec_hash=request.spec_hash,
-        cost=request.cost,
-        cap=request.cap,
-        unit="row",
-    )
+    charge_request(home, request, "earlier-row-run", unit="row")
     with duckdb.connect(str(home.warehouse)) as con:
         con.execute("ALTER TABLE raw.adult ADD COLUMN pid INTEGER DEFAULT 1")
     person = write_spec(tmp_path, "person", privacy__unit={"key": "pid", "max_rows_per_person": 2})
@@ -196,15 +187,7 @@ def test_a_hand_edited_ledger_stops_the_release_before_any_noise(
 ) -> None:
     spec = write_spec(tmp_path)
     request = load_spec(spec).to_request(spec)
-    charge(
-        home.warehouse,
-        dataset=request.dataset,
-        run_id="earlier-run",
-        release=request.name,
-        spec_hash=request.spec_hash,
-        cost=request.cost,
-        cap=request.cap,
-    )
+    charge_request(home, request, "earlier-run")
     statement, message = TAMPERS[tamper]
     with duckdb.connect(str(home.warehouse)) as con:
         con.execute(statement)

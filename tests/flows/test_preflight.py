@@ -16,8 +16,7 @@ from flows.local_api import ServerFiles, stop_server
 from flows.spec import load_spec
 from tests.flows.conftest import write_spec
 from tests.flows.test_bad_input import privacy_rows
-from tests.registration import register_spec
-from warehouse.ledger import charge
+from tests.registration import charge_request, register_spec
 from warehouse.paths import WarehousePaths
 
 
@@ -75,15 +74,7 @@ def test_an_exhausted_budget_is_refused_before_prefect(
     spec = write_spec(tmp_path, privacy__cap={"epsilon": 1.0, "delta": 1.0e-6})
     register_spec(bare_home, spec)
     request = load_spec(spec).to_request(spec)
-    charge(
-        bare_home.warehouse,
-        dataset=request.dataset,
-        run_id="earlier-run",
-        release=request.name,
-        spec_hash=request.spec_hash,
-        cost=request.cost,
-        cap=request.cap,
-    )
+    charge_request(bare_home, request, "earlier-run")
     err = refused_by_cli(bare_home, capsys, "run", spec)
     assert "raw.adult" in err and "is left" in err
 
