@@ -122,9 +122,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if state is not None:
         from dpcore.accounting import BudgetStatement, PrivacyCost, cap_share, percent
 
-        share = cap_share(PrivacyCost(outcome.epsilon, outcome.delta).ledger_rho, state.cap_rho)
+        cost = PrivacyCost(outcome.epsilon, outcome.delta)
+        share = cap_share(cost.charge_for(state.cap), state.cap_amount)
         print(
-            f"cost: epsilon={outcome.epsilon:g}, delta={outcome.delta:g}, "
+            f"cost: {cost.words()}, "
             f"{percent(share)} of raw.adult's lifetime cap (run {outcome.run_id})"
         )
         print(f"budget: {BudgetStatement.of(state, outcome.delta).sentence()}")
@@ -148,7 +149,7 @@ def _spec_cap(spec: Path) -> tuple[float, float]:
 
 def cmd_register(args: argparse.Namespace) -> int:
     """A privacy officer registers a dataset's lifetime cap (required before any release)."""
-    from dpcore.accounting import PrivacyCap
+    from dpcore.accounting import PrivacyCap, kind_words
     from dpcore.errors import DomainError
     from warehouse.ledger import register_budget
     from warehouse.paths import WarehousePaths
@@ -168,8 +169,9 @@ def cmd_register(args: argparse.Namespace) -> int:
     )
     protects = state.unit or "fixed by the first charge"
     print(
-        f"{state.dataset}: lifetime cap epsilon={cap.epsilon:g}, delta={cap.delta:g} "
-        f"(rho={state.cap_rho}); privacy unit: {protects}; spent rho={state.spent_rho}"
+        f"{state.dataset}: lifetime cap {cap.words()} ({kind_words(cap.delta)}; "
+        f"{cap.currency}={state.cap_amount}); privacy unit: {protects}; "
+        f"spent {cap.currency}={state.spent}"
     )
     return 0
 
@@ -233,8 +235,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     plan = plan_release_fn(spec.to_request(args.spec), args.home)
     request = plan.request
-    rho = request.cost.ledger_rho
     state = plan.budget
+    rho = request.cost.charge_for(state.cap)  # in the cap's currency (epsilon if pure)
     cron = args.schedule or spec.schedule
     runs_left = state.runs_left(rho) if plan.horizon_left is None else plan.horizon_left
     schedule = runway(state, rho, cron, utc_now(), runs_left=max(runs_left, 0)) if cron else None
@@ -244,11 +246,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "release": request.name,
         "dataset": request.dataset,
         "method": request.method,
-        "cost": {"epsilon": request.cost.epsilon, "delta": request.cost.delta, "rho": rho},
-        "cap": {"epsilon": state.cap.epsilon, "delta": state.cap.delta, "rho": state.cap_rho},
-        "spent_rho": state.spent_rho,
-        "remaining_rho": state.remaining_rho,
-        "cost_share": cap_share(rho, state.cap_rho),
+        "kind": "pure" if request.cost.pure else "zcdp",
+        "currency": state.cap.currency,
+        "cost": {
+            "epsilon": request.cost.epsilon,
+            "delta": request.cost.delta,
+            "rho": request.cost.rho,
+            "amount": rho,
+        },
+        "cap": {
+            "epsilon": state.cap.epsilon,
+            "delta": state.cap.delta,
+            "amount": state.cap_amount,
+            **({} if state.cap.pure else {"rho": state.cap_amount}),
+        },
+        "spent": state.spent,
+        "remaining": state.remaining,
+        **({} if state.cap.pure else {"spent_rho": state.spent, "remaining_rho": state.remaining}),
+        "cost_share": cap_share(rho, state.cap_amount),
         "budget": statement.as_dict(),
         "affordable": plan.affordable,
         "runs_left": max(runs_left, 0),
@@ -282,8 +297,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         else f"; the remaining budget split over the horizon's {max(runs_left, 0)} run(s) left"
     )
     print(
-        f"cost: epsilon={request.cost.epsilon:g}, delta={request.cost.delta:g}, "
-        f"{percent(cap_share(rho, state.cap_rho))} of the lifetime cap (rho={rho:.6g}){horizon}"
+        f"cost: {request.cost.words()}, "
+        f"{percent(cap_share(rho, state.cap_amount))} of the lifetime cap "
+        f"({state.cap.currency}={rho:.6g}){horizon}"
     )
     print(f"budget: {statement.sentence()}; runs of this spec left: {max(runs_left, 0)}")
     then = (
@@ -302,7 +318,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"when the budget runs out (on_exhausted: {policy}): {then}")
     if not plan.affordable:
         print(f"this release would not be charged now: {plan.refusal()}")
-    print("noise per measured marginal (discrete Gaussian, standard deviation about sigma):")
+    print(
+        "noise per measured marginal (discrete Laplace of scale sigma, pure DP):"
+        if request.cost.pure
+        else "noise per measured marginal (discrete Gaussian, standard deviation about sigma):"
+    )
     for p in plan.measurements:
         cells = request.codec.domain.cells(p.clique)
         print(f"  {' x '.join(p.clique):40s} {cells:>9,} cells  sigma={p.sigma:.3g}")
@@ -312,7 +332,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_budget(args: argparse.Namespace) -> int:
     """Each dataset's budget as shares of its lifetime cap (and the largest epsilon still
     payable at its releases' delta), or one dataset's charge history."""
-    from dpcore.accounting import ZCDP_NOTE, BudgetStatement, cap_share, percent
+    from dpcore.accounting import BudgetStatement, budget_note, cap_share, percent
     from warehouse.ledger import all_budgets, history, latest_delta
 
     paths = _read_home(args.home)
@@ -328,14 +348,14 @@ def cmd_budget(args: argparse.Namespace) -> int:
             c = h.charge
             drawn = (
                 "nothing measured yet"
-                if h.recomputed_rho is None
-                else f"measurements spent rho={h.recomputed_rho:.6g}"
+                if h.recomputed is None
+                else f"measurements spent {h.currency}={h.recomputed:.6g}"
             )
             print(
                 f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "
                 f"run {c.run_id}  [{c.unit or 'unit not recorded'}]  eps={c.epsilon:g} "
                 f"delta={c.delta:g}: {percent(h.share)} of the cap, {percent(h.used_after)} "
-                f"used after (rho={c.rho:.6g}; {drawn})  "
+                f"used after ({h.currency}={c.rho:.6g}; {drawn})  "
                 f"cumulative eps={h.cumulative_epsilon:.4g}  {h.outcome}"
             )
         return 0
@@ -350,9 +370,20 @@ def cmd_budget(args: argparse.Namespace) -> int:
             "unit": s.unit,
             "cap_epsilon": s.cap.epsilon,
             "cap_delta": s.cap.delta,
-            "cap_rho": str(s.cap_rho),
-            "spent_rho": str(s.spent_rho),
-            "remaining_rho": str(s.remaining_rho),
+            "kind": "pure" if s.cap.pure else "zcdp",
+            "currency": s.cap.currency,
+            "cap_amount": str(s.cap_amount),
+            "spent": str(s.spent),
+            "remaining": str(s.remaining),
+            **(
+                {}
+                if s.cap.pure
+                else {
+                    "cap_rho": str(s.cap_amount),
+                    "spent_rho": str(s.spent),
+                    "remaining_rho": str(s.remaining),
+                }
+            ),
             "spent_epsilon": s.spent_epsilon,
             **statement.as_dict(),
         }
@@ -364,10 +395,10 @@ def cmd_budget(args: argparse.Namespace) -> int:
     if not data:
         print("no dataset has been charged yet")
     for s, statement in zip(states, statements, strict=True):
-        used = cap_share(s.spent_rho, s.cap_rho)
+        used = cap_share(s.spent, s.cap_amount)
         print(f"{s.dataset:<24} {_bar(used)} {statement.sentence()}")
-    if data:
-        print(ZCDP_NOTE)
+    for note in dict.fromkeys(budget_note(s.cap) for s in states):
+        print(note)
     return 0
 
 

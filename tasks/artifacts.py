@@ -10,6 +10,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from dpcore.accounting import kind_words
 from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from tasks.context import warehouse_paths
@@ -68,9 +69,9 @@ def release_markdown(
 | rows | {published.rows:,} synthetic rows (noisy total {utility.noisy_total:,.0f}) |
 | columns | {len(request.codec.columns)} |
 | method | {request.method} |
-| privacy cost | epsilon = {request.cost.epsilon:g}, delta = {request.cost.delta:g} \
-(rho = {request.cost.ledger_rho:.6g}) |
-| dataset cap | epsilon = {request.cap.epsilon:g}, delta = {request.cap.delta:g} |
+| privacy cost | {request.cost.words()} ({kind_words(request.cost.delta)}; zCDP \
+rho = {request.cost.rho:.6g}) |
+| dataset cap | {request.cap.words()} |
 | run | `{run_id}` |
 | report | {report_link(report)} |
 

@@ -9,7 +9,6 @@ from prefect.cache_policies import NO_CACHE
 
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.noise import secure_source
-from dpcore.synth.registry import get_synthesizer
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
@@ -20,7 +19,7 @@ from warehouse.runs import set_status
 def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[Measurement]:
     """Stored measurements of the run, drawn now (secure noise) only if none are stored."""
     paths = warehouse_paths(home)
-    synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
+    synthesizer = request.synthesizer()
     domain = request.codec.domain
 
     def draw(oracle: CountOracle) -> list[Measurement]:

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from dpcore.accounting import cap_share, eps_from_rho
+from dpcore.accounting import PrivacyCost, cap_share, cumulative_epsilon
 from dpcore.encoding import ColumnCodec
 from dpcore.marginals import Measurement
 from expectations import UtilityReport
@@ -55,10 +55,12 @@ def publish_fn(
     cumulative_delta = request.cap.delta
     if refresh_of is None:
         spent = receipt.spent_after
-        cost = (receipt.epsilon, receipt.delta, float(receipt.rho))
+        # The catalog's rho is the release's zCDP cost (epsilon**2 / 2 for a pure release),
+        # whatever currency its cap's ledger counts in.
+        cost = (receipt.epsilon, receipt.delta, PrivacyCost(receipt.epsilon, receipt.delta).rho)
     else:
         state = budget_state(paths.warehouse, request.dataset, request.cap, request.unit.label)
-        spent = receipt.spent_after if state is None else state.spent_rho
+        spent = receipt.spent_after if state is None else state.spent
         cost = (0.0, 0.0, 0.0)
     meta = ReleaseMetadata(
         name=request.name,
@@ -70,7 +72,7 @@ def publish_fn(
         epsilon=cost[0],
         delta=cost[1],
         rho=cost[2],
-        cumulative_epsilon=eps_from_rho(float(spent), cumulative_delta),
+        cumulative_epsilon=cumulative_epsilon(spent, request.cap),
         cumulative_delta=cumulative_delta,
         cap_epsilon=request.cap.epsilon,
         cap_delta=request.cap.delta,

@@ -24,7 +24,7 @@ from dpcore.accounting import (
     PrivacyCap,
     PrivacyCost,
     cap_share,
-    eps_from_rho,
+    cumulative_epsilon,
     exhausted_message,
 )
 from dpcore.errors import BudgetExhaustedError
@@ -56,6 +56,8 @@ class Charge:
     epsilon: float
     delta: float
     rho: Decimal
+    """The charge in the cap's currency: rho, or epsilon under a pure cap (the column keeps
+    its first name so that existing hash chains still verify)."""
     spent_after: Decimal
     charged_at: datetime
     prev_hash: str
@@ -260,10 +262,10 @@ def register_budget(
             return BudgetState(dataset, existing.cap, existing.spent_rho, existing.unit or unit)
         _unpaid_runs(con, dataset, set())
         now = clock.utc_now()
-        seal = cap_hash(dataset, cap.epsilon, cap.delta, cap.ledger_rho, now)
+        seal = cap_hash(dataset, cap.epsilon, cap.delta, cap.ledger_amount, now)
         con.execute(
             f"INSERT INTO privacy.budgets ({_BUDGET_COLUMNS}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
-            [dataset, cap.epsilon, cap.delta, cap.ledger_rho, now, unit, seal, registered_by],
+            [dataset, cap.epsilon, cap.delta, cap.ledger_amount, now, unit, seal, registered_by],
         )
         return BudgetState(dataset, PrivacyCap(cap.epsilon, cap.delta), Decimal(0), unit)
 
@@ -357,8 +359,8 @@ def charge(
     :attr:`dpcore.units.PrivacyUnit.label`), and ``LedgerError`` if the ledger's rows were
     altered.
     """
+    rho = cost.charge_for(cap)  # a pure cap refuses an approximate release before any write
     ensure_privacy_schema(path)
-    rho = cost.ledger_rho
 
     def body(con: duckdb.DuckDBPyConnection) -> Charge:
         budget = _budget_row(con, dataset)
@@ -374,8 +376,9 @@ def charge(
             previous = Charge(*existing)
             if previous.dataset != dataset or previous.rho != rho:
                 raise LedgerError(
-                    f"run {run_id} was already charged rho={previous.rho:.6g} to "
-                    f"{previous.dataset}; it cannot now be charged rho={rho:.6g} to {dataset}. "
+                    f"run {run_id} was already charged {cap.currency}={previous.rho:.6g} to "
+                    f"{previous.dataset}; it cannot now be charged {cap.currency}={rho:.6g} to "
+                    f"{dataset}. "
                     "A run's dataset and cost are fixed at its charge: start a new run."
                 )
             return previous
@@ -529,13 +532,16 @@ class HistoryRow:
     cumulative_epsilon: float
     cumulative_delta: float
     outcome: str
-    recomputed_rho: float | None = None
+    recomputed: float | None = None
+    """The run's spend recomputed from its stored measurements' mechanism parameters, in the
+    cap's currency (:func:`warehouse.measurements.recomputed_spend`); None before anything
+    was measured."""
     share: float = 0.0
     """This charge as a share of the dataset's lifetime cap."""
     used_after: float = 0.0
     """The share of the cap used once this charge was made."""
-    """The run's spend recomputed from its stored measurements' mechanism parameters
-    (:func:`warehouse.measurements.recomputed_spend`); None before anything was measured."""
+    currency: str = "rho"
+    """What the charge's amounts count: ``rho`` (zCDP cap) or ``epsilon`` (pure cap)."""
 
     def as_dict(self) -> dict[str, object]:
         """The row as plain JSON-ready values (exact decimals as strings), for audits."""
@@ -548,14 +554,24 @@ class HistoryRow:
             "charged_at": c.charged_at.isoformat(timespec="seconds"),
             "epsilon": c.epsilon,
             "delta": c.delta,
-            "rho": str(c.rho),
-            "cumulative_rho": str(c.spent_after),
+            "currency": self.currency,
+            "amount": str(c.rho),
+            "cumulative_amount": str(c.spent_after),
+            **(
+                {
+                    "rho": str(c.rho),
+                    "cumulative_rho": str(c.spent_after),
+                    "recomputed_rho": None if self.recomputed is None else repr(self.recomputed),
+                }
+                if self.currency == "rho"
+                else {}
+            ),
             "cumulative_epsilon": self.cumulative_epsilon,
             "cumulative_delta": self.cumulative_delta,
             "outcome": self.outcome,
             "share": self.share,
             "used_after": self.used_after,
-            "recomputed_rho": None if self.recomputed_rho is None else repr(self.recomputed_rho),
+            "recomputed": None if self.recomputed is None else repr(self.recomputed),
         }
 
 
@@ -572,16 +588,17 @@ def history(path: Path, dataset: str) -> list[HistoryRow]:
             ).fetchall()
         )
     delta = state.cap.delta
-    spend = recomputed_spend(path, [c.run_id for c in charges])
+    spend = recomputed_spend(path, [c.run_id for c in charges], state.cap)
     return [
         HistoryRow(
             c,
-            eps_from_rho(float(c.spent_after), delta),
+            cumulative_epsilon(c.spent_after, state.cap),
             delta,
             outcomes.get(c.run_id, "?"),
             spend[c.run_id],
-            cap_share(c.rho, state.cap_rho),
-            cap_share(c.spent_after, state.cap_rho),
+            cap_share(c.rho, state.cap_amount),
+            cap_share(c.spent_after, state.cap_amount),
+            state.cap.currency,
         )
         for c in charges
     ]

@@ -84,6 +84,9 @@ MIGRATIONS = (
     # measurements stored before they were recorded.
     ("measurements", "selection_epsilon", "DOUBLE"),
     ("measurements", "sensitivity", "INTEGER"),
+    # The noise each measurement was drawn with: 'gaussian' (zCDP) or 'laplace' (pure DP);
+    # NULL on rows stored before pure releases existed, which were all Gaussian.
+    ("measurements", "noise", "VARCHAR"),
     # A registered cap's hash (the genesis of its dataset's charge chain) and who registered
     # it; NULL on budgets created by a first charge before registration was required.
     ("budgets", "cap_hash", "VARCHAR"),

@@ -79,12 +79,12 @@ def test_refresh_publishes_a_free_version_from_the_newest_measurements(
     assert again.epsilon == 0 and again.delta == 0
     assert ledger_rows(home) == before  # no charge row, nothing rewritten
     after = budget_state(home.warehouse, "raw.visits")  # verifies the chain and the catalog
-    assert spent is not None and after is not None and after.spent_rho == spent.spent_rho
+    assert spent is not None and after is not None and after.spent == spent.spent
     rows = {r["version"]: r for r in catalog(home, "visits")}
     assert rows[1]["kind"] == "measured" and rows[1]["measurement_run"] == first.run_id
     assert rows[2]["kind"] == "refresh" and rows[2]["measurement_run"] == first.run_id
     assert rows[2]["epsilon"] == rows[2]["delta"] == rows[2]["rho"] == 0
-    assert rows[2]["cumulative_rho"] == rows[1]["cumulative_rho"] == after.spent_rho
+    assert rows[2]["cumulative_rho"] == rows[1]["cumulative_rho"] == after.spent
     assert rows[2]["rows"] > 0
     kinds = {r.run_id: (r.kind, r.measurement_run, r.status) for r in list_runs(home.warehouse)}
     assert kinds[again.run_id] == ("refresh", first.run_id, "published")
