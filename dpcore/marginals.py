@@ -49,6 +49,11 @@ class Measurement:
         """Variance of each noisy cell (:func:`dpcore.calculus.noise_variance`)."""
         return noise_variance(self.noise, self.sigma)
 
+    @property
+    def std_error(self) -> float:
+        """Standard deviation of each noisy cell (``sigma`` itself for Gaussian noise)."""
+        return float(self.sigma) if self.noise is NoiseKind.GAUSSIAN else self.variance**0.5
+
     def total(self) -> float:
         """The noisy total count implied by this marginal."""
         return float(self.values.sum())

@@ -169,9 +169,9 @@ def cmd_register(args: argparse.Namespace) -> int:
     )
     protects = state.unit or "fixed by the first charge"
     print(
-        f"{state.dataset}: lifetime cap {cap.words()} ({kind_words(cap.delta)}; "
-        f"{cap.currency}={state.cap_amount}); privacy unit: {protects}; "
-        f"spent {cap.currency}={state.spent}"
+        f"{state.dataset}: lifetime cap {cap.words()}, {kind_words(cap.delta)}, counted in "
+        f"{cap.currency} ({state.cap_amount:f}); privacy unit: {protects}; spent "
+        f"{cap.currency}={state.spent:f}"
     )
     return 0
 
@@ -699,7 +699,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Called without ``argv`` (the console script), the process ends as soon as the command
     has answered (:func:`_exit_now`); with ``argv`` (tests, callers), it returns the code.
     """
-    code = _main(argv)
+    try:
+        code = _main(argv)
+    except BrokenPipeError:  # the reader left (``dprelease plan ... | head``): not an error
+        code = 0
     if argv is None:
         _exit_now(code)
     return code

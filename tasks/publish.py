@@ -85,6 +85,7 @@ def publish_fn(
         unit=request.unit.label,
         cost_share=0.0 if refresh_of is not None else cap_share(receipt.rho, request.cap),
         cumulative_share=cap_share(spent, request.cap),
+        guarantee="pure" if request.cost.pure else "zcdp",
     )
     marginals = marginal_rows(table, measurements, refresh_of or run_id) if measurements else None
     published = publish(

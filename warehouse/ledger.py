@@ -315,10 +315,9 @@ def verify_chain(
 def _check_cap(dataset: str, registered: tuple[float, float], cap: PrivacyCap) -> None:
     if registered != (cap.epsilon, cap.delta):
         raise CapMismatchError(
-            f"{dataset} is registered with a lifetime cap of epsilon={registered[0]:g}, "
-            f"delta={registered[1]:g}, but this spec declares epsilon={cap.epsilon:g}, "
-            f"delta={cap.delta:g}. Every release of a dataset must declare the same cap; "
-            "fix the spec's privacy.cap."
+            f"{dataset} is registered with a lifetime cap of "
+            f"{PrivacyCap(*registered).words()}, but this spec declares {cap.words()}. Every "
+            "release of a dataset must declare the same cap; fix the spec's privacy.cap."
         )
 
 

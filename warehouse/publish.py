@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS catalog (
     unit               VARCHAR,
     cost_share         DOUBLE,
     cumulative_share   DOUBLE,
+    guarantee          VARCHAR,
     PRIMARY KEY (name, version)
 );
 COMMENT ON TABLE catalog IS 'One row per published synthetic release version (dprelease).';
@@ -91,6 +92,9 @@ CATALOG_MIGRATIONS = (
     # (the one budget language, dpcore.accounting.BudgetStatement).
     "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cost_share DOUBLE",
     "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cumulative_share DOUBLE",
+    # 'pure' (epsilon-DP, delta 0, Laplace noise) or 'zcdp' ((epsilon, delta) via zCDP);
+    # NULL on versions published before pure releases existed, which were all zCDP.
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS guarantee VARCHAR",
     "UPDATE catalog SET measurement_run = run_id WHERE measurement_run IS NULL",
 )
 
@@ -123,6 +127,7 @@ CATALOG_COLUMNS = (
     "unit",
     "cost_share",
     "cumulative_share",
+    "guarantee",
 )
 
 
@@ -152,6 +157,8 @@ class ReleaseMetadata:
     unit: str = "row"
     cost_share: float | None = None
     cumulative_share: float | None = None
+    guarantee: str = "zcdp"
+    """``pure`` for a pure epsilon-DP version (delta 0), else ``zcdp``."""
 
     def __post_init__(self) -> None:
         if self.kind not in RELEASE_KINDS:
@@ -365,6 +372,7 @@ def _write_version(
                 meta.unit,
                 meta.cost_share,
                 meta.cumulative_share,
+                meta.guarantee,
             ],
         )
         if marginals is not None:
