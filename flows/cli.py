@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dpcore.errors import DPReleaseError
+from warehouse.vocabulary import ReleaseKind
 
 if TYPE_CHECKING:
     from flows.finish import ReleaseOutcome
@@ -196,7 +197,7 @@ def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
     if as_json:
         _print_json(outcome.__dict__)
         return
-    if outcome.kind == "refresh":
+    if outcome.kind == ReleaseKind.REFRESH:
         how = f"a refresh of run {outcome.measurement_run}'s measurements, no privacy cost"
     elif outcome.resumed:
         how = "resumed from stored measurements, no new charge"
@@ -446,7 +447,7 @@ def cmd_releases(args: argparse.Namespace) -> int:
     for r in rows:
         kind = (
             f"refresh of {r['measurement_run']}"
-            if r.get("kind") == "refresh"
+            if r.get("kind") == ReleaseKind.REFRESH
             else f"eps={r['epsilon']:g} delta={r['delta']:g}"
         )
         share = r.get("cumulative_share")
@@ -487,7 +488,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         version = f" v{r.version}" if r.version else ""
         error = f"  {r.error}" if r.error else ""
-        refresh = f"  refresh of {r.measurement_run}" if r.kind == "refresh" else ""
+        refresh = f"  refresh of {r.measurement_run}" if r.kind == ReleaseKind.REFRESH else ""
         print(
             f"{r.run_id:<36}  {r.release:<16} {r.status:<10}{version} {_when(r.started_at)}"
             f"{refresh}{error}"

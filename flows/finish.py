@@ -22,6 +22,7 @@ from tasks.synthesize import SyntheticTable, synthesize_table
 from tasks.utility import check_utility_task, require_utility
 from warehouse.ledger import Charge
 from warehouse.publish import PublishedRelease
+from warehouse.vocabulary import ReleaseKind
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class ReleaseOutcome:
     resumed: bool
     utility_passed: bool
     report: str | None
-    kind: str = "measured"
+    kind: str = ReleaseKind.MEASURED
     measurement_run: str | None = None
 
 
@@ -90,7 +91,7 @@ def sample_check_publish(
         resumed=resumed,
         utility_passed=utility.success,
         report=None if report is None else str(report),
-        kind="refresh" if refresh else "measured",
+        kind=ReleaseKind.REFRESH if refresh else ReleaseKind.MEASURED,
         measurement_run=refresh_of or run_id,
     )
 

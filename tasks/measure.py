@@ -14,6 +14,7 @@ from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
 from warehouse.measurements import measure_once
 from warehouse.runs import set_status
+from warehouse.vocabulary import RunStatus
 
 
 def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[Measurement]:
@@ -42,7 +43,7 @@ def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[M
             candidates=synthesizer.candidates(domain),
         )
     crash_point("after-measurements")
-    set_status(paths.warehouse, run_id, "measured")
+    set_status(paths.warehouse, run_id, RunStatus.MEASURED)
     return measurements
 
 

@@ -21,6 +21,7 @@ from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state
 from warehouse.publish import PublishedRelease, ReleaseMetadata, publish
 from warehouse.runs import set_status
+from warehouse.vocabulary import ReleaseKind, RunStatus
 
 
 def column_comment(codec: ColumnCodec) -> str:
@@ -79,7 +80,7 @@ def publish_fn(
         utility_passed=utility.success,
         utility={"checks": [asdict(c) for c in utility.checks], "rows": utility.rows},
         column_comments={c.name: column_comment(c) for c in request.codec.columns},
-        kind="measured" if refresh_of is None else "refresh",
+        kind=ReleaseKind.MEASURED if refresh_of is None else ReleaseKind.REFRESH,
         measurement_run=refresh_of or run_id,
         cumulative_rho=spent,
         unit=request.unit.label,
@@ -92,7 +93,7 @@ def publish_fn(
         paths, table.frames(), meta, private=table.synthetic.private, marginals=marginals
     )
     crash_point("after-rename")
-    set_status(paths.warehouse, run_id, "published", version=published.version)
+    set_status(paths.warehouse, run_id, RunStatus.PUBLISHED, version=published.version)
     return published
 
 

@@ -160,7 +160,7 @@ def resume_and_check(paths: WarehousePaths, run_id: str, point: str, killed: Sna
     done = consistent(paths)
     assert outcome.resumed and outcome.run_id == run_id
     assert done.charged == killed.charged  # no second charge
-    assert done.spent == killed.spent
+    assert done.spent_rho == killed.spent_rho
     assert done.published[run_id] == outcome.version
     assert len(done.published) == len(killed.published) + (0 if expected.published else 1)
     if expected.measured:  # the stored noise was reused, not redrawn

@@ -10,7 +10,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -340,7 +340,53 @@ def test_a_persons_k_is_not_part_of_the_unit(warehouse: Path) -> None:
     """Releases bounding persons to different k protect the same people: one cap."""
     charge(warehouse, "run-1", exact("0.01"), unit="person:pid")
     charge(warehouse, "run-2", exact("0.01"), unit="person:pid")
-    assert [c[-1] for c in table_rows(warehouse)[1]] == ["person:pid", "person:pid"]
+    with duckdb.connect(str(warehouse)) as con:
+        units = con.execute("SELECT unit FROM privacy.charges ORDER BY seq").fetchall()
+    assert units == [("person:pid",), ("person:pid",)]
+
+
+def _rewrite_in_the_unnumbered_format(path: Path) -> None:
+    """Turn every charge into what dprelease wrote before hash formats were numbered: no
+    ``hash_version``, and the hash of that format, chained from the cap's seal."""
+    with duckdb.connect(str(path)) as con:
+        (seal,) = con.execute("SELECT cap_hash FROM privacy.budgets").fetchall()[0]
+    previous = seal
+    for c in ledger.history(path, DATASET):
+        old = replace(c.charge, prev_hash=previous, hash_version=None)
+        legacy = ledger.charge_hash(
+            old.prev_hash, old.dataset, old.seq, old.run_id, old.release, old.spec_hash,
+            old.epsilon, old.delta, old.rho, old.spent_after, old.charged_at, old.unit,
+        )  # fmt: skip
+        with duckdb.connect(str(path)) as con:
+            con.execute(
+                "UPDATE privacy.charges SET hash_version = NULL, prev_hash = ?, row_hash = ? "
+                "WHERE seq = ?",
+                [previous, legacy, old.seq],
+            )
+        previous = legacy
+
+
+def test_a_chain_written_in_the_previous_format_still_verifies_and_grows(warehouse: Path) -> None:
+    """Adding a field to the ledger must not break chains written before: unnumbered rows
+    verify in their own format, new rows follow them in the numbered one, and relabelling
+    a row's format (or naming one this version does not know) is caught."""
+    charge(warehouse, "run-1", exact("0.01"))
+    charge(warehouse, "run-2", exact("0.02"))
+    _rewrite_in_the_unnumbered_format(warehouse)
+    state = ledger.budget_state(warehouse, DATASET)
+    assert state is not None and state.spent == Decimal("0.03")
+    third = charge(warehouse, "run-3", exact("0.04"))
+    assert third.hash_version == ledger.HASH_VERSION
+    rows = ledger.history(warehouse, DATASET)
+    assert [r.charge.hash_version for r in rows] == [None, None, ledger.HASH_VERSION]
+    assert rows[2].charge.prev_hash == rows[1].charge.row_hash
+
+    sql(warehouse, "UPDATE privacy.charges SET hash_version = NULL WHERE seq = 3")
+    with pytest.raises(LedgerError, match="its fields do not match its hash"):
+        ledger.budget_state(warehouse, DATASET)
+    sql(warehouse, "UPDATE privacy.charges SET hash_version = 99 WHERE seq = 3")
+    with pytest.raises(LedgerError, match="hash format 99, which this version"):
+        ledger.budget_state(warehouse, DATASET)
 
 
 def test_a_unit_edited_by_hand_breaks_the_chain(warehouse: Path) -> None:
