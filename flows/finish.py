@@ -14,7 +14,9 @@ from prefect import get_run_logger
 from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from flows.progress import step
+from flows.report_server import report_url, serving_url
 from tasks.artifacts import publish_artifacts
+from tasks.context import warehouse_paths
 from tasks.publish import publish_release
 from tasks.request import ReleaseRequest
 from tasks.runlog import safe_error_text
@@ -112,7 +114,7 @@ def _report(
     logger = get_run_logger()
     with step("writing report and artifacts"):
         try:
-            report = write_release_report(
+            written = write_release_report(
                 request,
                 published,
                 receipt,
@@ -122,8 +124,20 @@ def _report(
                 home,
                 refresh_of,
             )
+            report = written.path
             logger.info("release report written to %s", report)
-            publish_artifacts(request, published, utility, run_id, home, report, measurements)
+            base = serving_url(warehouse_paths(home).home)
+            publish_artifacts(
+                request,
+                published,
+                utility,
+                run_id,
+                home,
+                report,
+                measurements,
+                headline=written.headline,
+                url=None if base is None else report_url(base, report),
+            )
             return report
         except Exception as error:  # the release stands: a missing report must not fail it
             logger.warning(
