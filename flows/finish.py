@@ -1,7 +1,8 @@
 """The post-measurement half of a release, shared by measured releases and refreshes.
 
 From stored noisy measurements to a published version: fit and sample, check utility,
-publish, then write the report and artifacts. Only DP outputs are used from here on.
+publish, name the run after what it published (:mod:`flows.run_labels`), then write the
+report and artifacts. Only DP outputs are used from here on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from flows.progress import step
 from flows.report_server import report_url, serving_url
+from flows.run_labels import label_run, run_name, run_tags
 from tasks.artifacts import publish_artifacts
 from tasks.context import warehouse_paths
 from tasks.publish import publish_release
@@ -77,6 +79,14 @@ def sample_check_publish(
             measurements=measurements,
         )
     logger.info("published release.%s (%d rows)", published.table_name, published.rows)
+    name = run_name(
+        request.name,
+        version=published.version,
+        epsilon=receipt.epsilon,
+        refresh=refresh_of is not None,
+        resumed=resumed,
+    )
+    label_run(name, run_tags(request.name, request.dataset))
     report = _report(
         request, published, receipt, measurements, table, utility, run_id, home, refresh_of
     )

@@ -12,6 +12,8 @@ parameter. The flows refuse a ``home`` passed to a deployment's run
 
 The same process serves the home's release reports over HTTP
 (:mod:`flows.report_server`), so the links in the runs' artifacts open from the Prefect UI.
+Deployments are tagged with their release and dataset (``release:<name>``,
+``dataset:<table>``), as runs from the command line are (:mod:`flows.run_labels`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from prefect.deployments.runner import RunnerDeployment
 from flows.refresh import refresh
 from flows.release import release
 from flows.report_server import REPORTS_URL_ENV, reports_served
+from flows.run_labels import run_tags
 from flows.spec import ReleaseSpec, load_spec
 from warehouse.paths import WarehousePaths
 
@@ -100,7 +103,7 @@ def build_deployments(specs_dir: Path) -> list[RunnerDeployment]:
             cron=spec.schedule,
             parameters={"spec_path": resolved},
             description=spec.release.description,
-            tags=["dprelease", spec.source.name],
+            tags=run_tags(spec.release.name, spec.source.name),
             concurrency_limit=1,  # runs of one spec queue: DuckDB has one writer per file
             enforce_parameter_schema=True,
         )
@@ -124,7 +127,7 @@ def build_refresh_deployments(specs_dir: Path) -> list[RunnerDeployment]:
                 f"Publish a new version of {spec.release.name} re-sampled from its newest "
                 "stored measurements, at no privacy cost."
             ),
-            tags=["dprelease", "refresh"],
+            tags=[*run_tags(spec.release.name, spec.source.name), "refresh"],
             concurrency_limit=1,
             enforce_parameter_schema=True,
         )

@@ -66,6 +66,12 @@ def test_report_holds_no_source_value_and_the_artifact_links_it(
     assert "| score | 5 |" in markdown  # the noise table: marginal, cells, sigma
     assert MARKER not in markdown
 
+    # The run is named after what it published, and tagged with its release and dataset.
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(outcome.run_id))
+    assert run.name == "people v1 ε=2"
+    assert {"dprelease", "release:people", "dataset:raw.people"} <= set(run.tags)
+
 
 def test_overrides_lower_the_charge_and_size_the_table(
     home: WarehousePaths, tmp_path: Path, caplog: pytest.LogCaptureFixture
