@@ -7,7 +7,7 @@ real run is renamed and tagged is checked in tests/flows/test_release_report.py.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -55,7 +55,7 @@ def test_a_run_starts_named_from_its_parameters(monkeypatch: pytest.MonkeyPatch)
 class FakeClient:
     """Records ``update_flow_run`` calls."""
 
-    calls: list[dict[str, Any]] = []
+    calls: ClassVar[list[dict[str, Any]]] = []
 
     def __enter__(self) -> FakeClient:
         return self
