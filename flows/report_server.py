@@ -17,6 +17,7 @@ restarts when it is free, so links in older artifacts keep working.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ REPORTS_PORT_ENV = "DPRELEASE_REPORTS_PORT"
 SERVER_NAME = "dprelease-reports"
 RECORD_NAME = "report-server.json"
 HOST = "127.0.0.1"
+HOME_HEADER = "X-Dprelease-Home"
 REPORT_FILE = re.compile(r"^(?P<name>[a-z0-9_]+)_v(?P<version>[0-9]+)\.html$")
 SECURITY_HEADERS = {
     # The report is self-contained: inline styles and data: images, nothing else.
@@ -124,12 +126,19 @@ class ReportHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in SECURITY_HEADERS.items():
             self.send_header(name, value)
+        self.send_header(HOME_HEADER, home_id(self.reports.parent))
         self.end_headers()
         if not head_only:
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # the base class names it
         """Quiet: request lines would only repeat report names into the serve log."""
+
+
+def home_id(home: Path) -> str:
+    """A short, stable id of a home (not its path), sent with every answer, so that a
+    server of another home that took this one's old port is not taken for this home's."""
+    return hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
 
 
 def handler_for(reports: Path) -> type[ReportHandler]:
@@ -160,11 +169,11 @@ def read_record(home: Path) -> ServerRecord | None:
         return None
 
 
-def answers(url: str, timeout: float = 1.0) -> bool:
-    """Whether a dprelease report server answers at ``url``."""
+def answers(url: str, home: Path, timeout: float = 1.0) -> bool:
+    """Whether ``home``'s report server answers at ``url``."""
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/", timeout=timeout) as response:
-            return SERVER_NAME in str(response.headers.get("Server", ""))
+            return bool(response.headers.get(HOME_HEADER) == home_id(home))
     except OSError:
         return False
 
@@ -176,7 +185,7 @@ def serving_url(home: Path) -> str | None:
     if configured:
         return configured.rstrip("/")
     record = read_record(home)
-    if record is None or not answers(f"http://{HOST}:{record.port}"):
+    if record is None or not answers(f"http://{HOST}:{record.port}", home):
         return None
     return record.url
 

@@ -122,6 +122,11 @@ def test_the_record_tells_other_processes_where_reports_are_served(home: Path) -
     # ... and the next server of the home takes the same port again when it is free.
     with reports_served(home) as again:
         assert again == url
+        # A server of another home on the recorded port is not this home's.
+        other = home.parent / "other"
+        record_path(other).parent.mkdir(parents=True, exist_ok=True)
+        record_path(other).write_text(json.dumps({"pid": 1, "port": port, "url": url}))
+        assert serving_url(other) is None
 
 
 def test_the_address_is_configurable(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

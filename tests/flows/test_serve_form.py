@@ -87,7 +87,7 @@ def test_serving_serves_the_reports_and_tags_runs_with_release_and_dataset(
 
     def fake_serve(*deployments: Any, **kwargs: Any) -> None:
         seen["url"] = os.environ[REPORTS_URL_ENV]
-        seen["answers"] = answers(seen["url"])
+        seen["answers"] = answers(seen["url"], (tmp_path / "served").resolve())
         seen["record"] = read_record((tmp_path / "served").resolve())
         seen["tags"] = {d.name + "/" + d.flow_name: d.tags for d in deployments}
 
