@@ -1,5 +1,5 @@
 """The ``dprelease`` command line: demo, run, refresh, plan, budget, releases, runs, export,
-serve, server.
+report, serve, server.
 
 Commands that run a flow first check everything that can be refused without reading a
 source row (:mod:`flows.preflight`), then use the home's local Prefect API
@@ -98,6 +98,18 @@ def _flow_session(args: argparse.Namespace) -> Iterator[str]:
         yield api
 
 
+@contextmanager
+def _run_tags(release: str, dataset: str | None) -> Iterator[None]:
+    """Tag the flow runs started in the block with their release and dataset (as served
+    deployments' runs are); a refresh's dataset is added when it publishes."""
+    from prefect import tags
+
+    from flows.run_labels import run_tags
+
+    with tags(*run_tags(release, dataset)):
+        yield
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the bundled Adult data if absent, run its release, say where to query it."""
     from flows.local_api import ui_address
@@ -112,8 +124,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
     if register_adult(paths.warehouse, _spec_cap(spec)):
         print("registered raw.adult's lifetime cap (the embedded default's privacy officer)")
-    preflight(str(spec), str(paths.home))
-    with _flow_session(args) as api:
+    request = preflight(str(spec), str(paths.home))
+    with _flow_session(args) as api, _run_tags(request.name, request.dataset):
         from flows.release import release
 
         outcome = release(str(spec), home=str(paths.home))
@@ -130,14 +142,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{percent(share)} of raw.adult's lifetime cap (run {outcome.run_id})"
         )
         print(f"budget: {BudgetStatement.of(state, outcome.delta).sentence()}")
-    print(f"query it:  duckdb -readonly {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
-    print(
-        f"catalog:   duckdb -readonly {paths.release} -c 'SELECT name, version, rows FROM catalog'"
-    )
+    print(f"query it:  {_sql_hint(paths.release, f'SELECT * FROM {outcome.name} LIMIT 5')}")
+    print(f"catalog:   {_sql_hint(paths.release, 'SELECT name, version, rows FROM catalog')}")
     print(f"report:    {outcome.report or 'not written (see the warning above)'}")
+    if outcome.report:
+        print(f"open it:   dprelease report {outcome.name} --open")
     ui = ui_address(api)
     print(f"Prefect UI: {ui} (this run: {ui}/runs/flow-run/{outcome.run_id})")
     return 0
+
+
+def _sql_hint(release: Path, sql: str) -> str:
+    """A shell command that runs ``sql`` on the release file read-only with the duckdb
+    Python module this install has (the duckdb CLI is not installed by pip)."""
+    import shlex
+
+    code = f"import duckdb; duckdb.connect({str(release)!r}, read_only=True).sql({sql!r}).show()"
+    return f"{shlex.quote(_python())} -c {shlex.quote(code)}"
+
+
+def _python() -> str:
+    """This interpreter, relative to the working directory when under it (shorter)."""
+    python = Path(sys.executable)
+    try:
+        return str(python.relative_to(Path.cwd()))
+    except ValueError:
+        return str(python)
 
 
 def _spec_cap(spec: Path) -> tuple[float, float]:
@@ -183,8 +213,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.preflight import preflight
 
     overrides = ReleaseOverrides(rows=args.rows, epsilon=args.epsilon)
-    preflight(args.spec, args.home, overrides, args.resume)  # refusals answer here, no server
-    with _flow_session(args):
+    request = preflight(args.spec, args.home, overrides, args.resume)  # refusals answer here
+    with _flow_session(args), _run_tags(request.name, request.dataset):
         from flows.release import release
 
         outcome = release(args.spec, resume_run_id=args.resume, home=args.home, overrides=overrides)
@@ -208,6 +238,8 @@ def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
         f"(run {outcome.run_id}, {how})"
     )
     print(f"report: {outcome.report or 'not written (see the warning above)'}")
+    if outcome.report:
+        print(f"open it: dprelease report {outcome.name} --open")
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -216,7 +248,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         from flows.spec import load_spec
 
         load_spec(args.spec)  # a bad spec is refused before any server starts
-    with _flow_session(args):
+    with _flow_session(args), _run_tags(args.name, None):
         from flows.refresh import refresh
 
         outcome = refresh(args.name, home=args.home, spec_path=args.spec, rows=args.rows)
@@ -533,7 +565,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from flows.serve import serve_specs
 
         print(f"serving the specs in {args.specs}; Prefect UI: {ui_address(api)}", flush=True)
-        serve_specs(Path(args.specs), home=args.home)
+        serve_specs(Path(args.specs), home=args.home, reports_port=args.reports_port)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Where a release's report is (its file, and its address if a server serves it); with
+    ``--open``, open it in the browser (at that address, else the file itself)."""
+    import webbrowser
+
+    from flows.report_server import REPORT_FILE, report_files, report_url, serving_url
+
+    paths = _read_home(args.home)
+    reports = report_files(paths.home / "reports")
+    names = sorted({m["name"] for p in reports if (m := REPORT_FILE.match(p.name))})
+    if args.name not in names:
+        raise UnknownNameError(
+            f"there is no report of a release named {args.name} in {paths.home / 'reports'}"
+            f"{_did_you_mean(args.name, names)}"
+        )
+    mine = [p for p in reports if p.name.startswith(f"{args.name}_v")]
+    if args.version is not None:
+        mine = [p for p in mine if p.name == f"{args.name}_v{args.version}.html"]
+        if not mine:
+            raise UnknownNameError(f"{args.name} has no report of version {args.version}")
+    report = mine[0]  # newest first
+    base = serving_url(paths.home)
+    url = None if base is None else report_url(base, report)
+    print(f"report: {report}")
+    print(
+        f"served at: {url}"
+        if url
+        else "served at: nothing serves reports now (`dprelease serve` does)"
+    )
+    if args.open:
+        target = url or report.as_uri()
+        opened = webbrowser.open(target)
+        print(f"opened {target}" if opened else f"no web browser found here; open {target}")
     return 0
 
 
@@ -671,6 +739,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
     p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
+    p.add_argument(
+        "--reports-port",
+        type=int,
+        metavar="PORT",
+        help="port on 127.0.0.1 serving the release reports (default $DPRELEASE_REPORTS_PORT, "
+        "else the home's previous port if free, else a free one)",
+    )
+    p = add("report", cmd_report, "show (--open: open) a release's newest HTML report")
+    p.add_argument("name")
+    p.add_argument("--version", type=int, help="version number (default: the newest)")
+    p.add_argument("--open", action="store_true", help="open it in the web browser")
     p = add("server", cmd_server, "show, start or stop this home's local Prefect server")
     p.add_argument("action", choices=["status", "start", "stop"])
     return parser

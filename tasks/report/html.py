@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from dpcore.accounting import PrivacyCap, budget_note, percent
+from tasks.report.headline import headline
 from tasks.report.inputs import ReleaseFacts, ReportInputs
 from tasks.report.plots import bar_plot, budget_plot, heatmap_plot
 
@@ -59,30 +60,12 @@ def _cost(f: ReleaseFacts) -> str:
 def _lead(inputs: ReportInputs) -> str:
     """The ten-second summary: what was released, its cost as a share of the cap, and how
     well the synthetic table agrees with the noisy marginals, beside the noise floor."""
-    f = inputs.facts
-    mine = [p for p in inputs.budget if p.run_id == f.run_id]
-    if f.refresh_of is not None:
-        cost = "it cost nothing (a refresh of stored measurements)"
-    elif mine:
-        cost = f"it cost {percent(mine[0].share)} of {f.dataset}'s lifetime cap"
-    else:
-        cost = f"it cost epsilon = {f.epsilon:g} at delta = {f.delta:g}"
-    if f.refresh_of is None and f.delta == 0:
-        cost += " (pure epsilon-DP)"
-    agreement = ""
-    comparisons = inputs.one_way_all
-    if comparisons:
-        mean_tvd = sum(c.tvd for c in comparisons) / len(comparisons)
-        floor = sum(c.noise_floor for c in comparisons) / len(comparisons)
-        agreement = (
-            f" Agreement with the noisy 1-way marginals: mean TVD {mean_tvd:.3f} (0 is "
-            f"identical, 1 disjoint); a perfect model would score about {floor:.3f} against "
-            "them from the noise alone, so a score near or below that is mostly noise."
-        )
+    h = headline(inputs)
+    agreement = h.agreement_text()
     return (
-        f'<p class="lead"><strong>{f.rows:,} synthetic rows of {len(f.columns)} columns, '
-        f"method {escape(f.method)}; {escape(cost)}.</strong> "
-        f"{escape(inputs.budget_sentence)}.{escape(agreement)}</p>"
+        f'<p class="lead" id="summary"><strong>{h.rows:,} synthetic rows of {h.columns} '
+        f"columns, method {escape(h.method)}; {escape(h.cost_text())}.</strong> "
+        f"{escape(h.budget_sentence)}.{escape(' ' + agreement if agreement else '')}</p>"
     )
 
 
@@ -146,7 +129,7 @@ def render_report(inputs: ReportInputs) -> str:
         _img(heatmap_plot(c), f"2-way {' x '.join(c.clique)}") for c in inputs.two_way
     )
     two_way = (
-        f"<h3>Measured 2-way marginals</h3>{heatmaps}"
+        f'<h3 id="two-way">Measured 2-way marginals</h3>{heatmaps}'
         if heatmaps
         else '<p class="note">This method measured no 2-way marginals.</p>'
     )
