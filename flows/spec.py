@@ -27,11 +27,13 @@ from pydantic import (
 )
 
 from dpcore.accounting import PrivacyCap, PrivacyCost, mixed_message, split_cost
+from dpcore.constraints import StructuralZeros
 from dpcore.domain import Domain
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.errors import DomainError, DPReleaseError
 from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
+from flows.spec_constraints import ConstraintSpec
 from tasks.request import ReleaseRequest, UtilitySettings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -399,6 +401,11 @@ class ReleaseSpec(_Strict):
     columns: Annotated[dict[str, Column], Field(min_length=1)]
     synthesizer: SynthesizerInfo = SynthesizerInfo()
     expectations: ExpectationsInfo = ExpectationsInfo()
+    constraints: list[ConstraintSpec] = Field(
+        default_factory=list,
+        description="Value combinations that never occur (public codebook rules); the model "
+        "gives them zero probability, at no privacy cost.",
+    )
     schedule: str | None = None
 
     @field_validator("columns")
@@ -430,6 +437,31 @@ class ReleaseSpec(_Strict):
                     f"{'is' if len(unknown) == 1 else 'are'} not among the release's columns"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _constraints_compile(self) -> ReleaseSpec:
+        if self.constraints and self.synthesizer.method == "independent":
+            raise ValueError(
+                "constraints need a method with a joint model (mst or aim): the independent "
+                "method samples each column on its own and cannot keep combinations out"
+            )
+        for rule in self.constraints:
+            unknown = [c for c in rule.columns() if c not in self.columns]
+            if unknown:
+                raise ValueError(
+                    f"constraint {rule.name!r} names {', '.join(unknown)}, not among the "
+                    "release's columns"
+                )
+        try:
+            self.zeros()
+        except DomainError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    def zeros(self) -> tuple[StructuralZeros, ...]:
+        """The declared constraints as structural zeros over the release's codes."""
+        codec = self.codec()
+        return tuple(rule.compile(codec) for rule in self.constraints)
 
     @model_validator(mode="after")
     def _marginals_within_limit(self) -> ReleaseSpec:
@@ -513,7 +545,8 @@ class ReleaseSpec(_Strict):
             utility=UtilitySettings(**self.expectations.utility.model_dump()),
             on_exhausted=self.privacy.on_exhausted,
             horizon_runs=None if self.privacy.horizon is None else self.privacy.horizon.runs,
-            spec_json=json.dumps(self.model_dump(mode="json")),  # column order kept
+            spec_json=json.dumps(self.model_dump(mode="json", by_alias=True)),  # order kept
+            zeros=self.zeros(),
         )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dpcore.accounting import PrivacyCap, PrivacyCost
+from dpcore.constraints import StructuralZeros
 from dpcore.encoding import TableCodec
 from dpcore.synth.base import Synthesizer
 from dpcore.synth.registry import get_synthesizer
@@ -42,6 +43,8 @@ class ReleaseRequest:
     horizon_runs: int | None = None
     spec_json: str | None = field(default=None, repr=False)
     source_engine: Literal["duckdb", "dask"] = "duckdb"
+    zeros: tuple[StructuralZeros, ...] = field(default=(), repr=False)
+    """Declared constraints (public): the model gives these combinations zero probability."""
     dataset_table: str | None = None
     """The base table a view source reads (:func:`tasks.budget.resolve_dataset`), whose cap
     the release charges; None until resolved, or for a table."""
@@ -56,7 +59,10 @@ class ReleaseRequest:
     def synthesizer(self) -> Synthesizer:
         """The spec's synthesizer, pricing noise as the release's kind asks (Laplace and
         epsilon for a pure release, Gaussian and rho otherwise)."""
-        return get_synthesizer(self.method, calculus=self.cost.calculus, **self.synthesizer_options)
+        options = dict(self.synthesizer_options)
+        if self.zeros:
+            options["zeros"] = self.zeros
+        return get_synthesizer(self.method, calculus=self.cost.calculus, **options)
 
     @property
     def dataset(self) -> str:

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dpcore.calculus import ZCDP, Calculus
+from dpcore.constraints import StructuralZeros
 from dpcore.domain import Clique, Domain
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.noise import RandomSource
@@ -84,7 +85,8 @@ class AIMSynthesizer:
     candidates): see the module docstring; ``round_noise_cap``: see :meth:`default_rounds`;
     ``coarse_noise_ratio``: see :meth:`group_count`;
     ``round_iterations`` / ``fit_iterations``: junction-tree calibrations per refit between
-    rounds (warm-started) and for the final fit.
+    rounds (warm-started) and for the final fit; ``zeros``: declared constraints every fit
+    respects (:mod:`dpcore.constraints`).
     """
 
     workload: Sequence[Sequence[str]] | None = None
@@ -99,6 +101,7 @@ class AIMSynthesizer:
     round_noise_cap: float = 0.004
     coarse_noise_ratio: float = 40.0
     calculus: Calculus = ZCDP
+    zeros: tuple[StructuralZeros, ...] = ()
     name: str = field(default="aim", init=False)
 
     def default_rounds(self, domain: Domain, rho: float, total: float) -> int:
@@ -225,7 +228,9 @@ class AIMSynthesizer:
         used = sum(price.measurement_cost(sigma) for sigma in sigmas)
         if used > rho * (1 + 1e-12):
             raise ValueError("rho is too small for the 1-way measurements")
-        model, _ = fit_model(domain, measurements, iterations=self.round_iterations)
+        model, _ = fit_model(
+            domain, measurements, iterations=self.round_iterations, zeros=self.zeros
+        )
         rounds = self.default_rounds(domain, rho - used, model.total)
         sigma, epsilon = self._initial_scales(rounds, rho - used)
         groups = self.group_count(sigma, model.total)
@@ -242,9 +247,8 @@ class AIMSynthesizer:
                 final = True
             used += price.measurement_cost(sigma) + price.selection_cost(epsilon)
             limit = self.max_model_cells * used / rho
-            eligible = _eligible(
-                domain, [m.clique for m in measurements], cliques, limit, tree_sizes
-            )
+            fixed = [m.clique for m in measurements] + [z.clique for z in self.zeros]
+            eligible = _eligible(domain, fixed, cliques, limit, tree_sizes)
             options = self._variants(domain, model, eligible, groups)
             scores = [
                 weights[o.clique]
@@ -262,6 +266,7 @@ class AIMSynthesizer:
                 measurements,
                 iterations=self.round_iterations,
                 warm_start=model.potentials,
+                zeros=self.zeros,
             )
             change = float(np.abs(chosen.estimate(model) - before).sum())
             if change <= price.expected_abs(sigma) * chosen.cells:
@@ -298,6 +303,7 @@ class AIMSynthesizer:
             measurements,
             iterations=self.fit_iterations,
             time_limit_s=self.time_budget_s,
+            zeros=self.zeros,
         )
         return model
 

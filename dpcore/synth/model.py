@@ -19,6 +19,12 @@ keep positive probability: the support is the whole public domain.
 
 Repeated measurements of one clique (and grouping) are merged first (inverse-variance
 weighted mean). Potentials can warm-start a later fit with more cliques.
+
+Declared constraints (:mod:`dpcore.constraints`) enter as fixed log-potentials: 0 on allowed
+cells, a value whose exponential underflows to exactly 0 on forbidden ones. The fitted
+distribution is then the least-squares fit within the exponential family restricted to the
+allowed cells, and forbidden cells have probability exactly 0 in every belief, so sampling
+never produces them. They are public and post-processing: no privacy cost.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from dpcore.constraints import StructuralZeros
 from dpcore.domain import Clique, Domain
 from dpcore.marginals import Measurement
 from dpcore.synth.coarse import CoarseMeasurement, Groups, cell_index, coarse_shape, coarsen
@@ -168,13 +175,29 @@ class FitReport:
     seconds: float
 
 
+_FORBIDDEN = -1e6
+"""The log-potential of a forbidden cell: ``exp`` of it (minus any finite maximum) is 0.0."""
+
+
 class _Problem:
     """The least-squares objective over one junction tree (mutable working state)."""
 
     def __init__(
-        self, domain: Domain, observations: Sequence[Observation], total: float, tree: JunctionTree
+        self,
+        domain: Domain,
+        observations: Sequence[Observation],
+        total: float,
+        tree: JunctionTree,
+        zeros: Sequence[StructuralZeros] = (),
     ) -> None:
         self.domain = domain
+        self.masks: list[tuple[int, FloatArray]] = []
+        for z in zeros:
+            canon = z.canonical(domain)
+            home = tree.home(canon.clique)
+            table = np.where(canon.allowed, 0.0, _FORBIDDEN)
+            shape = broadcast_shape(domain, canon.clique, tree.cliques[home])
+            self.masks.append((home, table.reshape(shape)))
         self.obs = list(observations)
         self.total = total
         self.tree = tree
@@ -230,6 +253,9 @@ class _Problem:
         for home, shape, t in zip(self.pot_homes, self.pot_shapes, theta, strict=True):
             table = tables[home]
             tables[home] = t.reshape(shape) if table is None else table + t.reshape(shape)
+        for home, mask in self.masks:
+            table = tables[home]
+            tables[home] = mask if table is None else table + mask
         return [
             np.zeros(self.domain.shape(c))
             if t is None
@@ -323,6 +349,7 @@ def fit_model(
     warm_start: Mapping[Clique, FloatArray] | None = None,
     time_limit_s: float | None = None,
     tolerance: float = 1e-10,
+    zeros: Sequence[StructuralZeros] = (),
 ) -> tuple[GraphicalModel, FitReport]:
     """Fit the model to noisy measurements (see the module docstring).
 
@@ -333,13 +360,14 @@ def fit_model(
     calibrations (the unit of cost); ``warm_start`` maps cliques to potentials of an earlier
     fit (missing ones start at the independent 1-way model or 0). Also stops at
     ``time_limit_s`` or when an accepted step improves the loss by less than ``tolerance``
-    (relative).
+    (relative). ``zeros`` are declared constraints the model must respect exactly.
     """
     started = time.perf_counter()
     observations = merge_measurements(domain, measurements)
     total = estimate_total(measurements)
-    tree = build_junction_tree(domain, [o.clique for o in observations])
-    problem = _Problem(domain, observations, total, tree)
+    cliques = [o.clique for o in observations] + [domain.canonical(z.clique) for z in zeros]
+    tree = build_junction_tree(domain, cliques)
+    problem = _Problem(domain, observations, total, tree, zeros)
     n_pot = len(problem.cliques)
     step = 1.0 / sum(total * total / o.variance for o in observations)
     current = _at(problem, _initial_potentials(domain, problem, warm_start))

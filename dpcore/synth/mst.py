@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from dpcore.calculus import ZCDP, Calculus
+from dpcore.constraints import StructuralZeros
 from dpcore.domain import Clique, Domain
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.mechanisms import measure_marginals
@@ -51,6 +52,7 @@ class MSTSynthesizer:
     time_budget_s: float | None = None
     fit_iterations: int = 1500
     calculus: Calculus = ZCDP
+    zeros: tuple[StructuralZeros, ...] = ()
     name: str = field(default="mst", init=False)
 
     def _scales(self, domain: Domain, rho: float) -> tuple[float, float, float]:
@@ -87,7 +89,7 @@ class MSTSynthesizer:
         if len(domain) == 1:
             return measurements
         pairs = self._candidates(domain)
-        independent, _ = fit_model(domain, measurements, iterations=0)
+        independent, _ = fit_model(domain, measurements, iterations=0, zeros=self.zeros)
         exact = dict(zip(pairs, oracle.counts(pairs), strict=True))
         scores = {}
         for pair in pairs:
@@ -112,7 +114,11 @@ class MSTSynthesizer:
     def fit(self, domain: Domain, measurements: Sequence[Measurement]) -> GraphicalModel:
         """Estimate the tree-structured model from the stored measurements."""
         model, _ = fit_model(
-            domain, measurements, iterations=self.fit_iterations, time_limit_s=self.time_budget_s
+            domain,
+            measurements,
+            iterations=self.fit_iterations,
+            time_limit_s=self.time_budget_s,
+            zeros=self.zeros,
         )
         return model
 

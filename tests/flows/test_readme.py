@@ -92,6 +92,12 @@ def test_every_readme_command_is_exercised(
     with duckdb.connect(str(tmp_path / ".dprelease" / "release.duckdb"), read_only=True) as con:
         for statement in statements(sql[0]):
             assert con.execute(statement).fetchall(), statement
+        # The spec's declared education <-> education_num mapping holds in every version.
+        for version in (1, 2, 3):
+            pairs = con.execute(
+                f"SELECT DISTINCT education, education_num FROM adult_v{version}"
+            ).fetchall()
+            assert len(pairs) == len({e for e, _ in pairs}) == len({n for _, n in pairs}), pairs
     with duckdb.connect() as con:
         for statement in statements(sql[1]):
             con.execute(statement).fetchall()

@@ -173,3 +173,56 @@ def test_policy_defaults_to_fail_and_the_spec_is_stored_for_refreshes() -> None:
     assert request.spec_json is not None
     again = parse_spec(json.loads(request.spec_json)).to_request("elsewhere.yaml")
     assert again.spec_hash == request.spec_hash and again.codec == request.codec
+
+
+@pytest.mark.parametrize(
+    "rules,method,reason",
+    [
+        (
+            [{"name": "r", "mapping": {"columns": ["education", "nope"], "pairs": [["9th", 5]]}}],
+            "aim",
+            "names nope, not among the release's columns",
+        ),
+        (
+            [{"name": "r", "if": {"column": "age", "below": 20.5},
+              "then": {"column": "marital_status", "in": ["Never-married"]}}],
+            "aim",
+            "does not fall on one of its bin edges",
+        ),
+        (
+            [{"name": "r", "if": {"column": "age", "below": 20}}],
+            "aim",
+            "needs both 'if' and 'then'",
+        ),
+        (
+            [{"name": "r", "mapping": {"columns": ["education", "education_num"],
+                                       "pairs": [["9th", 5]]}}],
+            "independent",
+            "constraints need a method with a joint model",
+        ),
+        (
+            [{"name": "r", "mapping": {"columns": ["education", "education_num"],
+                                       "pairs": [["Tenth", 5]]}}],
+            "aim",
+            "'Tenth' is not one of column 'education'",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_constraints_are_refused_with_the_reason(
+    rules: list[dict[str, object]], method: str, reason: str
+) -> None:
+    data = yaml.safe_load(ADULT.read_text())
+    data["constraints"] = rules
+    data["synthesizer"]["method"] = method
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, "specs/bad.yaml")
+    assert "constraints" in str(info.value) or "(top level)" in str(info.value)
+    assert reason in str(info.value), str(info.value)
+
+
+def test_the_adult_spec_declares_the_education_mapping() -> None:
+    request = load_spec(ADULT).to_request("adult.yaml")
+    (zeros,) = request.zeros
+    assert zeros.clique == ("education", "education_num")
+    assert zeros.allowed.sum() == 16  # one education_num per education, and back
+    assert "zeros" in repr(request.synthesizer())
