@@ -214,6 +214,7 @@ def concurrency(
     base = spec_copy(work, "three")
     data = yaml.safe_load(base.read_text())
     data["synthesizer"]["method"] = "independent"
+    data.pop("constraints", None)  # the independent method has no joint model to hold them
     base.write_text(yaml.safe_dump(data))
     cap = cap_for_exactly(3, base)
     data["privacy"]["cap"]["epsilon"] = cap

@@ -152,6 +152,7 @@ def test_workload_must_name_release_columns() -> None:
 def test_independent_takes_no_model_options() -> None:
     data = adult()
     data["synthesizer"] = {"method": "independent", "max_model_cells": 10_000}
+    data.pop("constraints")
     with pytest.raises(SpecError, match="apply to the 'aim' and 'mst' methods"):
         parse_spec(data)
 

@@ -26,6 +26,7 @@ def adult(unit: object) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((SPECS / "adult.yaml").read_text())
     data["privacy"]["unit"] = unit
     data["synthesizer"] = {"method": "independent"}
+    data.pop("constraints")  # the independent method has no joint model to hold them
     data["source"]["table"] = "raw.adult_people"
     return data
 

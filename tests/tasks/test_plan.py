@@ -29,6 +29,8 @@ def adult_with(synthesizer: dict[str, object]) -> dict[str, object]:
 
     data: dict[str, object] = yaml.safe_load((SPECS / "adult.yaml").read_text())
     data["synthesizer"] = synthesizer
+    if synthesizer.get("method") == "independent":
+        data.pop("constraints")  # the independent method has no joint model to hold them
     return data
 
 
