@@ -75,9 +75,10 @@ def _lead(inputs: ReportInputs) -> str:
         mean_tvd = sum(c.tvd for c in comparisons) / len(comparisons)
         floor = sum(c.noise_floor for c in comparisons) / len(comparisons)
         agreement = (
-            f" Agreement with the noisy 1-way marginals: mean TVD {mean_tvd:.3f} (0 is "
-            f"identical, 1 disjoint); a perfect model would score about {floor:.3f} against "
-            "them from the noise alone, so a score near or below that is mostly noise."
+            f" Agreement with the noisy 1-way marginals: mean TVD vs the least noisy "
+            f"measured marginal {mean_tvd:.3f} (0 is identical, 1 disjoint); a perfect model "
+            f"would score about {floor:.3f} against them from the noise alone, so a score "
+            "near or below that is mostly noise."
         )
     return (
         f'<p class="lead"><strong>{f.rows:,} synthetic rows of {len(f.columns)} columns, '
@@ -137,7 +138,7 @@ def render_report(inputs: ReportInputs) -> str:
         numeric={0, 3, 4, 5},
     )
     tvd = _table(
-        ["column", "TVD noisy vs synthetic", "noise floor (about)"],
+        ["column", "TVD vs least noisy measured marginal", "noise floor (about)"],
         [[c.clique[0], f"{c.tvd:.4f}", f"{c.noise_floor:.4f}"] for c in inputs.one_way_all],
         numeric={1, 2},
     )
@@ -181,6 +182,10 @@ measured that marginal with neighbouring codes of a wide column grouped (fewer, 
 cells); the model keeps every code.</p>{noise}
 <h2>Utility: synthetic table vs noisy marginals</h2>
 <p class="note">Distributions are normalised; the noisy ones have negative counts clipped to 0.
+Each marginal is compared with the least noisy measurement covering it (summed over the other
+columns where it covers more). The utility gate's <code>marginal_tvd</code> check (run
+artifacts) uses another estimator, each column's counts combined from every measurement
+covering it by inverse-variance weighting, so its TVD can differ a little from this one.
 The noise floor is about the TVD a perfect model would score against the noisy marginal, from
 the noise alone: a TVD near its floor is mostly noise, not model error. Plotted: the
 {len(inputs.one_way)} columns with the largest total variation distance (TVD); heatmaps use a
