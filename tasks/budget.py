@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 
-from dpcore.errors import BudgetError
 from tasks.context import warehouse_paths
 from tasks.plan import (
     DomainTooLargeError,
@@ -17,7 +15,7 @@ from tasks.plan import (
     resolve_dataset,
 )
 from tasks.request import ReleaseRequest
-from tasks.retry import retry_unless_permanent
+from tasks.retry import io_task, retry_unless_refused
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, charge
 from warehouse.runs import set_status
@@ -32,6 +30,7 @@ __all__ = [
     "require_affordable",
     "resolve_cost",
     "resolve_dataset",
+    "retry_unless_refused",
 ]
 
 
@@ -56,16 +55,4 @@ def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> 
 plan_release = task(name="plan release", cache_policy=NO_CACHE)(plan_release_fn)
 
 
-def retry_unless_refused(task: object, task_run: object, state: State[object]) -> bool:
-    """Retry a failed charge only if it was not a refusal (an exhausted budget stays so) nor
-    a full disk or a refused permission (see ``tasks.retry``)."""
-    return not isinstance(state.data, BudgetError) and retry_unless_permanent(task, task_run, state)
-
-
-charge_budget = task(
-    name="charge budget",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=1,
-    retry_condition_fn=retry_unless_refused,
-)(charge_budget_fn)
+charge_budget = io_task("charge budget", charge_budget_fn, retry_condition=retry_unless_refused)
