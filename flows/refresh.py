@@ -10,12 +10,10 @@ budget can no longer pay for a measured run.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import replace
 from typing import Annotated
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 from pydantic import Field
 
 from dpcore.errors import DPReleaseError
@@ -26,9 +24,7 @@ from flows.served import refuse_home_override
 from flows.spec import load_spec, parse_spec
 from tasks.refresh import RefreshSource, mark_refresh, refresh_source
 from tasks.request import ReleaseRequest
-from tasks.runlog import mark_failed, record_start
-from warehouse.paths import WarehousePaths
-from warehouse.publish import published_for_run
+from tasks.runlog import failed_unless_published, new_run_id, record_start
 
 
 class RefreshSpecError(DPReleaseError):
@@ -108,12 +104,7 @@ def _refresh(
     with step("finding stored measurements"):
         source = refresh_source(name, home)
     request = refresh_request(source, current)
-    current_id = flow_run.get_id()
-    run_id = str(current_id) if current_id else str(uuid.uuid4())
+    run_id = new_run_id()
     record_start(request, run_id, home, refresh_of=source.run_id)
-    try:
+    with failed_unless_published(run_id, home):
         return refresh_in_run(name, run_id, home, request, rows=rows, source=source)
-    except BaseException as error:
-        if published_for_run(WarehousePaths.from_env(home), run_id) is None:
-            mark_failed(run_id, error, home)
-        raise
