@@ -524,6 +524,16 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     return parse
 
 
+def _cron(text: str) -> str:
+    """An argparse type: a cron schedule checked as a spec's is (:func:`check_cron`)."""
+    from flows.schedule import check_cron
+
+    try:
+        return check_cron(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one deployment per spec (with its schedule) for the Prefect UI."""
     from flows.local_api import prefect_api, ui_address
@@ -632,7 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plan", cmd_plan, "show a release's cost, remaining budget and noise (reads no rows)")
     p.add_argument("spec")
     p.add_argument(
-        "--schedule", metavar="CRON", help="preview another schedule than the spec's (cron)"
+        "--schedule",
+        metavar="CRON",
+        type=_cron,
+        help="preview another schedule than the spec's (cron)",
     )
     p.add_argument("--json", action="store_true")
     p = add("budget", cmd_budget, "show each dataset's spent and remaining privacy budget")
