@@ -62,8 +62,10 @@ class Measurement:
 class CountOracle(Protocol):
     """Exact marginal counts of the private source, answered in batch.
 
-    Implemented by the warehouse (GROUP BY in DuckDB) and by in-memory arrays in tests and
-    benchmarks. Only mechanisms in ``dpcore`` may look at its answers.
+    Implemented by the warehouse (``warehouse.source.DuckDBOracle``: DuckDB encodes and
+    streams each row's codes in one scan, numpy adds up the cell counts chunk by chunk) and
+    by in-memory arrays in tests and benchmarks. Only mechanisms in ``dpcore`` may look at
+    its answers.
     """
 
     def counts(self, cliques: Sequence[Clique]) -> list[npt.NDArray[np.int64]]:
