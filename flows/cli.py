@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from flows.finish import ReleaseOutcome
     from warehouse.paths import WarehousePaths
 
-SPECS_DIR = Path(__file__).resolve().parent.parent / "deployments" / "specs"
-
 
 def _quiet_prefect_defaults() -> None:
     """Offline-friendly Prefect defaults (no telemetry lookups)."""
@@ -100,13 +98,14 @@ def _flow_session(args: argparse.Namespace) -> Iterator[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the bundled Adult data if absent, run its release, say where to query it."""
     from flows.local_api import ui_address
+    from flows.packaged import demo_spec
     from flows.preflight import preflight
     from warehouse.ledger import budget_state
     from warehouse.paths import WarehousePaths
     from warehouse.seed import register_adult, seed_adult
 
     paths = WarehousePaths.from_env(args.home)
-    spec = SPECS_DIR / "adult.yaml"
+    spec = demo_spec()
     if seed_adult(paths.warehouse):
         print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
     if register_adult(paths.warehouse, _spec_cap(spec)):
@@ -537,12 +536,14 @@ def _cron(text: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one deployment per spec (with its schedule) for the Prefect UI."""
     from flows.local_api import prefect_api, ui_address
+    from flows.packaged import default_specs_dir
 
     with prefect_api(args.home) as api:
         from flows.serve import serve_specs
 
-        print(f"serving the specs in {args.specs}; Prefect UI: {ui_address(api)}", flush=True)
-        serve_specs(Path(args.specs), home=args.home)
+        specs = Path(args.specs) if args.specs else default_specs_dir()
+        print(f"serving the specs in {specs}; Prefect UI: {ui_address(api)}", flush=True)
+        serve_specs(specs, home=args.home)
     return 0
 
 
@@ -682,7 +683,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="PATH", help="file to write (default ./NAME_vN.FORMAT)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
-    p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
+    p.add_argument(
+        "--specs",
+        help="directory of spec files (default: ./deployments/specs if present, else the "
+        "bundled demo spec)",
+    )
     p = add("server", cmd_server, "show, start or stop this home's local Prefect server")
     p.add_argument("action", choices=["status", "start", "stop"])
     return parser
