@@ -19,8 +19,7 @@ from pydantic import Field
 from dpcore.errors import DPReleaseError
 from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.progress import step
-from flows.refusal import refused
-from flows.served import refuse_home_override
+from flows.refusal import run_refusing
 from flows.spec import load_spec, parse_spec
 from tasks.refresh import RefreshSource, mark_refresh, refresh_source
 from tasks.request import ReleaseRequest
@@ -89,11 +88,7 @@ def refresh(
     ``spec_path`` is needed only for runs recorded before specs were stored with them.
     A refusal ends the run Failed with its message, no traceback (:mod:`flows.refusal`).
     """
-    try:
-        refuse_home_override(home)
-        return _refresh(name, home, spec_path, rows)
-    except DPReleaseError as error:
-        return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
+    return run_refusing(home, lambda: _refresh(name, home, spec_path, rows))
 
 
 def _refresh(

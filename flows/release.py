@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from dpcore.errors import BudgetExhaustedError, DPReleaseError
+from dpcore.errors import BudgetExhaustedError
 from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.overrides import ReleaseOverrides
 from flows.preflight import ResumeError, release_request
 from flows.progress import step
 from flows.refresh import refresh_in_run
-from flows.refusal import install_refusal_filter, refused
-from flows.served import refuse_home_override
+from flows.refusal import install_refusal_filter, run_refusing
 from tasks.budget import charge_budget, plan_release
 from tasks.measure import measure
 from tasks.request import ReleaseRequest
@@ -39,11 +38,7 @@ def release(
     errors) ends the run Failed with its message and no traceback (:mod:`flows.refusal`);
     called in process, the flow raises it.
     """
-    try:
-        refuse_home_override(home)
-        return _release(spec_path, resume_run_id, home, overrides)
-    except DPReleaseError as error:
-        return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
+    return run_refusing(home, lambda: _release(spec_path, resume_run_id, home, overrides))
 
 
 def _release(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -34,19 +36,28 @@ __all__ = [
 ]
 
 
-def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> Charge:
-    """Commit the release's charge (idempotent per run) and mark the run charged."""
-    paths = warehouse_paths(home)
-    receipt = charge(
-        paths.warehouse,
+def charge_request(
+    warehouse: Path, request: ReleaseRequest, run_id: str, unit: str | None = None
+) -> Charge:
+    """Charge ``request``'s cost to its dataset's ledger for ``run_id`` (idempotent per run):
+    the one mapping from a request to a ledger charge. ``unit`` overrides the request's
+    privacy unit label (tests charging as an earlier run would have)."""
+    return charge(
+        warehouse,
         dataset=request.dataset,
         run_id=run_id,
         release=request.name,
         spec_hash=request.spec_hash,
         cost=request.cost,
         cap=request.cap,
-        unit=request.unit.label,
+        unit=request.unit.label if unit is None else unit,
     )
+
+
+def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> Charge:
+    """Commit the release's charge (idempotent per run) and mark the run charged."""
+    paths = warehouse_paths(home)
+    receipt = charge_request(paths.warehouse, request, run_id)
     crash_point("after-charge")
     set_status(paths.warehouse, run_id, "charged")
     return receipt
