@@ -62,8 +62,10 @@ class Measurement:
 class CountOracle(Protocol):
     """Exact marginal counts of the private source, answered in batch.
 
-    Implemented by the warehouse (GROUP BY in DuckDB) and by in-memory arrays in tests and
-    benchmarks. Only mechanisms in ``dpcore`` may look at its answers.
+    Implemented by the warehouse (``warehouse.source.DuckDBOracle``: DuckDB encodes and
+    streams each row's codes in one scan, numpy adds up the cell counts chunk by chunk) and
+    by in-memory arrays in tests and benchmarks. Only mechanisms in ``dpcore`` may look at
+    its answers.
     """
 
     def counts(self, cliques: Sequence[Clique]) -> list[npt.NDArray[np.int64]]:
@@ -93,13 +95,15 @@ class ArrayOracle:
 
 
 def estimate_total(measurements: Sequence[Measurement]) -> float:
-    """Inverse-variance weighted estimate of the row count from noisy marginals.
+    """Inverse-variance weighted estimate of the row count from noisy marginals; at least 1.
 
     The sum of a marginal with ``m`` cells has noise variance ``m * sigma^2``; combining all
-    measurements' sums this way uses no budget beyond the measurements themselves.
+    measurements' sums this way uses no budget beyond the measurements themselves. The floor
+    is 1, not 0: a release's source is refused when empty, so a total below 1 is noise, and
+    the model fit divides by it (rescaling noisy counts to probabilities).
     """
     if not measurements:
         raise ValueError("estimate_total needs at least one measurement")
     weights = np.array([1.0 / (m.values.size * m.variance) for m in measurements])
     totals = np.array([m.total() for m in measurements])
-    return float(max(0.0, float(weights @ totals / weights.sum())))
+    return max(1.0, float(weights @ totals / weights.sum()))

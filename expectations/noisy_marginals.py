@@ -104,32 +104,12 @@ def _clique_shape(
     return shape
 
 
-def distribution(counts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Noisy counts as a probability vector: negatives clipped to 0, then normalised.
-
-    If nothing positive is left the noisy counts say nothing, and the uniform distribution
-    is returned.
-    """
-    clipped = np.clip(np.asarray(counts, dtype=np.float64), 0.0, None)
-    total = float(clipped.sum())
-    if total <= 0.0:
-        return np.full(clipped.shape, 1.0 / clipped.size)
-    return clipped / total
-
-
 def empirical(codes: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.float64]:
     """Share of each code ``0 .. size-1`` among ``codes`` (codes outside the range ignored)."""
     codes = np.asarray(codes, dtype=np.int64)
     inside = codes[(codes >= 0) & (codes < size)]
     counts = np.bincount(inside, minlength=size).astype(np.float64)
     return counts / max(float(counts.sum()), 1.0)
-
-
-def half_abs_diff(
-    p: npt.NDArray[np.float64], q: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """Per-cell ``|p - q| / 2``; its sum is the total variation distance."""
-    return 0.5 * np.abs(np.asarray(p, dtype=np.float64) - np.asarray(q, dtype=np.float64))
 
 
 def noise_allowance(estimate: OneWayEstimate, noisy_total: float) -> float:

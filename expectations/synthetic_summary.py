@@ -11,7 +11,7 @@ Everything here is computed from synthetic rows only, so it is safe to show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from dpcore.domain import Clique
 from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.synth.tally import CodeTally
+from dpcore.synth.tally import combine_extremes as _pick
 from expectations.errors import SchemaMismatchError
 
 
@@ -63,12 +64,6 @@ class ColumnValues:
             declared = set(codec.categories)
             return sum(n for v, n in self.categories.items() if v not in declared)
         return self.below + self.above
-
-
-def _pick(how: Callable[[float, float], float], a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    return a if b is None else how(a, b)
 
 
 @dataclass(frozen=True)

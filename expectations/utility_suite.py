@@ -42,12 +42,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from dpcore.distributions import clipped_distribution, half_abs_diff
 from dpcore.encoding import TableCodec
 from dpcore.marginals import Measurement
 from expectations.errors import InvalidConfigError, SchemaMismatchError
 from expectations.noisy_marginals import (
-    distribution,
-    half_abs_diff,
     noise_allowance,
     one_way_estimates,
     sampling_allowance,
@@ -175,7 +174,7 @@ def check_utility(
         estimate = estimates.get(col.name)
         if estimate is None:
             continue
-        q = distribution(estimate.counts)
+        q = clipped_distribution(estimate.counts)
         p = counts.counts / max(float(counts.counts.sum()), 1.0)
         tvd_cells[col.name] = half_abs_diff(p, q)
         allowance = noise_allowance(estimate, total) + sampling_allowance(q, rows)

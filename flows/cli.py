@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from flows.finish import ReleaseOutcome
     from warehouse.paths import WarehousePaths
 
-SPECS_DIR = Path(__file__).resolve().parent.parent / "deployments" / "specs"
-
 
 def _quiet_prefect_defaults() -> None:
     """Offline-friendly Prefect defaults (no telemetry lookups)."""
@@ -113,13 +111,14 @@ def _run_tags(release: str, dataset: str | None) -> Iterator[None]:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the bundled Adult data if absent, run its release, say where to query it."""
     from flows.local_api import ui_address
+    from flows.packaged import demo_spec
     from flows.preflight import preflight
     from warehouse.ledger import budget_state
     from warehouse.paths import WarehousePaths
     from warehouse.seed import register_adult, seed_adult
 
     paths = WarehousePaths.from_env(args.home)
-    spec = SPECS_DIR / "adult.yaml"
+    spec = demo_spec()
     if seed_adult(paths.warehouse):
         print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
     if register_adult(paths.warehouse, _spec_cap(spec)):
@@ -557,15 +556,27 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     return parse
 
 
+def _cron(text: str) -> str:
+    """An argparse type: a cron schedule checked as a spec's is (:func:`check_cron`)."""
+    from flows.schedule import check_cron
+
+    try:
+        return check_cron(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one deployment per spec (with its schedule) for the Prefect UI."""
     from flows.local_api import prefect_api, ui_address
+    from flows.packaged import default_specs_dir
 
     with prefect_api(args.home) as api:
         from flows.serve import serve_specs
 
-        print(f"serving the specs in {args.specs}; Prefect UI: {ui_address(api)}", flush=True)
-        serve_specs(Path(args.specs), home=args.home, reports_port=args.reports_port)
+        specs = Path(args.specs) if args.specs else default_specs_dir()
+        print(f"serving the specs in {specs}; Prefect UI: {ui_address(api)}", flush=True)
+        serve_specs(specs, home=args.home, reports_port=args.reports_port)
     return 0
 
 
@@ -701,7 +712,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plan", cmd_plan, "show a release's cost, remaining budget and noise (reads no rows)")
     p.add_argument("spec")
     p.add_argument(
-        "--schedule", metavar="CRON", help="preview another schedule than the spec's (cron)"
+        "--schedule",
+        metavar="CRON",
+        type=_cron,
+        help="preview another schedule than the spec's (cron)",
     )
     p.add_argument("--json", action="store_true")
     p = add("budget", cmd_budget, "show each dataset's spent and remaining privacy budget")
@@ -738,7 +752,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="PATH", help="file to write (default ./NAME_vN.FORMAT)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
-    p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
+    p.add_argument(
+        "--specs",
+        help="directory of spec files (default: ./deployments/specs if present, else the "
+        "bundled demo spec)",
+    )
     p.add_argument(
         "--reports-port",
         type=int,

@@ -10,26 +10,21 @@ budget can no longer pay for a measured run.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import replace
 from typing import Annotated
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 from pydantic import Field
 
 from dpcore.errors import DPReleaseError
 from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.progress import step
-from flows.refusal import refused
+from flows.refusal import run_refusing
 from flows.run_labels import refresh_run_name
-from flows.served import refuse_home_override
 from flows.spec import load_spec, parse_spec
 from tasks.refresh import RefreshSource, mark_refresh, refresh_source
 from tasks.request import ReleaseRequest
-from tasks.runlog import mark_failed, record_start
-from warehouse.paths import WarehousePaths
-from warehouse.publish import published_for_run
+from tasks.runlog import failed_unless_published, new_run_id, record_start
 
 
 class RefreshSpecError(DPReleaseError):
@@ -94,11 +89,7 @@ def refresh(
     ``spec_path`` is needed only for runs recorded before specs were stored with them.
     A refusal ends the run Failed with its message, no traceback (:mod:`flows.refusal`).
     """
-    try:
-        refuse_home_override(home)
-        return _refresh(name, home, spec_path, rows)
-    except DPReleaseError as error:
-        return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
+    return run_refusing(home, lambda: _refresh(name, home, spec_path, rows))
 
 
 def _refresh(
@@ -109,12 +100,7 @@ def _refresh(
     with step("finding stored measurements"):
         source = refresh_source(name, home)
     request = refresh_request(source, current)
-    current_id = flow_run.get_id()
-    run_id = str(current_id) if current_id else str(uuid.uuid4())
+    run_id = new_run_id()
     record_start(request, run_id, home, refresh_of=source.run_id)
-    try:
+    with failed_unless_published(run_id, home):
         return refresh_in_run(name, run_id, home, request, rows=rows, source=source)
-    except BaseException as error:
-        if published_for_run(WarehousePaths.from_env(home), run_id) is None:
-            mark_failed(run_id, error, home)
-        raise

@@ -19,17 +19,33 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from prefect import get_run_logger
 from prefect.states import Failed, State
 
 from dpcore.errors import DPReleaseError
+from flows.served import refuse_home_override
+
+T = TypeVar("T")
 
 
 def refused(error: DPReleaseError) -> State[object]:
     """Log ``error`` as one ERROR line and return the Failed state the flow should end in."""
     get_run_logger().error("%s", error)
     return Failed(message=str(error), data=error)
+
+
+def run_refusing(home: str | None, body: Callable[[], T]) -> T:
+    """A flow's body, its refusals ending the run Failed (:func:`refused`): what every flow
+    of dprelease does first. A deployment's run may not choose another home than the one it
+    was served for (:func:`flows.served.refuse_home_override`)."""
+    try:
+        refuse_home_override(home)
+        return body()
+    except DPReleaseError as error:
+        return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
 
 
 _TASK_FAILED = re.compile(r"encountered an exception (\w+):")

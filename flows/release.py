@@ -6,33 +6,23 @@ so a retry or ``resume_run_id`` re-enters after the charge and never pays or dra
 
 from __future__ import annotations
 
-import uuid
-
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
-from dpcore.errors import BudgetExhaustedError, DPReleaseError
+from dpcore.errors import BudgetExhaustedError
 from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.overrides import ReleaseOverrides
 from flows.preflight import ResumeError, release_request
 from flows.progress import step
 from flows.refresh import refresh_in_run
-from flows.refusal import install_refusal_filter, refused
+from flows.refusal import install_refusal_filter, run_refusing
 from flows.run_labels import label_run, release_run_name, run_tags
-from flows.served import refuse_home_override
 from tasks.budget import charge_budget, plan_release
 from tasks.measure import measure
 from tasks.request import ReleaseRequest
-from tasks.runlog import mark_failed, record_start
+from tasks.runlog import failed_unless_published, new_run_id, record_start
 from tasks.validate import validate_source
 from warehouse.ledger import charge_for_run
 from warehouse.paths import WarehousePaths
-from warehouse.publish import published_for_run
-
-
-def _new_run_id() -> str:
-    current = flow_run.get_id()
-    return str(current) if current else str(uuid.uuid4())
 
 
 @flow(name="release", flow_run_name=release_run_name, validate_parameters=True)
@@ -49,11 +39,7 @@ def release(
     errors) ends the run Failed with its message and no traceback (:mod:`flows.refusal`);
     called in process, the flow raises it.
     """
-    try:
-        refuse_home_override(home)
-        return _release(spec_path, resume_run_id, home, overrides)
-    except DPReleaseError as error:
-        return refused(error)  # type: ignore[return-value]  # a Failed state, raised to callers
+    return run_refusing(home, lambda: _release(spec_path, resume_run_id, home, overrides))
 
 
 def _release(
@@ -67,10 +53,10 @@ def _release(
     logger = get_run_logger()
     resumed = resume_run_id is not None
     request = release_request(spec_path, home, overrides, resume_run_id)
-    run_id = resume_run_id or _new_run_id()
+    run_id = resume_run_id or new_run_id()
     record_start(request, run_id, home)
     logger.info("release %s, run %s%s", request.name, run_id, " (resume)" if resumed else "")
-    try:
+    with failed_unless_published(run_id, home):
         if resumed:
             receipt = charge_for_run(WarehousePaths.from_env(home).warehouse, run_id)
             assert receipt is not None
@@ -99,20 +85,6 @@ def _release(
             measurements = measure(request, run_id, home)
         logger.info("%d noisy marginals ready", len(measurements))
         return sample_check_publish(request, run_id, measurements, receipt, home, resumed=resumed)
-    except BaseException as error:
-        if not _published(home, run_id):
-            mark_failed(run_id, error, home)
-        raise
-
-
-def _published(home: str | None, run_id: str) -> bool:
-    """Whether the run's version is in the catalog; False if the release file cannot be read
-    (e.g. a foreign session holds it): the run must still be recorded as failed, with its
-    error, rather than later taken for a killed one."""
-    try:
-        return published_for_run(WarehousePaths.from_env(home), run_id) is not None
-    except DPReleaseError:
-        return False
 
 
 def _when_exhausted(

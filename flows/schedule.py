@@ -10,11 +10,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from cronsim import CronSim
+from cronsim import CronSim, CronSimError
 
 from dpcore.accounting import BudgetState
 
 MAX_LISTED_RUNS = 100_000
+CRON_EXAMPLE = "0 3 * * 1"
+
+
+def check_cron(expression: str) -> str:
+    """``expression`` if it is a five-field cron schedule that fires, else ``ValueError``.
+
+    The parser is :mod:`cronsim`'s, the one that computes the schedule's runs
+    (:func:`runway`), so a schedule the spec accepts is one whose dates ``plan`` can list:
+    out-of-range fields (minute 61) and dates that never come (31 February) are refused, not
+    only a wrong number of fields. Six-field (seconds) schedules are refused too: Prefect's
+    cron schedules have five.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"schedule must be a cron string with 5 fields, e.g. '{CRON_EXAMPLE}'; "
+            f"{expression!r} has {len(fields)}"
+        )
+    try:
+        CronSim(expression, datetime(2000, 1, 1))
+    except CronSimError as error:
+        raise ValueError(
+            f"schedule {expression!r} is not a valid cron string ({error}); "
+            f"e.g. '{CRON_EXAMPLE}' (minute hour day-of-month month day-of-week)"
+        ) from None
+    return expression
 
 
 @dataclass(frozen=True)

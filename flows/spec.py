@@ -33,6 +33,7 @@ from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.errors import DomainError, DPReleaseError
 from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
+from flows.schedule import check_cron
 from flows.spec_constraints import ConstraintSpec
 from tasks.request import ReleaseRequest, UtilitySettings
 
@@ -505,9 +506,7 @@ class ReleaseSpec(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
-        if v is not None and len(v.split()) != 5:
-            raise ValueError("schedule must be a cron string with 5 fields, e.g. '0 3 * * 1'")
-        return v
+        return None if v is None else check_cron(v)
 
     def codec(self) -> TableCodec:
         """The public domain of every release column, in spec order."""

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.noise import secure_source
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
+from tasks.retry import io_task
 from warehouse.faults import crash_point
 from warehouse.measurements import measure_once
 from warehouse.runs import set_status
@@ -47,6 +45,4 @@ def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[M
     return measurements
 
 
-measure = task(name="measure marginals", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)(
-    measure_fn
-)
+measure = io_task("measure marginals", measure_fn)

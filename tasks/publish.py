@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from dpcore.accounting import PrivacyCost, cap_share, cumulative_epsilon
 from dpcore.encoding import ColumnCodec
 from dpcore.marginals import Measurement
@@ -15,7 +12,7 @@ from expectations import UtilityReport
 from tasks.context import warehouse_paths
 from tasks.crosstabs import marginal_rows
 from tasks.request import ReleaseRequest
-from tasks.retry import retry_unless_permanent
+from tasks.retry import io_task
 from tasks.synthesize import SyntheticTable
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state
@@ -97,10 +94,4 @@ def publish_fn(
     return published
 
 
-publish_release = task(
-    name="publish release",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=1,
-    retry_condition_fn=retry_unless_permanent,
-)(publish_fn)
+publish_release = io_task("publish release", publish_fn)

@@ -27,15 +27,6 @@ def charge_request(
     home: WarehousePaths, request: ReleaseRequest, run_id: str, unit: str = "row"
 ) -> None:
     """Charge ``request``'s cost to its dataset for ``run_id``, as an earlier run would have."""
-    from warehouse.ledger import charge
+    from tasks.budget import charge_request as charge
 
-    charge(
-        home.warehouse,
-        dataset=request.dataset,
-        run_id=run_id,
-        release=request.name,
-        spec_hash=request.spec_hash,
-        cost=request.cost,
-        cap=request.cap,
-        unit=unit,
-    )
+    charge(home.warehouse, request, run_id, unit)

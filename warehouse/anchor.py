@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from dpcore.accounting import PrivacyCap, eps_from_rho
+from warehouse.connection import has_column, has_table
 from warehouse.errors import LedgerError
 from warehouse.paths import WarehousePaths
 from warehouse.publish import fresh_reader
@@ -44,16 +45,9 @@ def _published(
     if not release.exists():
         return []
     with fresh_reader(release) as con:
-        has_catalog = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'catalog' "
-            "AND database_name = current_database()"
-        ).fetchall()[0][0]
-        if not has_catalog:
+        if not has_table(con, "catalog"):
             return []
-        has_source_run = con.execute(
-            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'catalog' "
-            "AND column_name = 'measurement_run' AND database_name = current_database()"
-        ).fetchall()[0][0]
+        has_source_run = has_column(con, "catalog", "measurement_run")
         paid_by = "coalesce(measurement_run, run_id)" if has_source_run else "run_id"
         return [
             (r[0], int(r[1]), r[2], float(r[3]), float(r[4]), float(r[5]), float(r[6]))

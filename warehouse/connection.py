@@ -8,7 +8,6 @@ back-off, so concurrent releases queue instead of failing.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
@@ -18,6 +17,7 @@ from typing import TypeVar
 import duckdb
 
 from dpcore.errors import DPReleaseError
+from warehouse.backoff import Backoff
 from warehouse.errors import WriteConflictError
 from warehouse.failures import storage_error
 from warehouse.gate import busy_error, held
@@ -28,10 +28,10 @@ DEFAULT_WAIT_S = 120.0
 MEMORY_ENV = "DPRELEASE_DUCKDB_MEMORY"
 TEMP_ENV = "DPRELEASE_DUCKDB_TEMP"
 DEFAULT_MEMORY = "1GB"
-_jitter = secrets.SystemRandom()
 
 
-def _is_lock_error(error: Exception) -> bool:
+def is_lock_error(error: Exception) -> bool:
+    """Whether DuckDB refused the file because another process holds its lock."""
     text = str(error).lower()
     return "could not set lock" in text or "conflicting lock" in text
 
@@ -40,26 +40,21 @@ def _is_conflict(error: Exception) -> bool:
     return isinstance(error, duckdb.TransactionException) or "conflict" in str(error).lower()
 
 
-def _backoff(attempt: int) -> float:
-    return min(2.0, 0.01 * 2**attempt) * (0.5 + _jitter.random())
-
-
 def _open(path: Path, read_only: bool, deadline: float, wait_s: float) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect``, retrying with back-off while another process holds the file."""
-    attempt = 0
+    backoff = Backoff(deadline, first=0.01, cap=2.0, jitter=True)
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as error:
-            if not _is_lock_error(error) or time.monotonic() > deadline:
-                if _is_lock_error(error):
+            if not is_lock_error(error) or backoff.expired():
+                if is_lock_error(error):
                     raise busy_error(path, wait_s) from None
                 failure = storage_error(error, path)
                 if failure is not None:
                     raise failure from None
                 raise
-            time.sleep(_backoff(attempt))
-            attempt += 1
+            backoff.sleep()
 
 
 @contextmanager
@@ -126,11 +121,10 @@ def run_transaction(
     A duplicate key that a concurrent writer committed first is retried a few times too
     (see ``CONSTRAINT_RETRIES``); ``body`` must re-read what it depends on each time.
     """
-    deadline = time.monotonic() + wait_s
-    attempt = 0
+    backoff = Backoff.within(wait_s, first=0.01, cap=2.0, jitter=True)
     constraint_retries = 0
     while True:
-        with connect(path, wait_s=max(1.0, deadline - time.monotonic())) as con:
+        with connect(path, wait_s=max(1.0, backoff.remaining())) as con:
             con.begin()
             try:
                 result = body(con)
@@ -148,13 +142,37 @@ def run_transaction(
                         raise
                 elif not (isinstance(error, duckdb.Error) and _is_conflict(error)):
                     raise
-                if time.monotonic() > deadline:
+                if backoff.expired():
                     raise WriteConflictError(
                         f"{path.name}: a transaction kept conflicting with concurrent writers "
                         f"for {wait_s:.0f} s (other runs changing the same rows). Retry later."
                     ) from None
-        time.sleep(_backoff(attempt))
-        attempt += 1
+        backoff.sleep()
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the connection's current database holds a table named ``table`` (any schema).
+
+    The current database only: a release file ATTACHed beside it does not count.
+    """
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+            "AND database_name = current_database()",
+            [table],
+        ).fetchall()[0][0]
+    )
+
+
+def has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """Whether ``table`` in the connection's current database has a column ``column``."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ? "
+            "AND database_name = current_database()",
+            [table, column],
+        ).fetchall()[0][0]
+    )
 
 
 def quote(identifier: str) -> str:

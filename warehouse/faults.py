@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 ENV_VAR = "DPRELEASE_CRASH_AT"
 
@@ -29,9 +31,26 @@ CRASH_POINTS = (
 )
 
 
+_recorders: list[list[str]] = []
+
+
+@contextmanager
+def recording() -> Iterator[list[str]]:
+    """The crash points this process passes inside the block, in order (for the test that a
+    real run reaches every point of :data:`CRASH_POINTS`, in that order)."""
+    reached: list[str] = []
+    _recorders.append(reached)
+    try:
+        yield reached
+    finally:
+        _recorders.remove(reached)
+
+
 def crash_point(name: str) -> None:
     """SIGKILL this process if ``$DPRELEASE_CRASH_AT`` is ``name``; otherwise do nothing."""
     if name not in CRASH_POINTS:
         raise ValueError(f"unknown crash point {name!r}; add it to CRASH_POINTS")
+    for reached in _recorders:
+        reached.append(name)
     if os.environ.get(ENV_VAR) == name:
         os.kill(os.getpid(), signal.SIGKILL)

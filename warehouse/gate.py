@@ -18,13 +18,13 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from warehouse.backoff import Backoff
 from warehouse.errors import WarehouseBusyError
 from warehouse.failures import storage_error
 
@@ -81,17 +81,16 @@ def _flock(path: Path, deadline: float, wait_s: float) -> IO[str] | None:
         if failure is None:
             raise
         raise failure from None
-    backoff = 0.005
+    backoff = Backoff(deadline, first=0.005, cap=0.1)
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return handle
         except BlockingIOError:
-            if time.monotonic() > deadline:
+            if backoff.expired():
                 handle.close()
                 raise busy_error(path, wait_s) from None
-            time.sleep(backoff)
-            backoff = min(0.1, backoff * 2)
+            backoff.sleep()
 
 
 @contextmanager

@@ -33,7 +33,7 @@ import pandas as pd
 
 from dpcore.errors import NotPrivateError
 from warehouse import clock
-from warehouse.connection import connect, literal, quote
+from warehouse.connection import connect, has_table, literal, quote
 from warehouse.crosstabs import write_marginals
 from warehouse.errors import PublishError
 from warehouse.failures import storage_error, storage_kind
@@ -421,7 +421,7 @@ def name_conflict(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     version = re.compile(re.escape(name) + r"_v[0-9]+")
     owners: dict[str, str] = {}
     releases: set[str] = set()
-    if _has_catalog(con):
+    if has_table(con, "catalog"):
         for release, table in con.execute("SELECT name, table_name FROM catalog").fetchall():
             owners[str(table)] = str(release)
             releases.add(str(release))
@@ -468,7 +468,7 @@ def published_for_run(paths: WarehousePaths, run_id: str) -> PublishedRelease | 
     if not paths.release.exists():
         return None
     with fresh_reader(paths.release) as con:
-        if not _has_catalog(con):
+        if not has_table(con, "catalog"):
             return None
         return _existing(con, run_id)
 
@@ -491,21 +491,12 @@ def fresh_reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def _has_catalog(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'catalog' "
-            "AND database_name = current_database()"
-        ).fetchall()[0][0]
-    )
-
-
 def catalog(paths: WarehousePaths, name: str | None = None) -> list[dict[str, object]]:
     """Catalog rows (newest first), optionally for one release name."""
     if not paths.release.exists():
         return []
     with fresh_reader(paths.release) as con:
-        if not _has_catalog(con):
+        if not has_table(con, "catalog"):
             return []
         result = con.execute(
             f"SELECT {', '.join(CATALOG_COLUMNS)} FROM catalog "

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.connection import literal
+from warehouse.backoff import Backoff
+from warehouse.connection import is_lock_error, literal
 from warehouse.errors import WarehouseBusyError
 
 WAIT_ENV = "DPRELEASE_RELEASE_WAIT_S"
@@ -61,12 +61,6 @@ def held_error(path: Path, waited: float) -> ReleaseFileHeldError:
     )
 
 
-def is_lock_error(error: Exception) -> bool:
-    """Whether DuckDB refused the file because another process holds its lock."""
-    text = str(error).lower()
-    return "could not set lock" in text or "conflicting lock" in text
-
-
 def is_stale_wal_error(error: Exception) -> bool:
     """Whether DuckDB refused the file because its WAL belongs to an older version of it."""
     return "checkpoint iteration does not match" in str(error).lower()
@@ -88,8 +82,7 @@ def attach_release(con: duckdb.DuckDBPyConnection, path: Path, lock: Path) -> No
     if wal_path(path).exists():
         _clear_if_idle(path, lock)
     limit = wait_s()
-    deadline = time.monotonic() + limit
-    delay = 0.05
+    backoff = Backoff.within(limit, first=0.05, cap=1.0)
     cleared = False
     while True:
         try:
@@ -103,10 +96,9 @@ def attach_release(con: duckdb.DuckDBPyConnection, path: Path, lock: Path) -> No
                 continue
             if not is_lock_error(error):
                 raise
-            if time.monotonic() >= deadline:
+            if backoff.expired():
                 raise held_error(path, limit) from None
-        time.sleep(delay)
-        delay = min(1.0, delay * 2)
+        backoff.sleep()
 
 
 def _held(path: Path) -> bool:
@@ -147,13 +139,11 @@ def wait_until_free(path: Path) -> None:
     if not path.exists():
         return
     limit = wait_s()
-    deadline = time.monotonic() + limit
-    delay = 0.05
+    backoff = Backoff.within(limit, first=0.05, cap=1.0)
     while _held(path):
-        if time.monotonic() >= deadline:
+        if backoff.expired():
             raise held_error(path, limit) from None
-        time.sleep(delay)
-        delay = min(1.0, delay * 2)
+        backoff.sleep()
 
 
 def discard_foreign_wal(path: Path) -> Path | None:

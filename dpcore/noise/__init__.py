@@ -12,7 +12,8 @@ Method
 Every sampler draws table indices with Walker alias tables whose probabilities are integers
 over ``2**128`` (:mod:`dpcore.noise.alias`), plus Bernoulli trials against 128-bit
 thresholds (:mod:`dpcore.noise.bits`); all comparisons are exact integer comparisons of
-uniform words from ``source.words`` (the low word is drawn only on a tie of the high words).
+uniform words from ``source.words`` (a low word is consumed only where the high words tie,
+from a fixed spare batch drawn up front: see Timing).
 Table weights are computed once per scale with 256-bit fixed-point integers seeded by
 correctly rounded :mod:`decimal` exponentials (:mod:`dpcore.noise.fixed_point`) and cached.
 No float arithmetic touches a sampled value.
@@ -48,7 +49,8 @@ Noise is drawn independently of the data, so run time can only reveal the noise,
 data directly; the samplers also avoid value-dependent work. Alias draws do the same work
 for every value: the low words that resolve 128-bit ties are drawn up front
 (:data:`dpcore.noise.bits.SPARE_WORDS` per batch) and the tie fix-up always runs, so work
-differs only if a batch has more than that many ties (probability below ``2**-140``).
+differs only if a batch has more than that many ties (probability below ``2**-140`` per
+batch of at most ``2**20`` draws).
 Rejection loops (Gaussian blocks, split Laplace) take a random number of rounds, but in
 rejection sampling the number of rounds is independent of the values finally accepted.
 Table construction time depends only on the scale, which is public. Python and numpy are
@@ -59,9 +61,9 @@ Cost
 Tables are built once per scale and cached (16 per sampler): a few milliseconds for scales
 up to 100, at most about 0.25 s for the largest direct tables (2**17 entries: Gaussian
 sigma near 12 000, Laplace scale near 2 300); the Gaussian block method and the split
-Laplace build in tens of milliseconds at any scale. Sampling runs at roughly 10-25 million
-draws per second from the OS CSPRNG on two cores (``bench/noise.py``), about half of it
-spent reading randomness.
+Laplace build in tens of milliseconds at any scale. Sampling runs at 7-24 million samples
+per second from the OS CSPRNG on two cores (``bench/noise.py``, the figure the README and the
+changelog quote), about half of it spent reading randomness.
 """
 
 from dpcore.noise.gaussian import discrete_gaussian

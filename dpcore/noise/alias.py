@@ -7,8 +7,9 @@ table is built with integer arithmetic only (no rounding at all during construct
 Sampling one value uses one 64-bit word ``w``: its top ``m`` bits pick one of ``2**m``
 equally likely columns, and the remaining ``64 - m`` bits are the high part of a uniform
 integer ``V`` in ``[0, 2**(128 - m))`` compared with the column's threshold. Only when the
-high parts tie (probability at most ``2**-(64 - m)`` per draw) is a second word drawn for
-the low 64 bits of ``V`` (:func:`dpcore.noise.bits.below_threshold`), so the comparison is
+high parts tie (probability at most ``2**-(64 - m)`` per draw) is a second word used for
+the low 64 bits of ``V``, taken from spare words drawn up front
+(:func:`dpcore.noise.bits.below_threshold`), so the comparison is
 always the exact 128-bit one, and the drawn value's probability is exactly
 ``masses[i] / 2**128``.
 

@@ -2,12 +2,13 @@
 
 A "128-bit threshold" is an integer ``t`` in ``[0, 2**128)`` stored as two uint64 arrays
 (``hi = t >> 64``, ``lo = t mod 2**64``). Comparing a uniform 128-bit ``U`` with it gives
-``P(U < t) = t / 2**128`` exactly; the low word of ``U`` is only needed when the high words
-tie, so it is drawn lazily.
+``P(U < t) = t / 2**128`` exactly; the low word of ``U`` is only needed where the high words
+tie, and only those positions consume one.
 
-Timing: every comparison draws :data:`SPARE_WORDS` low words up front whether or not a tie
-occurs and always runs the tie fix-up, so the work done is the same unless a batch has more
-than ``SPARE_WORDS`` ties (probability below ``2**-140`` for the table sizes used here).
+Timing: every comparison batch draws :data:`SPARE_WORDS` low words up front whether or not a
+tie occurs and always runs the tie fix-up, so the work done is the same unless a batch has
+more than ``SPARE_WORDS`` ties (probability below ``2**-140`` per batch for the table sizes
+and batch sizes used here; see :mod:`dpcore.noise`).
 """
 
 from __future__ import annotations

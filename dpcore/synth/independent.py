@@ -15,13 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from dpcore.calculus import ZCDP, Calculus
+from dpcore.distributions import counts_to_distribution
 from dpcore.domain import Clique, Domain
 from dpcore.errors import DomainError
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.mechanisms import measure_marginals
 from dpcore.noise import RandomSource
 from dpcore.synth.base import PlannedMeasurement
-from dpcore.synth.projection import project_to_simplex
 
 
 @dataclass(frozen=True)
@@ -86,5 +86,5 @@ class IndependentSynthesizer:
             m = by_column.get((name,))
             if m is None:
                 raise DomainError(f"no 1-way measurement of column {name!r} to fit")
-            probabilities.append(project_to_simplex(m.values.astype(np.float64)))
+            probabilities.append(counts_to_distribution(m.values))
         return IndependentModel(domain, tuple(probabilities))

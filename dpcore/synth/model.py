@@ -39,8 +39,9 @@ import numpy as np
 import numpy.typing as npt
 
 from dpcore.constraints import StructuralZeros
+from dpcore.distributions import project_to_simplex
 from dpcore.domain import Clique, Domain
-from dpcore.marginals import Measurement
+from dpcore.marginals import Measurement, estimate_total
 from dpcore.synth.coarse import CoarseMeasurement, Groups, cell_index, coarse_shape, coarsen
 from dpcore.synth.inference import (
     FloatArray,
@@ -123,23 +124,6 @@ def merge_measurements(domain: Domain, measurements: Sequence[Measurement]) -> l
             )
         )
     return out
-
-
-def estimate_total(measurements: Sequence[Measurement]) -> float:
-    """Inverse-variance weighted estimate of the row count from every measurement's total.
-
-    A marginal with ``k`` cells and noise ``sigma`` has a total with variance ``k sigma^2``.
-    The result is at least 1.
-    """
-    if not measurements:
-        raise ValueError("estimate_total needs at least one measurement")
-    num = 0.0
-    den = 0.0
-    for m in measurements:
-        var = m.values.size * m.variance
-        num += m.total() / var
-        den += 1.0 / var
-    return max(1.0, num / den)
 
 
 @dataclass(frozen=True)
@@ -292,18 +276,6 @@ class _Problem:
                 seen.add(slot)
                 total += float(np.vdot(grads[slot], a - b))
         return total
-
-
-def project_to_simplex(values: FloatArray) -> FloatArray:
-    """Euclidean projection of a vector onto the probability simplex (sort-based)."""
-    flat = values.ravel()
-    ordered = np.sort(flat)[::-1]
-    cumulative = np.cumsum(ordered) - 1.0
-    index = np.arange(1, flat.size + 1)
-    positive = ordered - cumulative / index > 0
-    count = int(index[positive][-1])
-    shift = cumulative[count - 1] / count
-    return np.maximum(values - shift, 0.0)
 
 
 def _initial_potentials(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +37,8 @@ class ColumnCodes:
         return ColumnCodes(
             self.counts + other.counts,
             self.outside + other.outside,
-            _extreme(min, self.lowest, other.lowest),
-            _extreme(max, self.highest, other.highest),
+            combine_extremes(min, self.lowest, other.lowest),
+            combine_extremes(max, self.highest, other.highest),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -51,7 +52,14 @@ class ColumnCodes:
     __hash__ = None  # type: ignore[assignment]  # mutable-looking array inside: not hashable
 
 
-def _extreme(pick: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
+Number = TypeVar("Number", int, float)
+
+
+def combine_extremes(
+    pick: Callable[[Number, Number], Number], a: Number | None, b: Number | None
+) -> Number | None:
+    """The lowest or highest (``pick``: ``min`` or ``max``) of two partial tallies' extremes,
+    either of which may be None (no rows yet)."""
     if a is None:
         return b
     return a if b is None else pick(a, b)

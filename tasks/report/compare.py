@@ -19,15 +19,6 @@ from dpcore.marginals import Measurement
 FloatArray = npt.NDArray[np.float64]
 
 
-def normalise(counts: npt.ArrayLike) -> FloatArray:
-    """Counts as a distribution: negatives clipped to 0; all-zero becomes uniform."""
-    clipped = np.clip(np.asarray(counts, dtype=np.float64), 0.0, None)
-    total = clipped.sum()
-    if total <= 0:
-        return np.full(clipped.shape, 1.0 / max(1, clipped.size))
-    return clipped / total
-
-
 def fits_domain(measurement: Measurement, domain: Domain) -> bool:
     """Whether a measurement covers its clique's full code grid (not a coarsened one)."""
     return all(c in domain for c in measurement.clique) and (
@@ -88,8 +79,3 @@ def synthetic_marginal(codes: npt.NDArray[np.int64], domain: Domain, clique: Cli
     flat = np.ravel_multi_index(columns, shape) if len(codes) else np.zeros(0, dtype=np.int64)
     counts = np.bincount(flat, minlength=int(np.prod(shape)))
     return counts.astype(np.float64).reshape(shape)
-
-
-def total_variation(p: FloatArray, q: FloatArray) -> float:
-    """Total variation distance between two distributions of the same shape."""
-    return float(0.5 * np.abs(p - q).sum())

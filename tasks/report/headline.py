@@ -53,9 +53,10 @@ class Headline:
         if self.mean_tvd is None or self.noise_floor is None:
             return ""
         return (
-            f"Agreement with the noisy 1-way marginals: mean TVD {self.mean_tvd:.3f} (0 is "
-            f"identical, 1 disjoint); a perfect model would score about {self.noise_floor:.3f} "
-            "against them from the noise alone, so a score near or below that is mostly noise."
+            f"Agreement with the noisy 1-way marginals: mean TVD vs the least noisy measured "
+            f"marginal {self.mean_tvd:.3f} (0 is identical, 1 disjoint); a perfect model would "
+            f"score about {self.noise_floor:.3f} against them from the noise alone, so a score "
+            "near or below that is mostly noise."
         )
 
 

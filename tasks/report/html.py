@@ -120,7 +120,7 @@ def render_report(inputs: ReportInputs) -> str:
         numeric={0, 3, 4, 5},
     )
     tvd = _table(
-        ["column", "TVD noisy vs synthetic", "noise floor (about)"],
+        ["column", "TVD vs least noisy measured marginal", "noise floor (about)"],
         [[c.clique[0], f"{c.tvd:.4f}", f"{c.noise_floor:.4f}"] for c in inputs.one_way_all],
         numeric={1, 2},
     )
@@ -164,6 +164,10 @@ measured that marginal with neighbouring codes of a wide column grouped (fewer, 
 cells); the model keeps every code.</p>{noise}
 <h2>Utility: synthetic table vs noisy marginals</h2>
 <p class="note">Distributions are normalised; the noisy ones have negative counts clipped to 0.
+Each marginal is compared with the least noisy measurement covering it (summed over the other
+columns where it covers more). The utility gate's <code>marginal_tvd</code> check (run
+artifacts) uses another estimator, each column's counts combined from every measurement
+covering it by inverse-variance weighting, so its TVD can differ a little from this one.
 The noise floor is about the TVD a perfect model would score against the noisy marginal, from
 the noise alone: a TVD near its floor is mostly noise, not model error. Plotted: the
 {len(inputs.one_way)} columns with the largest total variation distance (TVD); heatmaps use a

@@ -16,6 +16,7 @@ from decimal import Decimal
 import numpy as np
 
 from dpcore.accounting import BudgetState, BudgetStatement, PrivacyCap, cap_share
+from dpcore.distributions import clipped_distribution, total_variation
 from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
 from dpcore.marginals import Measurement
@@ -25,8 +26,6 @@ from tasks.report.compare import (
     best_noisy_marginal,
     fits_domain,
     noise_floor,
-    normalise,
-    total_variation,
 )
 from tasks.request import ReleaseRequest
 from warehouse.ledger import Charge, HistoryRow
@@ -107,7 +106,10 @@ class MarginalComparison:
 
     @property
     def tvd(self) -> float:
-        """Total variation distance between the two distributions."""
+        """TVD between the synthetic distribution and the least noisy measured marginal
+        covering the clique (clipped, normalised). The utility gate's ``marginal_tvd`` uses
+        another reference, every covering measurement combined by inverse-variance
+        weighting (:func:`expectations.noisy_marginals.one_way_estimates`)."""
         return total_variation(self.noisy, self.synthetic)
 
 
@@ -142,7 +144,9 @@ def _comparison(
     counts = synthetic.counts(clique)
     total = float(np.clip(noisy, 0.0, None).sum())
     floor = noise_floor(measurements, domain, clique, total)
-    return MarginalComparison(clique, labels, normalise(noisy), normalise(counts), floor)
+    return MarginalComparison(
+        clique, labels, clipped_distribution(noisy), clipped_distribution(counts), floor
+    )
 
 
 def compare_marginals(

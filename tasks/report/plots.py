@@ -83,7 +83,7 @@ def bar_plot(comparison: MarginalComparison) -> str:
     axes.bar(x + 0.2, comparison.synthetic, width=0.4, color=SYNTHETIC_COLOUR, label="synthetic")
     _sparse_ticks(axes, list(labels))
     axes.set_ylabel("share of rows")
-    axes.set_title(f"{comparison.clique[0]}  (TVD {comparison.tvd:.3f})")
+    axes.set_title(f"{comparison.clique[0]}  (TVD vs noisy marginal {comparison.tvd:.3f})")
     axes.legend(fontsize=8)
     return png_base64(figure)
 
@@ -110,5 +110,7 @@ def heatmap_plot(comparison: MarginalComparison) -> str:
         figure.colorbar(
             image, ax=figure.axes, shrink=0.8, label="share of rows (square-root scale)"
         )
-    figure.suptitle(f"{' x '.join(comparison.clique)}  (TVD {comparison.tvd:.3f})")
+    figure.suptitle(
+        f"{' x '.join(comparison.clique)}  (TVD vs noisy marginal {comparison.tvd:.3f})"
+    )
     return png_base64(figure)

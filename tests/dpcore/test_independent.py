@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from dpcore.accounting import rho_from_eps_delta
+from dpcore.distributions import counts_to_distribution, project_to_simplex
 from dpcore.domain import Domain
 from dpcore.marginals import ArrayOracle, Measurement, estimate_total
 from dpcore.mechanisms import gaussian_rho
 from dpcore.noise import seeded_source
 from dpcore.synth.independent import IndependentSynthesizer
-from dpcore.synth.projection import project_to_simplex
 
 
 def make_data(rows: int = 20_000) -> tuple[Domain, np.ndarray]:
@@ -57,7 +58,17 @@ def test_estimate_total_weights_by_inverse_variance() -> None:
 
 
 def test_simplex_projection() -> None:
-    p = project_to_simplex(np.array([50.0, -10.0, 30.0, 2.0]))
+    p = counts_to_distribution(np.array([50.0, -10.0, 30.0, 2.0]))
     assert abs(p.sum() - 1) < 1e-12 and (p >= 0).all()
     assert p[1] == 0
-    assert np.allclose(project_to_simplex(np.array([-1.0, -2.0])), [0.5, 0.5])
+    assert np.allclose(counts_to_distribution(np.array([-1.0, -2.0])), [0.5, 0.5])
+
+
+def test_projection_is_euclidean_and_keeps_shape() -> None:
+    """The one projection both models use: L2-closest point of the simplex, same shape."""
+    v = np.array([[0.6, 0.5], [-0.2, 0.0]])
+    p = project_to_simplex(v)
+    assert p.shape == v.shape and p.sum() == pytest.approx(1.0) and (p >= 0).all()
+    assert np.allclose(p, [[0.55, 0.45], [0.0, 0.0]])
+    assert np.allclose(project_to_simplex(np.array([0.2, 0.3, 0.5])), [0.2, 0.3, 0.5])
+    assert np.allclose(project_to_simplex(np.array([-1.0, -2.0])), [1.0, 0.0])

@@ -7,13 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from dpcore.distributions import half_abs_diff
 from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.marginals import Measurement
 from expectations.errors import SchemaMismatchError
 from expectations.noisy_marginals import (
-    distribution,
     empirical,
-    half_abs_diff,
     noise_allowance,
     one_way_estimates,
     sampling_allowance,
@@ -51,11 +50,6 @@ def test_measurement_mismatches_raise() -> None:
         one_way_estimates(CODEC, [Measurement(clique=("zz",), values=np.array([1]), sigma=1)])
     with pytest.raises(SchemaMismatchError, match="3 values"):
         one_way_estimates(CODEC, [Measurement(clique=("a",), values=np.array([1, 2, 3]), sigma=1)])
-
-
-def test_distribution_clips_and_normalises() -> None:
-    np.testing.assert_allclose(distribution(np.array([-3.0, 1.0, 3.0])), [0, 0.25, 0.75])
-    np.testing.assert_allclose(distribution(np.array([-1.0, -2.0])), [0.5, 0.5])
 
 
 def test_tvd_pieces() -> None:

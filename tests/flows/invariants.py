@@ -26,7 +26,7 @@ class Snapshot:
     charged: frozenset[str]  # run ids with a charge
     measured: dict[str, bytes]  # run id -> its measurements, concatenated
     published: dict[str, int]  # run id -> version
-    spent_rho: object
+    spent: object  # the dataset's spend, in its ledger's currency (rho, or epsilon if pure)
 
 
 def _measurements(paths: WarehousePaths) -> dict[str, list[tuple[int, bytes]]]:

@@ -2,10 +2,11 @@
 
 Each crash runs in a child process that SIGKILLs itself at a named point
 (``warehouse.faults``): no ``except``, ``finally`` or ``atexit`` code runs, as with
-``kill -9`` or the OOM killer. Most children are forked from a preloaded fork server and run
-the task functions (``tests/flows/crash_steps.py``), which keeps each crash under two
-seconds; a few run the real Prefect flow in a fresh interpreter. After each crash the test
-checks, from the outside (``tests/flows/invariants.py``):
+``kill -9`` or the OOM killer. Every child runs the real Prefect flow: most are forked from a
+fork server that imported it once (``tests/flows/crash_child.py``), which keeps each crash to
+a few seconds; a few start a fresh interpreter, as a worker would. A real run passes every
+crash point, in the order of ``CRASH_POINTS`` (checked first), so no list of steps is kept
+here. After each crash the test checks, from the outside (``tests/flows/invariants.py``):
 
 * the ledger verifies; no measurement without its charge; no release without its charge and
   its measurements; every version complete, the view on the newest, no stray table;
@@ -29,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext
@@ -41,10 +41,10 @@ from dpcore.synth.registry import get_synthesizer
 from flows.release import ResumeError, release
 from flows.spec import load_spec
 from tests.flows.conftest import write_spec
-from tests.flows.crash_steps import run_steps
+from tests.flows.crash_child import run_release
 from tests.flows.invariants import Snapshot, check_invariants
 from tests.registration import register_cap
-from warehouse.faults import CRASH_POINTS, ENV_VAR
+from warehouse.faults import CRASH_POINTS, ENV_VAR, recording
 from warehouse.paths import WarehousePaths
 from warehouse.runs import RunRecord, get_run, list_runs
 from warehouse.seed import seed_adult
@@ -86,11 +86,21 @@ def test_every_crash_point_is_covered() -> None:
     assert set(EXPECTED) == set(CRASH_POINTS)
 
 
+def test_a_real_run_passes_every_crash_point_in_order(crash_home: WarehousePaths) -> None:
+    """The flow reaches each point of ``CRASH_POINTS``, in order, so killing it at each one
+    (below) kills it at every step; a step added without its point, or a point no run
+    reaches, fails here."""
+    with recording() as reached:
+        outcome = release(SPEC, home=str(crash_home.home))
+    assert outcome.version == 1
+    assert tuple(dict.fromkeys(reached)) == CRASH_POINTS
+
+
 @pytest.fixture(scope="module")
 def forkserver() -> ForkServerContext:
     """A fork server with the release code imported once; each crash is a fork of it."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.flows.crash_steps"])
+    context.set_forkserver_preload(["tests.flows.crash_child"])
     return context
 
 
@@ -170,12 +180,18 @@ def resume_and_check(paths: WarehousePaths, run_id: str, point: str, killed: Sna
     assert not list(paths.home.glob(".release-*")), "a staging file was left behind"
 
 
-def fork_run(context: ForkServerContext, paths: WarehousePaths, run_id: str, point: str) -> int:
-    child = context.Process(target=run_steps, args=(SPEC, str(paths.home), run_id, point))
+def fork_run(context: ForkServerContext, paths: WarehousePaths, point: str) -> str:
+    """Run the flow in a forked child killed at ``point``; the id of the run it started."""
+    import prefect.settings
+
+    before = {r.run_id for r in list_runs(paths.warehouse)}
+    api = str(prefect.settings.PREFECT_API_URL.value())
+    child = context.Process(target=run_release, args=(SPEC, str(paths.home), point, api))
     child.start()
-    child.join(timeout=120)
-    assert child.exitcode is not None, "the child neither finished nor crashed"
-    return child.exitcode
+    child.join(timeout=180)
+    assert child.exitcode == -signal.SIGKILL, f"the child was not killed at {point}"
+    (run_id,) = {r.run_id for r in list_runs(paths.warehouse)} - before
+    return run_id
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
@@ -184,8 +200,7 @@ def test_a_run_killed_at_each_step_leaves_the_warehouse_consistent(
 ) -> None:
     for _ in range(ROUNDS):
         before = consistent(crash_home)
-        run_id = str(uuid.uuid4())
-        assert fork_run(forkserver, crash_home, run_id, point) == -signal.SIGKILL
+        run_id = fork_run(forkserver, crash_home, point)
         killed, _ = check_killed_run(crash_home, run_id, point, before)
         resume_and_check(crash_home, run_id, point, killed)
 

@@ -10,7 +10,7 @@ import pytest
 
 from dpcore.accounting import BudgetState, PrivacyCap
 from flows.cli import main
-from flows.schedule import runway
+from flows.schedule import check_cron, runway
 from flows.spec import load_spec
 from tests.flows.conftest import SPECS
 from tests.registration import register_spec
@@ -60,3 +60,28 @@ def test_plan_for_the_adult_spec_on_a_monthly_schedule(
     shown = readme.split("```text\n", 1)[1].split("```", 1)[0]
     for line in shown.splitlines():  # the README quotes this very output
         assert line in out, line
+
+
+@pytest.mark.parametrize(
+    ("cron", "reason"),
+    [
+        ("0 3 * *", "5 fields"),
+        ("0 3 * * 1 *", "5 fields"),
+        ("61 3 * * 1", "not a valid cron string"),
+        ("0 3 31 2 *", "not a valid cron string"),
+    ],
+)
+def test_cron_is_checked_by_the_parser_that_lists_its_runs(cron: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        check_cron(cron)
+    assert check_cron("0 3 1 * *") == "0 3 1 * *"
+
+
+def test_plan_refuses_a_bad_schedule_preview(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(SPECS / "adult.yaml")
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), "plan", spec, "--schedule", "0 25 * * *"])
+    assert info.value.code == 2
+    assert "not a valid cron string" in capsys.readouterr().err

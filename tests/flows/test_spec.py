@@ -83,6 +83,8 @@ _DELETE = object()
         ("source.table", "adult", "source.table", "should match pattern"),
         ("release.name", "Adult Release", "release.name", "should match pattern"),
         ("schedule", "every monday", "schedule", "cron string"),
+        ("schedule", "61 3 * * 1", "schedule", "not a valid cron string"),
+        ("schedule", "0 3 31 2 *", "schedule", "not a valid cron string"),
         ("synthesizer.method", "magic", "synthesizer.method", "independent"),
         ("release.owner", "me", "release.owner", "Extra inputs are not permitted"),
         ("columns", {}, "columns", "at least 1 item"),

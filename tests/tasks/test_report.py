@@ -18,7 +18,6 @@ from tasks.report import ReportInputs, build_report_inputs, render_report
 from tasks.report.compare import (
     best_noisy_marginal,
     noisy_marginal,
-    normalise,
     synthetic_marginal,
 )
 from tasks.request import ReleaseRequest
@@ -86,11 +85,6 @@ def inputs_for(description: str = "A <b>test</b> release") -> ReportInputs:
         utility_passed=True,
         max_one_way=4,
     )
-
-
-def test_normalise_clips_negative_noise_and_handles_all_zero() -> None:
-    assert normalise([-3, 1, 3]).tolist() == [0.0, 0.25, 0.75]
-    assert normalise([-1, 0]).tolist() == [0.5, 0.5]
 
 
 def test_a_projected_marginal_sums_the_other_columns_in_clique_order() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from dpcore.errors import DPReleaseError
 from warehouse import connection
+from warehouse.backoff import Backoff
 from warehouse.connection import connect, literal, quote, run_transaction
 from warehouse.errors import WarehouseBusyError
 
@@ -110,7 +111,7 @@ def test_connection_is_closed_after_the_block(tmp_path: Path) -> None:
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connection, "_backoff", lambda attempt: 0.001)
+    monkeypatch.setattr(Backoff, "sleep", lambda self: time.sleep(0.001))
 
 
 def _rows(path: Path) -> list[tuple[object, ...]]:
@@ -201,7 +202,7 @@ def test_a_persistent_constraint_violation_is_raised(tmp_path: Path) -> None:
 def test_transaction_that_keeps_conflicting_gives_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(connection, "_backoff", lambda attempt: 0.02)
+    monkeypatch.setattr(Backoff, "sleep", lambda self: time.sleep(0.02))
     path = tmp_path / "w.duckdb"
 
     def body(con: duckdb.DuckDBPyConnection) -> None:

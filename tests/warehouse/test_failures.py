@@ -13,8 +13,8 @@ import pytest
 
 from tests.warehouse.test_connection import held
 from tests.warehouse.test_publish import frame, meta
-from warehouse import connection
 from warehouse import publish as publish_module
+from warehouse.backoff import Backoff
 from warehouse.connection import connect, run_transaction
 from warehouse.errors import WarehouseBusyError, WriteConflictError
 from warehouse.failures import DiskFullError, StoragePermissionError, storage_error
@@ -69,7 +69,7 @@ def test_a_refused_write_is_raised_at_once(tmp_path: Path) -> None:
 def test_a_conflict_and_a_held_lock_keep_their_own_messages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(connection, "_backoff", lambda attempt: 0.02)
+    monkeypatch.setattr(Backoff, "sleep", lambda self: time.sleep(0.02))
 
     def body(con: duckdb.DuckDBPyConnection) -> None:
         raise duckdb.TransactionException("Conflict on update!")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dpcore.domain import Domain
-from dpcore.marginals import ArrayOracle, Measurement
-from dpcore.synth.model import estimate_total, fit_model, merge_measurements
+from dpcore.marginals import ArrayOracle, Measurement, estimate_total
+from dpcore.synth.model import fit_model, merge_measurements
 
 
 def _data(rows: int = 4000, seed: int = 0) -> tuple[Domain, np.ndarray]:
