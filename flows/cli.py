@@ -209,10 +209,9 @@ def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     """Publish a new version re-sampled from a release's newest stored measurements."""
-    if args.spec is not None:
-        from flows.spec import load_spec
+    from flows.preflight import refresh_preflight
 
-        load_spec(args.spec)  # a bad spec is refused before any server starts
+    refresh_preflight(args.name, args.home, args.spec)  # refusals answer here, no server
     with _flow_session(args):
         from flows.refresh import refresh
 
