@@ -6,7 +6,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from dpcore.errors import BudgetError
 from tasks.context import warehouse_paths
 from tasks.plan import (
     DomainTooLargeError,
@@ -57,9 +56,9 @@ plan_release = task(name="plan release", cache_policy=NO_CACHE)(plan_release_fn)
 
 
 def retry_unless_refused(task: object, task_run: object, state: State[object]) -> bool:
-    """Retry a failed charge only if it was not a refusal (an exhausted budget stays so) nor
-    a full disk or a refused permission (see ``tasks.retry``)."""
-    return not isinstance(state.data, BudgetError) and retry_unless_permanent(task, task_run, state)
+    """Retry a failed charge only if it may pass on its own (see ``tasks.retry``): never a
+    refusal such as an exhausted budget, nor a full disk or a refused permission."""
+    return retry_unless_permanent(task, task_run, state)
 
 
 charge_budget = task(

@@ -12,6 +12,7 @@ from dpcore.noise import secure_source
 from dpcore.synth.registry import get_synthesizer
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
+from tasks.retry import retry_unless_permanent
 from warehouse.faults import crash_point
 from warehouse.measurements import measure_once
 from warehouse.runs import set_status
@@ -47,6 +48,10 @@ def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[M
     return measurements
 
 
-measure = task(name="measure marginals", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)(
-    measure_fn
-)
+measure = task(
+    name="measure marginals",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_unless_permanent,  # a refusal (e.g. a drifted source) is final
+)(measure_fn)
