@@ -208,13 +208,11 @@ def check_ledger(path: Path, unit: str, successes: int) -> dict[str, Any]:
     rows = ledger.history(path, DATASET)
     cost, _ = UNITS[unit]
     return {
-        "spent_rho": str(state.spent_rho),
-        "cap_rho": str(state.cap_rho),
-        "within_cap": state.spent_rho <= state.cap_rho,
+        "spent_rho": str(state.spent),
+        "cap_rho": str(state.cap_amount),
+        "within_cap": state.spent <= state.cap_amount,
         "charges": len(rows),
-        "total_matches": state.spent_rho
-        == cost.ledger_rho * successes
-        == len(rows) * cost.ledger_rho,
+        "total_matches": state.spent == cost.ledger_rho * successes == len(rows) * cost.ledger_rho,
     }
 
 

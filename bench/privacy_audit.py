@@ -3,7 +3,11 @@
 Run ``.venv/bin/python bench/privacy_audit.py [--draws N]``; ``--person [--releases N]``
 audits person-level releases instead (``bench/person_audit.py``: the release's own measure
 step on a table reloaded with one more person placed first, against the landed
-position-ordered cut as a mutant; writes ``bench/results/privacy_audit_person.json``).
+position-ordered cut as a mutant; writes ``bench/results/privacy_audit_person.json``);
+``--pure [--releases N] [--method independent|mst]`` audits the measure step of a pure
+epsilon-DP release (``bench/pure_audit.py``: ``delta: 0``, discrete Laplace marginals, on
+add-one-row neighbours, against mutants with too little noise; writes
+``bench/results/privacy_audit_pure.json``).
 
 For each mechanism it draws
 ``N`` releases on each neighbouring dataset, picks the threshold event
@@ -133,14 +137,84 @@ def person_main(releases: int) -> None:
     print(f"wrote {out}")
 
 
+def pure_main(releases: int, pilot: int, methods: list[str], seed: int) -> None:
+    """Audit pure-DP releases (honest and mutants), print a table, write JSON."""
+    import time
+
+    import duckdb
+    import pure_audit as pu
+
+    rows = []
+    print(
+        f"pure epsilon-DP audit: the measure step of a `delta: 0` release ({pu.ROWS} rows, "
+        f"columns {', '.join(pu.COLUMNS)}) on D vs D' = D + one row {pu.ADDED}; declared "
+        f"epsilon={pu.EPSILON:g}, delta=0; {releases} releases a side (+{pilot} pilot), "
+        f"alpha={pu.ALPHA:g}"
+    )
+    print(
+        f"noise from seeded_source({seed}...) so the audit is reproducible: these releases are "
+        "NOT private (private=False) and are never published"
+    )
+    header = f"{'method':<12} {'mechanism':<42} {'scales':<16} {'event (numerator)':<25}"
+    print(f"{header} {'point':>6} {'eps lower':>9}  verdict")
+    with duckdb.connect() as con:
+        pu.build_tables(con)
+        for method in methods:
+            mechanisms = list(pu.VARIANTS) if method == "independent" else ["honest"]
+            for i, mechanism in enumerate(mechanisms):
+                started = time.perf_counter()
+                result = pu.audit(con, mechanism, pilot, releases, seed + 10 * i, method=method)
+                seconds = time.perf_counter() - started
+                within = result.within_declared
+                verdict = "within declared" if within else "ABOVE declared (flagged)"
+                scales = ",".join(f"{v:g}" for v in result.scales.values())
+                hi = "D'" if result.direction.startswith(pu.TABLES[1]) else "D"
+                event = f"{hi}: {result.event}"
+                print(
+                    f"{method:<12} {mechanism:<42} {scales:<16} {event:<25} "
+                    f"{result.point_estimate:>6.3f} {result.epsilon_lower:>9.3f}  {verdict}"
+                )
+                rows.append({**result.__dict__, "within_declared": within, "seconds": seconds})
+    out = RESULTS.with_name("privacy_audit_pure.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "declared_epsilon": pu.EPSILON,
+        "delta": 0.0,
+        "rows_in_d": pu.ROWS,
+        "added_row": list(pu.ADDED),
+        "releases_per_side": releases,
+        "pilot_per_side": pilot,
+        "alpha": pu.ALPHA,
+        "seed": seed,
+        "private": False,
+        "rows": rows,
+    }
+    out.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     """Audit honest and mutant samplers and print the verdicts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2_000_000)
     parser.add_argument("--person", action="store_true", help="audit person-level releases")
-    parser.add_argument("--releases", type=int, default=2000, help="with --person: per side")
+    parser.add_argument(
+        "--releases", type=int, default=None, help="--person: per side (2000); --pure: (50000)"
+    )
+    parser.add_argument("--pure", action="store_true", help="audit pure epsilon-DP releases")
+    parser.add_argument("--pilot", type=int, default=5000, help="with --pure: pilot per side")
+    parser.add_argument(
+        "--method", default="independent", help="with --pure: comma-separated independent,mst"
+    )
+    parser.add_argument("--seed", type=int, default=20, help="with --pure: first seed")
     args = parser.parse_args()
+    if args.pure:
+        methods = [m.strip() for m in args.method.split(",") if m.strip()]
+        releases = args.releases if args.releases is not None else 50_000
+        pure_main(releases, args.pilot, methods, args.seed)
+        return
     if args.person:
+        args.releases = args.releases if args.releases is not None else 2000
         person_main(args.releases)
         return
     cases: list[tuple[str, Noise, float, float, float]] = []

@@ -14,10 +14,16 @@ public domain) to predict ``income>50K``; the wall time of one release (measure 
 sample) and the peak resident memory of the fresh process that ran it. "real" is the
 no-privacy reference: the training rows themselves.
 
+Pure epsilon-DP rows (``kind`` "pure"; methods ``independent-pure``, ``mst-pure``,
+``aim-pure``, or ``--pure`` to add them after the zCDP methods): the same protocol with
+delta = 0, the synthesizer built with ``calculus=PURE`` and spending exactly epsilon (discrete
+Laplace measurements, pure exponential-mechanism selection), as a ``delta: 0`` release does.
+
 Usage::
 
     .venv/bin/python bench/utility.py            # eps 0.3, 1, 3; 3 runs each
     .venv/bin/python bench/utility.py --quick    # eps 1, one run
+    .venv/bin/python bench/utility.py --pure --methods independent,mst,aim   # + pure rows
 
 Writes ``bench/results/utility.json`` and prints a table of medians.
 """
@@ -52,6 +58,7 @@ RESULTS = ROOT / "bench" / "results" / "utility.json"
 HOLDOUT = 9768
 DELTA = 1e-9
 LABEL = "income>50K"
+PURE_SUFFIX = "-pure"
 Codes = npt.NDArray[np.int64]
 
 
@@ -78,6 +85,16 @@ def rho_for(epsilon: float, delta: float) -> float:
         root = -math.sqrt(log_term) + math.sqrt(log_term + epsilon)
         return root * root
     return float(rho_from_eps_delta(epsilon, delta))
+
+
+def split_method(method: str) -> tuple[str, str]:
+    """``(synthesizer name, kind)``: ``aim-pure`` is ``("aim", "pure")``, ``aim`` is
+    ``("aim", "zcdp")`` and the no-privacy reference ``real`` is ``("real", "none")``."""
+    if method == "real":
+        return method, "none"
+    if method.endswith(PURE_SUFFIX):
+        return method[: -len(PURE_SUFFIX)], "pure"
+    return method, "zcdp"
 
 
 def marginal_sets(d: int) -> dict[str, list[tuple[int, ...]]]:
@@ -132,23 +149,39 @@ def auc_score(domain: Domain, train: Codes, test: Codes) -> float:
 
 
 def release(method: str, epsilon: float, options: dict[str, Any]) -> dict[str, Any]:
-    """One release in this (fresh) process: synthetic rows, wall time, peak memory."""
+    """One release in this (fresh) process: synthetic rows, wall time, peak memory.
+
+    A zCDP method spends ``rho_for(epsilon, DELTA)``; a pure one (``<name>-pure``) is built
+    with ``calculus=PURE`` and spends ``epsilon`` itself (delta 0)."""
+    from dpcore.calculus import PURE
     from dpcore.noise import secure_source
     from dpcore.synth.registry import get_synthesizer
 
     domain, train, _ = load_adult()
-    rho = rho_for(epsilon, DELTA)
+    name, kind = split_method(method)
+    budget = epsilon if kind == "pure" else rho_for(epsilon, DELTA)
     rng = np.random.default_rng()
     started = time.perf_counter()
-    if method == "real":
+    if name == "real":
         rows = train
     else:
-        synthesizer = get_synthesizer(method, **options)
-        measurements = synthesizer.measure(domain, rho, ArrayOracle(domain, train), secure_source())
+        if kind == "pure":
+            options = {**options, "calculus": PURE}
+        synthesizer = get_synthesizer(name, **options)
+        oracle = ArrayOracle(domain, train)
+        measurements = synthesizer.measure(domain, budget, oracle, secure_source())
         model = synthesizer.fit(domain, measurements)
         rows = model.sample(train.shape[0], rng)
     seconds = time.perf_counter() - started
-    return {"rows": rows, "seconds": seconds, "peak_mb": peak_memory_mb(), "rho": rho}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "peak_mb": peak_memory_mb(),
+        "kind": kind,
+        "delta": 0.0 if kind == "pure" else DELTA,
+        "rho": budget if kind == "zcdp" else None,
+        "budget": budget,
+    }
 
 
 def peak_memory_mb() -> float:
@@ -188,7 +221,14 @@ def main(argv: list[str] | None = None) -> None:
     """Run the protocol, print medians, write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="epsilon 1 only, one run")
-    parser.add_argument("--methods", default="real,independent,mst,aim")
+    parser.add_argument(
+        "--methods",
+        default="real,independent,mst,aim",
+        help="comma-separated; a name ending in -pure runs under pure epsilon-DP (delta 0)",
+    )
+    parser.add_argument(
+        "--pure", action="store_true", help="also run each listed method under pure DP"
+    )
     parser.add_argument("--eps", default=None, help="comma-separated epsilons")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--out", default=str(RESULTS))
@@ -201,16 +241,20 @@ def main(argv: list[str] | None = None) -> None:
         epsilons = [float(e) for e in args.eps.split(",")]
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.pure:
+        extra = [f"{m}{PURE_SUFFIX}" for m in methods if split_method(m)[1] == "zcdp"]
+        methods += [m for m in extra if m not in methods]
     records = []
     for epsilon in epsilons:
         for method in methods:
             for run in range(1 if method == "real" else runs):
-                extra = json.loads(args.options) if method in ("mst", "aim") else {}
-                record = run_one(method, epsilon, {**options_for(method), **extra})
+                name = split_method(method)[0]
+                extra = json.loads(args.options) if name in ("mst", "aim") else {}
+                record = run_one(method, epsilon, {**options_for(name), **extra})
                 record["run"] = run
                 records.append(record)
                 print(
-                    f"eps={epsilon:<4} {method:<12} run {run}: 1way {record['1way']:.4f} "
+                    f"eps={epsilon:<4} {method:<16} run {run}: 1way {record['1way']:.4f} "
                     f"2way {record['2way']:.4f} 3way {record['3way']:.4f} "
                     f"auc {record['auc']:.4f} {record['seconds']:.1f}s "
                     f"{record['peak_mb']:.0f}MB",
@@ -218,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
     print()
     print(
-        f"{'eps':>5} {'method':<12} {'1-way':>7} {'2-way':>7} {'3-way':>7} {'AUC':>7} "
+        f"{'eps':>5} {'method':<16} {'kind':<5} {'1-way':>7} {'2-way':>7} {'3-way':>7} {'AUC':>7} "
         f"{'time s':>7} {'peak MB':>8}"
     )
     summary = []
@@ -229,15 +273,24 @@ def main(argv: list[str] | None = None) -> None:
                 k: statistics.median(r[k] for r in group)
                 for k in ("1way", "2way", "3way", "auc", "seconds", "peak_mb")
             }
-            summary.append({"epsilon": epsilon, "method": method, "runs": len(group), **med})
+            kind = split_method(method)[1]
+            summary.append(
+                {"epsilon": epsilon, "method": method, "kind": kind, "runs": len(group), **med}
+            )
             print(
-                f"{epsilon:>5} {method:<12} {med['1way']:>7.4f} {med['2way']:>7.4f} "
+                f"{epsilon:>5} {method:<16} {kind:<5} {med['1way']:>7.4f} {med['2way']:>7.4f} "
                 f"{med['3way']:>7.4f} {med['auc']:>7.4f} {med['seconds']:>7.1f} "
                 f"{med['peak_mb']:>8.0f}"
             )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"protocol": __doc__, "delta": DELTA, "medians": summary, "runs": records}
+    payload = {
+        "protocol": __doc__,
+        "delta": DELTA,
+        "pure_delta": 0.0,
+        "medians": summary,
+        "runs": records,
+    }
     out.write_text(json.dumps(payload, indent=2))
     print(f"\nwrote {out}")
 

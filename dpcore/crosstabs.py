@@ -1,11 +1,12 @@
 """Measured crosstabs as analysts read them: each noisy cell, its error, and the model's count.
 
 A release's noisy measurements are unbiased answers to exactly the marginals it measured,
-with a known error: the discrete Gaussian noise of scale ``sigma`` has standard deviation at
-most ``sigma`` (slightly less for small ``sigma``), so ``sigma`` is quoted as each cell's
-standard error. Beside it stands the fitted model's count for the same cell, which combines
-every measurement into one consistent table (all marginals agree, no negative counts). Both
-are DP outputs: publishing them costs nothing more. A marginal measured with merged codes
+with a known error: the noise's standard deviation, quoted as each cell's standard error
+(``sigma`` bounds the discrete Gaussian's; a discrete Laplace of scale ``t``, in a pure
+release, has exactly ``sqrt(2 e^(-1/t)) / (1 - e^(-1/t))``, just below ``sqrt(2) t``).
+Beside it stands the fitted model's count for the same cell, which combines every
+measurement into one consistent table (all marginals agree, no negative counts). Both are DP
+outputs: publishing them costs nothing more. A marginal measured with merged codes
 (:mod:`dpcore.synth.coarse`) is laid out over its groups, each labelled by the codes it
 holds.
 """
@@ -27,7 +28,7 @@ from dpcore.synth.coarse import cell_index, coarse_shape, coarsen
 @dataclass(frozen=True)
 class Crosstab:
     """One measurement's cells: per cell, one label per column, the noisy count, and the
-    model's count; ``std_error`` is the noise's standard deviation bound (``sigma``)."""
+    model's count; ``std_error`` is the noise's standard deviation (or its bound)."""
 
     index: int
     columns: tuple[str, ...]
@@ -89,7 +90,7 @@ def crosstabs(
                 labels=grid,
                 noisy=np.asarray(m.values, dtype=np.int64),
                 model=np.asarray(fitted, dtype=np.float64).reshape(-1),
-                std_error=float(m.sigma),
+                std_error=m.std_error,
                 selected=m.selection_epsilon > 0,
             )
         )

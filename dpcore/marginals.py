@@ -14,12 +14,14 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from dpcore.calculus import NoiseKind, noise_variance
 from dpcore.domain import Clique, Domain
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """Noisy counts of the marginal over ``clique`` with discrete Gaussian noise of scale sigma.
+    """Noisy counts of the marginal over ``clique`` with noise of scale ``sigma``: discrete
+    Gaussian (zCDP) or, with ``noise=LAPLACE``, discrete Laplace of scale ``sigma`` (pure DP).
 
     ``private`` is False when the noise came from a seeded test generator: such a measurement
     must never be published. ``selection_epsilon`` is the exponential mechanism's epsilon
@@ -33,17 +35,24 @@ class Measurement:
     sigma: float
     private: bool = True
     selection_epsilon: float = field(default=0.0, kw_only=True)
+    noise: NoiseKind = field(default=NoiseKind.GAUSSIAN, kw_only=True)
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values, dtype=np.int64).reshape(-1)
         values.setflags(write=False)
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "clique", tuple(self.clique))
+        object.__setattr__(self, "noise", NoiseKind(self.noise))
 
     @property
     def variance(self) -> float:
-        """Variance of each noisy cell (sigma squared bounds the discrete Gaussian's)."""
-        return float(self.sigma) ** 2
+        """Variance of each noisy cell (:func:`dpcore.calculus.noise_variance`)."""
+        return noise_variance(self.noise, self.sigma)
+
+    @property
+    def std_error(self) -> float:
+        """Standard deviation of each noisy cell (``sigma`` itself for Gaussian noise)."""
+        return float(self.sigma) if self.noise is NoiseKind.GAUSSIAN else self.variance**0.5
 
     def total(self) -> float:
         """The noisy total count implied by this marginal."""

@@ -51,5 +51,6 @@ class PrivacyUnit:
         return self.max_rows if self.key is not None else 1
 
     def unit_rho(self, rho: float) -> float:
-        """The budget a sensitivity-1 synthesizer may spend so that the total is ``rho``."""
+        """The zCDP budget a sensitivity-1 synthesizer may spend so that the total is ``rho``
+        (pure DP: :meth:`dpcore.calculus.Calculus.unit_budget`, which divides by k)."""
         return rho / self.sensitivity**2

@@ -60,7 +60,7 @@ def one_way_estimates(
                 continue  # measured with merged codes: no 1-way counts for this column
             others = tuple(i for i in range(len(shape)) if i != axis)
             counts = table.sum(axis=others) if others else table
-            variance = max((cells // shape[axis]) * float(m.sigma) ** 2, _MIN_VARIANCE)
+            variance = max((cells // shape[axis]) * m.variance, _MIN_VARIANCE)
             sums[name] = sums.get(name, np.zeros(shape[axis])) + counts / variance
             precision[name] = precision.get(name, 0.0) + 1.0 / variance
             sources[name] = sources.get(name, 0) + 1

@@ -1,5 +1,5 @@
 """The ``dprelease`` command line: demo, run, refresh, plan, budget, releases, runs, export,
-serve, server.
+report, serve, server.
 
 Commands that run a flow first check everything that can be refused without reading a
 source row (:mod:`flows.preflight`), then use the home's local Prefect API
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dpcore.errors import DPReleaseError
+from warehouse.vocabulary import ReleaseKind
 
 if TYPE_CHECKING:
     from flows.finish import ReleaseOutcome
@@ -121,6 +122,18 @@ def _without_heartbeats() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _run_tags(release: str, dataset: str | None) -> Iterator[None]:
+    """Tag the flow runs started in the block with their release and dataset (as served
+    deployments' runs are); a refresh's dataset is added when it publishes."""
+    from prefect import tags
+
+    from flows.run_labels import run_tags
+
+    with tags(*run_tags(release, dataset)):
+        yield
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the bundled Adult data if absent, run its release, say where to query it."""
     from flows.local_api import ui_address
@@ -135,8 +148,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"loaded the bundled UCI Adult data into raw.adult in {paths.warehouse}")
     if register_adult(paths.warehouse, _spec_cap(spec)):
         print("registered raw.adult's lifetime cap (the embedded default's privacy officer)")
-    preflight(str(spec), str(paths.home))
-    with _flow_session(args) as api:
+    request = preflight(str(spec), str(paths.home))
+    with _flow_session(args) as api, _run_tags(request.name, request.dataset):
         from flows.release import release
 
         outcome = release(str(spec), home=str(paths.home))
@@ -146,20 +159,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if state is not None:
         from dpcore.accounting import BudgetStatement, PrivacyCost, cap_share, percent
 
-        share = cap_share(PrivacyCost(outcome.epsilon, outcome.delta).ledger_rho, state.cap_rho)
+        cost = PrivacyCost(outcome.epsilon, outcome.delta)
+        share = cap_share(cost.charge_for(state.cap), state.cap_amount)
         print(
-            f"cost: epsilon={outcome.epsilon:g}, delta={outcome.delta:g}, "
+            f"cost: {cost.words()}, "
             f"{percent(share)} of raw.adult's lifetime cap (run {outcome.run_id})"
         )
         print(f"budget: {BudgetStatement.of(state, outcome.delta).sentence()}")
-    print(f"query it:  duckdb -readonly {paths.release} -c 'SELECT * FROM {outcome.name} LIMIT 5'")
-    print(
-        f"catalog:   duckdb -readonly {paths.release} -c 'SELECT name, version, rows FROM catalog'"
-    )
+    print(f"query it:  {_sql_hint(paths.release, f'SELECT * FROM {outcome.name} LIMIT 5')}")
+    print(f"catalog:   {_sql_hint(paths.release, 'SELECT name, version, rows FROM catalog')}")
     print(f"report:    {outcome.report or 'not written (see the warning above)'}")
+    if outcome.report:
+        print(f"open it:   dprelease report {outcome.name} --open")
     ui = ui_address(api)
     print(f"Prefect UI: {ui} (this run: {ui}/runs/flow-run/{outcome.run_id})")
     return 0
+
+
+def _sql_hint(release: Path, sql: str) -> str:
+    """A shell command that runs ``sql`` on the release file read-only with the duckdb
+    Python module this install has (the duckdb CLI is not installed by pip)."""
+    import shlex
+
+    code = f"import duckdb; duckdb.connect({str(release)!r}, read_only=True).sql({sql!r}).show()"
+    return f"{shlex.quote(_python())} -c {shlex.quote(code)}"
+
+
+def _python() -> str:
+    """This interpreter, relative to the working directory when under it (shorter)."""
+    python = Path(sys.executable)
+    try:
+        return str(python.relative_to(Path.cwd()))
+    except ValueError:
+        return str(python)
 
 
 def _spec_cap(spec: Path) -> tuple[float, float]:
@@ -172,7 +204,7 @@ def _spec_cap(spec: Path) -> tuple[float, float]:
 
 def cmd_register(args: argparse.Namespace) -> int:
     """A privacy officer registers a dataset's lifetime cap (required before any release)."""
-    from dpcore.accounting import PrivacyCap
+    from dpcore.accounting import PrivacyCap, kind_words
     from dpcore.errors import DomainError
     from warehouse.ledger import register_budget
     from warehouse.paths import WarehousePaths
@@ -192,8 +224,9 @@ def cmd_register(args: argparse.Namespace) -> int:
     )
     protects = state.unit or "fixed by the first charge"
     print(
-        f"{state.dataset}: lifetime cap epsilon={cap.epsilon:g}, delta={cap.delta:g} "
-        f"(rho={state.cap_rho}); privacy unit: {protects}; spent rho={state.spent_rho}"
+        f"{state.dataset}: lifetime cap {cap.words()}, {kind_words(cap.delta)}, counted in "
+        f"{cap.currency} ({state.cap_amount:f}); privacy unit: {protects}; spent "
+        f"{cap.currency}={state.spent:f}"
     )
     return 0
 
@@ -204,8 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.preflight import preflight
 
     overrides = ReleaseOverrides(rows=args.rows, epsilon=args.epsilon)
-    preflight(args.spec, args.home, overrides, args.resume)  # refusals answer here, no server
-    with _flow_session(args):
+    request = preflight(args.spec, args.home, overrides, args.resume)  # refusals answer here
+    with _flow_session(args), _run_tags(request.name, request.dataset):
         from flows.release import release
 
         outcome = release(args.spec, resume_run_id=args.resume, home=args.home, overrides=overrides)
@@ -218,7 +251,7 @@ def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
     if as_json:
         _print_json(outcome.__dict__)
         return
-    if outcome.kind == "refresh":
+    if outcome.kind == ReleaseKind.REFRESH:
         how = f"a refresh of run {outcome.measurement_run}'s measurements, no privacy cost"
     elif outcome.resumed:
         how = "resumed from stored measurements, no new charge"
@@ -229,6 +262,8 @@ def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
         f"(run {outcome.run_id}, {how})"
     )
     print(f"report: {outcome.report or 'not written (see the warning above)'}")
+    if outcome.report:
+        print(f"open it: dprelease report {outcome.name} --open")
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -236,7 +271,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     from flows.preflight import refresh_preflight
 
     refresh_preflight(args.name, args.home, args.spec)  # refusals answer here, no server
-    with _flow_session(args):
+    with _flow_session(args), _run_tags(args.name, None):
         from flows.refresh import refresh
 
         outcome = refresh(args.name, home=args.home, spec_path=args.spec, rows=args.rows)
@@ -256,8 +291,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     plan = plan_release_fn(spec.to_request(args.spec), args.home)
     request = plan.request
-    rho = request.cost.ledger_rho
     state = plan.budget
+    rho = request.cost.charge_for(state.cap)  # in the cap's currency (epsilon if pure)
     cron = args.schedule or spec.schedule
     runs_left = state.runs_left(rho) if plan.horizon_left is None else plan.horizon_left
     schedule = runway(state, rho, cron, utc_now(), runs_left=max(runs_left, 0)) if cron else None
@@ -267,11 +302,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "release": request.name,
         "dataset": request.dataset,
         "method": request.method,
-        "cost": {"epsilon": request.cost.epsilon, "delta": request.cost.delta, "rho": rho},
-        "cap": {"epsilon": state.cap.epsilon, "delta": state.cap.delta, "rho": state.cap_rho},
-        "spent_rho": state.spent_rho,
-        "remaining_rho": state.remaining_rho,
-        "cost_share": cap_share(rho, state.cap_rho),
+        "kind": "pure" if request.cost.pure else "zcdp",
+        "currency": state.cap.currency,
+        "cost": {
+            "epsilon": request.cost.epsilon,
+            "delta": request.cost.delta,
+            "rho": request.cost.rho,
+            "amount": rho,
+        },
+        "cap": {
+            "epsilon": state.cap.epsilon,
+            "delta": state.cap.delta,
+            "amount": state.cap_amount,
+            **({} if state.cap.pure else {"rho": state.cap_amount}),
+        },
+        "spent": state.spent,
+        "remaining": state.remaining,
+        **({} if state.cap.pure else {"spent_rho": state.spent, "remaining_rho": state.remaining}),
+        "cost_share": cap_share(rho, state.cap_amount),
         "budget": statement.as_dict(),
         "affordable": plan.affordable,
         "runs_left": max(runs_left, 0),
@@ -305,8 +353,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         else f"; the remaining budget split over the horizon's {max(runs_left, 0)} run(s) left"
     )
     print(
-        f"cost: epsilon={request.cost.epsilon:g}, delta={request.cost.delta:g}, "
-        f"{percent(cap_share(rho, state.cap_rho))} of the lifetime cap (rho={rho:.6g}){horizon}"
+        f"cost: {request.cost.words()}, "
+        f"{percent(cap_share(rho, state.cap_amount))} of the lifetime cap "
+        f"({state.cap.currency}={rho:.6g}){horizon}"
     )
     print(f"budget: {statement.sentence()}; runs of this spec left: {max(runs_left, 0)}")
     then = (
@@ -325,7 +374,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"when the budget runs out (on_exhausted: {policy}): {then}")
     if not plan.affordable:
         print(f"this release would not be charged now: {plan.refusal()}")
-    print("noise per measured marginal (discrete Gaussian, standard deviation about sigma):")
+    print(
+        "noise per measured marginal (discrete Laplace of scale sigma, pure DP):"
+        if request.cost.pure
+        else "noise per measured marginal (discrete Gaussian, standard deviation about sigma):"
+    )
     for p in plan.measurements:
         cells = request.codec.domain.cells(p.clique)
         print(f"  {' x '.join(p.clique):40s} {cells:>9,} cells  sigma={p.sigma:.3g}")
@@ -335,7 +388,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_budget(args: argparse.Namespace) -> int:
     """Each dataset's budget as shares of its lifetime cap (and the largest epsilon still
     payable at its releases' delta), or one dataset's charge history."""
-    from dpcore.accounting import ZCDP_NOTE, BudgetStatement, cap_share, percent
+    from dpcore.accounting import BudgetStatement, budget_note, cap_share, percent
     from warehouse.ledger import all_budgets, history, latest_delta
 
     paths = _read_home(args.home)
@@ -351,14 +404,14 @@ def cmd_budget(args: argparse.Namespace) -> int:
             c = h.charge
             drawn = (
                 "nothing measured yet"
-                if h.recomputed_rho is None
-                else f"measurements spent rho={h.recomputed_rho:.6g}"
+                if h.recomputed is None
+                else f"measurements spent {h.currency}={h.recomputed:.6g}"
             )
             print(
                 f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "
                 f"run {c.run_id}  [{c.unit or 'unit not recorded'}]  eps={c.epsilon:g} "
                 f"delta={c.delta:g}: {percent(h.share)} of the cap, {percent(h.used_after)} "
-                f"used after (rho={c.rho:.6g}; {drawn})  "
+                f"used after ({h.currency}={c.rho:.6g}; {drawn})  "
                 f"cumulative eps={h.cumulative_epsilon:.4g}  {h.outcome}"
             )
         return 0
@@ -373,9 +426,20 @@ def cmd_budget(args: argparse.Namespace) -> int:
             "unit": s.unit,
             "cap_epsilon": s.cap.epsilon,
             "cap_delta": s.cap.delta,
-            "cap_rho": str(s.cap_rho),
-            "spent_rho": str(s.spent_rho),
-            "remaining_rho": str(s.remaining_rho),
+            "kind": "pure" if s.cap.pure else "zcdp",
+            "currency": s.cap.currency,
+            "cap_amount": str(s.cap_amount),
+            "spent": str(s.spent),
+            "remaining": str(s.remaining),
+            **(
+                {}
+                if s.cap.pure
+                else {
+                    "cap_rho": str(s.cap_amount),
+                    "spent_rho": str(s.spent),
+                    "remaining_rho": str(s.remaining),
+                }
+            ),
             "spent_epsilon": s.spent_epsilon,
             **statement.as_dict(),
         }
@@ -387,10 +451,10 @@ def cmd_budget(args: argparse.Namespace) -> int:
     if not data:
         print("no dataset has been charged yet")
     for s, statement in zip(states, statements, strict=True):
-        used = cap_share(s.spent_rho, s.cap_rho)
+        used = cap_share(s.spent, s.cap_amount)
         print(f"{s.dataset:<24} {_bar(used)} {statement.sentence()}")
-    if data:
-        print(ZCDP_NOTE)
+    for note in dict.fromkeys(budget_note(s.cap) for s in states):
+        print(note)
     return 0
 
 
@@ -438,7 +502,7 @@ def cmd_releases(args: argparse.Namespace) -> int:
     for r in rows:
         kind = (
             f"refresh of {r['measurement_run']}"
-            if r.get("kind") == "refresh"
+            if r.get("kind") == ReleaseKind.REFRESH
             else f"eps={r['epsilon']:g} delta={r['delta']:g}"
         )
         share = r.get("cumulative_share")
@@ -479,7 +543,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         version = f" v{r.version}" if r.version else ""
         error = f"  {r.error}" if r.error else ""
-        refresh = f"  refresh of {r.measurement_run}" if r.kind == "refresh" else ""
+        refresh = f"  refresh of {r.measurement_run}" if r.kind == ReleaseKind.REFRESH else ""
         print(
             f"{r.run_id:<36}  {r.release:<16} {r.status:<10}{version} {_when(r.started_at)}"
             f"{refresh}{error}"
@@ -524,7 +588,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from flows.serve import serve_specs
 
         print(f"serving the specs in {args.specs}; Prefect UI: {ui_address(api)}", flush=True)
-        serve_specs(Path(args.specs), home=args.home)
+        serve_specs(Path(args.specs), home=args.home, reports_port=args.reports_port)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Where a release's report is (its file, and its address if a server serves it); with
+    ``--open``, open it in the browser (at that address, else the file itself)."""
+    import webbrowser
+
+    from flows.report_server import REPORT_FILE, report_files, report_url, serving_url
+
+    paths = _read_home(args.home)
+    reports = report_files(paths.home / "reports")
+    names = sorted({m["name"] for p in reports if (m := REPORT_FILE.match(p.name))})
+    if args.name not in names:
+        raise UnknownNameError(
+            f"there is no report of a release named {args.name} in {paths.home / 'reports'}"
+            f"{_did_you_mean(args.name, names)}"
+        )
+    mine = [p for p in reports if p.name.startswith(f"{args.name}_v")]
+    if args.version is not None:
+        mine = [p for p in mine if p.name == f"{args.name}_v{args.version}.html"]
+        if not mine:
+            raise UnknownNameError(f"{args.name} has no report of version {args.version}")
+    report = mine[0]  # newest first
+    base = serving_url(paths.home)
+    url = None if base is None else report_url(base, report)
+    print(f"report: {report}")
+    print(
+        f"served at: {url}"
+        if url
+        else "served at: nothing serves reports now (`dprelease serve` does)"
+    )
+    if args.open:
+        target = url or report.as_uri()
+        opened = webbrowser.open(target)
+        print(f"opened {target}" if opened else f"no web browser found here; open {target}")
     return 0
 
 
@@ -680,6 +780,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("serve", cmd_serve, "serve one scheduled deployment per spec for the Prefect UI")
     p.add_argument("--specs", default=str(SPECS_DIR), help="directory of spec files")
+    p.add_argument(
+        "--reports-port",
+        type=int,
+        metavar="PORT",
+        help="port on 127.0.0.1 serving the release reports (default $DPRELEASE_REPORTS_PORT, "
+        "else the home's previous port if free, else a free one)",
+    )
+    p = add("report", cmd_report, "show (--open: open) a release's newest HTML report")
+    p.add_argument("name")
+    p.add_argument("--version", type=int, help="version number (default: the newest)")
+    p.add_argument("--open", action="store_true", help="open it in the web browser")
     p = add("server", cmd_server, "show, start or stop this home's local Prefect server")
     p.add_argument("action", choices=["status", "start", "stop"])
     return parser
@@ -709,7 +820,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Called without ``argv`` (the console script), the process ends as soon as the command
     has answered (:func:`_exit_now`); with ``argv`` (tests, callers), it returns the code.
     """
-    code = _main(argv)
+    try:
+        code = _main(argv)
+    except BrokenPipeError:  # the reader left (``dprelease plan ... | head``): not an error
+        code = 0
     if argv is None:
         _exit_now(code)
     return code

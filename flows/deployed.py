@@ -6,8 +6,8 @@ This wrapper takes everything else, so its form offers only the spec, the safe o
 and ``resume_run_id`` (each described, from the docstring below): nobody who may press Run
 can point a release at another warehouse directory (another ledger). Its runs use the
 worker's ``$DPRELEASE_HOME`` (else ``./.dprelease`` in the repository the worker pulls).
-It carries the same flow name, so its runs sit with the CLI's in the UI. (``dprelease serve`` drops ``home`` from the served flow's schema instead,
-:mod:`flows.serve`.)
+It carries the same flow name (and run names), so its runs sit with the CLI's in the UI.
+(``dprelease serve`` drops ``home`` from the served flow's schema instead, :mod:`flows.serve`.)
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from prefect import flow
 from flows.finish import ReleaseOutcome
 from flows.overrides import ReleaseOverrides
 from flows.release import release
+from flows.run_labels import release_run_name
 
 
-@flow(name="release", flow_run_name="release {spec_path}", validate_parameters=True)
+@flow(name="release", flow_run_name=release_run_name, validate_parameters=True)
 def deployed_release(
     spec_path: str,
     overrides: ReleaseOverrides | None = None,

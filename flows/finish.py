@@ -1,7 +1,8 @@
 """The post-measurement half of a release, shared by measured releases and refreshes.
 
 From stored noisy measurements to a published version: fit and sample, check utility,
-publish, then write the report and artifacts. Only DP outputs are used from here on.
+publish, name the run after what it published (:mod:`flows.run_labels`), then write the
+report and artifacts. Only DP outputs are used from here on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from prefect import get_run_logger
 from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from flows.progress import step
+from flows.report_server import report_url, serving_url
+from flows.run_labels import label_run, run_name, run_tags
 from tasks.artifacts import publish_artifacts
+from tasks.context import warehouse_paths
 from tasks.publish import publish_release
 from tasks.request import ReleaseRequest
 from tasks.runlog import safe_error_text
@@ -22,6 +26,7 @@ from tasks.synthesize import SyntheticTable, synthesize_table
 from tasks.utility import check_utility_task, require_utility
 from warehouse.ledger import Charge
 from warehouse.publish import PublishedRelease
+from warehouse.vocabulary import ReleaseKind
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class ReleaseOutcome:
     resumed: bool
     utility_passed: bool
     report: str | None
-    kind: str = "measured"
+    kind: str = ReleaseKind.MEASURED
     measurement_run: str | None = None
 
 
@@ -75,6 +80,14 @@ def sample_check_publish(
             measurements=measurements,
         )
     logger.info("published release.%s (%d rows)", published.table_name, published.rows)
+    name = run_name(
+        request.name,
+        version=published.version,
+        epsilon=receipt.epsilon,
+        refresh=refresh_of is not None,
+        resumed=resumed,
+    )
+    label_run(name, run_tags(request.name, request.dataset))
     report = _report(
         request, published, receipt, measurements, table, utility, run_id, home, refresh_of
     )
@@ -90,7 +103,7 @@ def sample_check_publish(
         resumed=resumed,
         utility_passed=utility.success,
         report=None if report is None else str(report),
-        kind="refresh" if refresh else "measured",
+        kind=ReleaseKind.REFRESH if refresh else ReleaseKind.MEASURED,
         measurement_run=refresh_of or run_id,
     )
 
@@ -115,7 +128,7 @@ def _report(
         try:
             from tasks.report import write_release_report
 
-            report = write_release_report(
+            written = write_release_report(
                 request,
                 published,
                 receipt,
@@ -125,8 +138,20 @@ def _report(
                 home,
                 refresh_of,
             )
+            report = written.path
             logger.info("release report written to %s", report)
-            publish_artifacts(request, published, utility, run_id, home, report, measurements)
+            base = serving_url(warehouse_paths(home).home)
+            publish_artifacts(
+                request,
+                published,
+                utility,
+                run_id,
+                home,
+                report,
+                measurements,
+                headline=written.headline,
+                url=None if base is None else report_url(base, report),
+            )
             return report
         except Exception as error:  # the release stands: a missing report must not fail it
             logger.warning(

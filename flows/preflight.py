@@ -56,7 +56,7 @@ def resumable(request: ReleaseRequest, run_id: str, home: str | None) -> Release
             "start a new run instead (it will be charged)."
         )
     charged = replace(request, cost=PrivacyCost(receipt.epsilon, receipt.delta))
-    if charged.cost.ledger_rho != receipt.rho:
+    if charged.cost.charge_for(request.cap) != receipt.rho:
         raise ResumeError(f"run {run_id}'s charge does not match its recorded cost")
     return charged
 

@@ -22,6 +22,7 @@ from dpcore.errors import DPReleaseError
 from flows.finish import ReleaseOutcome, sample_check_publish
 from flows.progress import step
 from flows.refusal import refused
+from flows.run_labels import refresh_run_name
 from flows.served import refuse_home_override
 from flows.spec import load_spec, parse_spec
 from tasks.refresh import RefreshSource, mark_refresh, refresh_source
@@ -80,7 +81,7 @@ def refresh_in_run(
     )
 
 
-@flow(name="refresh", flow_run_name="refresh {name}", validate_parameters=True)
+@flow(name="refresh", flow_run_name=refresh_run_name, validate_parameters=True)
 def refresh(
     name: str,
     home: str | None = None,

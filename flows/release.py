@@ -18,6 +18,7 @@ from flows.preflight import ResumeError, release_request
 from flows.progress import step
 from flows.refresh import refresh_in_run
 from flows.refusal import install_refusal_filter, refused
+from flows.run_labels import label_run, release_run_name, run_tags
 from flows.served import refuse_home_override
 from tasks.budget import charge_budget, plan_release
 from tasks.measure import measure
@@ -34,7 +35,7 @@ def _new_run_id() -> str:
     return str(current) if current else str(uuid.uuid4())
 
 
-@flow(name="release", flow_run_name="release {spec_path}", validate_parameters=True)
+@flow(name="release", flow_run_name=release_run_name, validate_parameters=True)
 def release(
     spec_path: str,
     resume_run_id: str | None = None,
@@ -77,6 +78,7 @@ def _release(
             with step("planning"):
                 plan = plan_release(request, home)
             request = plan.request
+            label_run(None, run_tags(request.name, request.dataset))  # e.g. a view's base table
             if not plan.affordable:
                 return _when_exhausted(request, run_id, home, plan.refusal())
             with step("loading and validating source"):

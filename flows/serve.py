@@ -9,6 +9,11 @@ The form exposes no storage: the warehouse directory is bound when serving start
 (``$DPRELEASE_HOME``, set by :func:`serve_specs` for the runs it starts), never a
 parameter. The flows refuse a ``home`` passed to a deployment's run
 (:func:`flows.served.refuse_home_override`).
+
+The same process serves the home's release reports over HTTP
+(:mod:`flows.report_server`), so the links in the runs' artifacts open from the Prefect UI.
+Deployments are tagged with their release and dataset (``release:<name>``,
+``dataset:<table>``), as runs from the command line are (:mod:`flows.run_labels`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from prefect.deployments.runner import RunnerDeployment
 
 from flows.refresh import refresh
 from flows.release import release
+from flows.report_server import REPORTS_URL_ENV, reports_served
+from flows.run_labels import run_tags
 from flows.spec import ReleaseSpec, load_spec
 from warehouse.paths import WarehousePaths
 
@@ -96,7 +103,7 @@ def build_deployments(specs_dir: Path) -> list[RunnerDeployment]:
             cron=spec.schedule,
             parameters={"spec_path": resolved},
             description=spec.release.description,
-            tags=["dprelease", spec.source.name],
+            tags=run_tags(spec.release.name, spec.source.name),
             concurrency_limit=1,  # runs of one spec queue: DuckDB has one writer per file
             enforce_parameter_schema=True,
         )
@@ -120,7 +127,7 @@ def build_refresh_deployments(specs_dir: Path) -> list[RunnerDeployment]:
                 f"Publish a new version of {spec.release.name} re-sampled from its newest "
                 "stored measurements, at no privacy cost."
             ),
-            tags=["dprelease", "refresh"],
+            tags=[*run_tags(spec.release.name, spec.source.name), "refresh"],
             concurrency_limit=1,
             enforce_parameter_schema=True,
         )
@@ -130,17 +137,27 @@ def build_refresh_deployments(specs_dir: Path) -> list[RunnerDeployment]:
     return deployments
 
 
-def serve_specs(specs_dir: Path, home: str | None = None) -> None:
+def serve_specs(specs_dir: Path, home: str | None = None, reports_port: int | None = None) -> None:
     """Serve every ``*.yaml`` in ``specs_dir``; deployments stay active if serving stops.
 
     Each spec gets a scheduled ``release`` deployment and a manual ``refresh`` one. Each has
     a concurrency limit of one, so scheduled and manual runs of a spec queue instead of
     racing; the ledger stays correct either way (its charge is atomic). ``home`` (default
-    ``$DPRELEASE_HOME``, else ``./.dprelease``) is bound here, for every run served.
+    ``$DPRELEASE_HOME``, else ``./.dprelease``) is bound here, for every run served, and its
+    reports are served over HTTP meanwhile (on ``reports_port``; see
+    :func:`flows.report_server.reports_served`); the runs link them at that address.
     """
-    os.environ["DPRELEASE_HOME"] = str(WarehousePaths.from_env(home).home)
-    serve(
-        *build_deployments(specs_dir),
-        *build_refresh_deployments(specs_dir),
-        pause_on_shutdown=False,
-    )
+    paths = WarehousePaths.from_env(home)
+    os.environ["DPRELEASE_HOME"] = str(paths.home)
+    deployments = [*build_deployments(specs_dir), *build_refresh_deployments(specs_dir)]
+    configured = os.environ.get(REPORTS_URL_ENV)
+    with reports_served(paths.home, reports_port) as url:
+        print(f"release reports: {url}/ (this home's reports, for the runs' artifacts)", flush=True)
+        os.environ[REPORTS_URL_ENV] = url  # the served runs link the reports here
+        try:
+            serve(*deployments, pause_on_shutdown=False)
+        finally:
+            if configured is None:
+                os.environ.pop(REPORTS_URL_ENV, None)
+            else:
+                os.environ[REPORTS_URL_ENV] = configured

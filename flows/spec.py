@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from dpcore.accounting import PrivacyCap, PrivacyCost, split_cost
+from dpcore.accounting import PrivacyCap, PrivacyCost, mixed_message, split_cost
 from dpcore.domain import Domain
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.errors import DomainError, DPReleaseError
@@ -142,8 +142,12 @@ def _finite_positive_epsilon(v: float) -> float:
 
 
 def _delta_in_unit_interval(v: float) -> float:
-    if not math.isfinite(v) or not 0 < v < 1:
-        raise ValueError("delta must be a finite number strictly between 0 and 1")
+    if not math.isfinite(v) or not 0 <= v < 1:
+        raise ValueError(
+            "delta must be a finite number in [0, 1): 0 asks for pure epsilon-DP (Laplace "
+            "noise, epsilons add up exactly), a small positive delta such as 1e-9 for "
+            "(epsilon, delta)-DP accounted in zCDP"
+        )
     return v
 
 
@@ -152,7 +156,8 @@ Delta = Annotated[float, AfterValidator(_delta_in_unit_interval)]
 
 
 class Budget(_Strict):
-    """An (epsilon, delta) pair; both must be finite, epsilon > 0 and 0 < delta < 1."""
+    """An (epsilon, delta) pair; both must be finite, epsilon > 0 and 0 <= delta < 1 (a delta
+    of 0 is pure epsilon-DP)."""
 
     epsilon: Epsilon
     delta: Delta
@@ -206,9 +211,11 @@ class PrivacyInfo(_Strict):
                 "give either epsilon or horizon, not both: with a horizon each run's epsilon "
                 "is the remaining budget divided by the runs still to come"
             )
+        cap = PrivacyCap(self.cap.epsilon, self.cap.delta)
+        if cap.pure and self.delta > 0:
+            raise ValueError(mixed_message(PrivacyCost(self.epsilon or 1.0, self.delta), cap))
         if self.epsilon is not None and (
-            PrivacyCost(self.epsilon, self.delta).ledger_rho
-            > PrivacyCap(self.cap.epsilon, self.cap.delta).ledger_rho
+            PrivacyCost(self.epsilon, self.delta).charge_for(cap) > cap.ledger_amount
         ):
             raise ValueError(
                 "this release alone costs more than the dataset's lifetime cap; "
@@ -222,7 +229,7 @@ class PrivacyInfo(_Strict):
             return PrivacyCost(self.epsilon, self.delta)
         assert self.horizon is not None
         cap = PrivacyCap(self.cap.epsilon, self.cap.delta)
-        return split_cost(cap.ledger_rho, self.horizon.runs, self.delta)
+        return split_cost(cap.ledger_amount, self.horizon.runs, self.delta, cap)
 
 
 MissingTokens = str | list[str] | None

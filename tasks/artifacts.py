@@ -1,15 +1,24 @@
-"""Task: Prefect artifacts for a release, built from DP outputs and the ledger only."""
+"""Task: Prefect artifacts for a release, built from DP outputs and the ledger only.
+
+The ``release-<name>`` markdown artifact leads with the report's headline figures (cost as
+a share of the cap, the agreement score and its noise floor), so that the Prefect UI shows
+them without opening anything, then links the report at an HTTP address (a page served over
+HTTP cannot link a ``file://`` one). When nothing serves reports, it says how to open the
+report instead of carrying a dead link.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from dpcore.accounting import kind_words
 from dpcore.marginals import Measurement
 from expectations import UtilityReport
 from tasks.context import warehouse_paths
@@ -17,17 +26,40 @@ from tasks.request import ReleaseRequest
 from warehouse.ledger import history
 from warehouse.publish import PublishedRelease
 
+if TYPE_CHECKING:  # tasks.report imports matplotlib, which is loaded only when a report is due
+    from tasks.report.headline import Headline
+
 
 def artifact_key(*parts: str) -> str:
     """A Prefect artifact key: lowercase letters, digits and dashes."""
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def report_link(report: Path | None) -> str:
-    """A markdown link to the HTML release report (a local file under the warehouse home)."""
+def report_link(name: str, report: Path | None, url: str | None) -> str:
+    """How to open the HTML release report: a link to ``url`` where it is served, and the
+    command that opens it on the machine that wrote it (always true, served or not)."""
     if report is None:
         return "no report was written for this run"
-    return f"[release report]({report.resolve().as_uri()}) (`{report}`)"
+    command = f"`dprelease report {name} --open`"
+    if url is None:
+        return (
+            f"`{report.name}`: open it with {command} on the machine that ran the release "
+            "(no report server was running; `dprelease serve` serves reports to this page)"
+        )
+    return f"[open the release report]({url}) (or {command})"
+
+
+def headline_markdown(headline: Headline | None) -> str:
+    """The report's headline figures as the artifact's opening paragraph ('' if none)."""
+    if headline is None:
+        return ""
+    agreement = headline.agreement_text()
+    return (
+        f"**{headline.rows:,} synthetic rows of {headline.columns} columns; "
+        f"{headline.cost_text()}.** {headline.budget_sentence}."
+        + (f"\n\n{agreement}" if agreement else "")
+        + "\n\n"
+    )
 
 
 def noise_markdown(measurements: Sequence[Measurement]) -> str:
@@ -46,8 +78,12 @@ def release_markdown(
     run_id: str,
     report: Path | None = None,
     measurements: Sequence[Measurement] = (),
+    *,
+    headline: Headline | None = None,
+    url: str | None = None,
 ) -> str:
-    """The release summary shown in the Prefect UI, linking to the HTML report."""
+    """The release summary shown in the Prefect UI: the headline figures, the facts, the
+    utility checks and the noise, and how to open the HTML report."""
     noise = (
         f"\n## Noise per measured marginal\n\n{noise_markdown(measurements)}"
         if measurements
@@ -60,7 +96,9 @@ def release_markdown(
     )
     return f"""# Release `{published.table_name}`
 
-{request.description}
+{headline_markdown(headline)}{request.description}
+
+**Report:** {report_link(request.name, report, url)}
 
 | | |
 |---|---|
@@ -68,11 +106,10 @@ def release_markdown(
 | rows | {published.rows:,} synthetic rows (noisy total {utility.noisy_total:,.0f}) |
 | columns | {len(request.codec.columns)} |
 | method | {request.method} |
-| privacy cost | epsilon = {request.cost.epsilon:g}, delta = {request.cost.delta:g} \
-(rho = {request.cost.ledger_rho:.6g}) |
-| dataset cap | epsilon = {request.cap.epsilon:g}, delta = {request.cap.delta:g} |
+| privacy cost | {request.cost.words()} ({kind_words(request.cost.delta)}; zCDP \
+rho = {request.cost.rho:.6g}) |
+| dataset cap | {request.cap.words()} |
 | run | `{run_id}` |
-| report | {report_link(report)} |
 
 ## Utility checks (synthetic rows vs noisy measurements)
 
@@ -90,6 +127,9 @@ def publish_artifacts_fn(
     home: str | None,
     report: Path | None = None,
     measurements: Sequence[Measurement] = (),
+    *,
+    headline: Headline | None = None,
+    url: str | None = None,
 ) -> None:
     """A markdown summary of the release (linking its report) and the budget ledger table.
 
@@ -98,7 +138,9 @@ def publish_artifacts_fn(
     """
     create_markdown_artifact(
         key=artifact_key("release", request.name),
-        markdown=release_markdown(request, published, utility, run_id, report, measurements),
+        markdown=release_markdown(
+            request, published, utility, run_id, report, measurements, headline=headline, url=url
+        ),
         description=f"Release {published.table_name}",
     )
     rows = [h.as_dict() for h in history(warehouse_paths(home).warehouse, request.dataset)]

@@ -20,6 +20,7 @@ from tasks.retry import retry_unless_permanent
 from warehouse.faults import crash_point
 from warehouse.ledger import Charge, charge
 from warehouse.runs import set_status
+from warehouse.vocabulary import RunStatus
 
 __all__ = [
     "DomainTooLargeError",
@@ -48,7 +49,7 @@ def charge_budget_fn(request: ReleaseRequest, run_id: str, home: str | None) -> 
         unit=request.unit.label,
     )
     crash_point("after-charge")
-    set_status(paths.warehouse, run_id, "charged")
+    set_status(paths.warehouse, run_id, RunStatus.CHARGED)
     return receipt
 
 

@@ -9,19 +9,19 @@ from prefect.cache_policies import NO_CACHE
 
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.noise import secure_source
-from dpcore.synth.registry import get_synthesizer
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
 from tasks.retry import retry_unless_permanent
 from warehouse.faults import crash_point
 from warehouse.measurements import measure_once
 from warehouse.runs import set_status
+from warehouse.vocabulary import RunStatus
 
 
 def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[Measurement]:
     """Stored measurements of the run, drawn now (secure noise) only if none are stored."""
     paths = warehouse_paths(home)
-    synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
+    synthesizer = request.synthesizer()
     domain = request.codec.domain
 
     def draw(oracle: CountOracle) -> list[Measurement]:
@@ -44,7 +44,7 @@ def measure_fn(request: ReleaseRequest, run_id: str, home: str | None) -> list[M
             candidates=synthesizer.candidates(domain),
         )
     crash_point("after-measurements")
-    set_status(paths.warehouse, run_id, "measured")
+    set_status(paths.warehouse, run_id, RunStatus.MEASURED)
     return measurements
 
 

@@ -13,7 +13,6 @@ from dpcore.accounting import BudgetState, exhausted_message, split_cost
 from dpcore.errors import BudgetExhaustedError, DomainError
 from dpcore.synth.base import PlannedMeasurement
 from dpcore.synth.limits import check_measurable, check_noise_scales
-from dpcore.synth.registry import get_synthesizer
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.connection import connect
@@ -45,7 +44,7 @@ class ReleasePlan:
         """Whether the remaining budget (and the horizon, if any) covers this release."""
         if self.horizon_left is not None and self.horizon_left < 1:
             return False
-        return self.budget.can_charge(self.request.cost.ledger_rho)
+        return self.budget.can_charge(self.request.cost.charge_for(self.budget.cap))
 
     def refusal(self) -> str:
         """Why the release cannot be charged, and what to do (only if not affordable)."""
@@ -56,7 +55,9 @@ class ReleasePlan:
                 "privacy.horizon.runs (it splits only what remains), or publish a refresh "
                 "from stored measurements, which costs nothing."
             )
-        return exhausted_message(self.budget, self.request.cost.ledger_rho, self.request.cost.delta)
+        return exhausted_message(
+            self.budget, self.request.cost.charge_for(self.budget.cap), self.request.cost.delta
+        )
 
 
 def resolve_cost(
@@ -69,10 +70,10 @@ def resolve_cost(
     if request.horizon_runs is None:
         return request, None
     left = request.horizon_runs - runs_done
-    if left < 1 or state.remaining_rho <= 0:
+    if left < 1 or state.remaining <= 0:
         return request, min(left, 0)
     try:
-        cost = split_cost(state.remaining_rho, left, request.cost.delta)
+        cost = split_cost(state.remaining, left, request.cost.delta, state.cap)
     except BudgetExhaustedError:
         return request, 0
     return replace(request, cost=cost), left
@@ -114,7 +115,7 @@ def plan_release_fn(request: ReleaseRequest, home: str | None) -> ReleasePlan:
         else release_charge_count(paths.warehouse, request.dataset, request.name)
     )
     request, horizon_left = resolve_cost(request, state, done)
-    synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
+    synthesizer = request.synthesizer()
     check_measurable(request.cost.epsilon, request.measure_rho)
     planned = tuple(synthesizer.plan(request.codec.domain, request.measure_rho))
     check_noise_scales(

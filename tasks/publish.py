@@ -8,7 +8,7 @@ from dataclasses import asdict
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from dpcore.accounting import cap_share, eps_from_rho
+from dpcore.accounting import PrivacyCost, cap_share, cumulative_epsilon
 from dpcore.encoding import ColumnCodec
 from dpcore.marginals import Measurement
 from expectations import UtilityReport
@@ -21,6 +21,7 @@ from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state
 from warehouse.publish import PublishedRelease, ReleaseMetadata, publish
 from warehouse.runs import set_status
+from warehouse.vocabulary import ReleaseKind, RunStatus
 
 
 def column_comment(codec: ColumnCodec) -> str:
@@ -55,10 +56,12 @@ def publish_fn(
     cumulative_delta = request.cap.delta
     if refresh_of is None:
         spent = receipt.spent_after
-        cost = (receipt.epsilon, receipt.delta, float(receipt.rho))
+        # The catalog's rho is the release's zCDP cost (epsilon**2 / 2 for a pure release),
+        # whatever currency its cap's ledger counts in.
+        cost = (receipt.epsilon, receipt.delta, PrivacyCost(receipt.epsilon, receipt.delta).rho)
     else:
         state = budget_state(paths.warehouse, request.dataset, request.cap, request.unit.label)
-        spent = receipt.spent_after if state is None else state.spent_rho
+        spent = receipt.spent_after if state is None else state.spent
         cost = (0.0, 0.0, 0.0)
     meta = ReleaseMetadata(
         name=request.name,
@@ -70,26 +73,27 @@ def publish_fn(
         epsilon=cost[0],
         delta=cost[1],
         rho=cost[2],
-        cumulative_epsilon=eps_from_rho(float(spent), cumulative_delta),
+        cumulative_epsilon=cumulative_epsilon(spent, request.cap),
         cumulative_delta=cumulative_delta,
         cap_epsilon=request.cap.epsilon,
         cap_delta=request.cap.delta,
         utility_passed=utility.success,
         utility={"checks": [asdict(c) for c in utility.checks], "rows": utility.rows},
         column_comments={c.name: column_comment(c) for c in request.codec.columns},
-        kind="measured" if refresh_of is None else "refresh",
+        kind=ReleaseKind.MEASURED if refresh_of is None else ReleaseKind.REFRESH,
         measurement_run=refresh_of or run_id,
         cumulative_rho=spent,
         unit=request.unit.label,
         cost_share=0.0 if refresh_of is not None else cap_share(receipt.rho, request.cap),
         cumulative_share=cap_share(spent, request.cap),
+        guarantee="pure" if request.cost.pure else "zcdp",
     )
     marginals = marginal_rows(table, measurements, refresh_of or run_id) if measurements else None
     published = publish(
         paths, table.frames(), meta, private=table.synthetic.private, marginals=marginals
     )
     crash_point("after-rename")
-    set_status(paths.warehouse, run_id, "published", version=published.version)
+    set_status(paths.warehouse, run_id, RunStatus.PUBLISHED, version=published.version)
     return published
 
 

@@ -19,6 +19,7 @@ from tasks.stored import NothingToRefreshError, nothing_to_refresh
 from warehouse.ledger import Charge, charge_for_run
 from warehouse.measurements import load_measurements, newest_measured_run
 from warehouse.runs import get_run, set_kind
+from warehouse.vocabulary import ReleaseKind
 
 __all__ = ["NothingToRefreshError", "RefreshSource", "mark_refresh", "refresh_source"]
 
@@ -58,7 +59,7 @@ def refresh_source_fn(release: str, home: str | None) -> RefreshSource:
 
 def mark_refresh_fn(run_id: str, source_run: str, home: str | None) -> None:
     """Record that the run is a refresh of ``source_run``'s measurements (no charge)."""
-    set_kind(warehouse_paths(home).warehouse, run_id, "refresh", source_run)
+    set_kind(warehouse_paths(home).warehouse, run_id, ReleaseKind.REFRESH, source_run)
 
 
 refresh_source = task(name="find stored measurements", cache_policy=NO_CACHE)(refresh_source_fn)

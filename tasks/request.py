@@ -7,6 +7,8 @@ from typing import Literal
 
 from dpcore.accounting import PrivacyCap, PrivacyCost
 from dpcore.encoding import TableCodec
+from dpcore.synth.base import Synthesizer
+from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
 
 
@@ -46,8 +48,15 @@ class ReleaseRequest:
 
     @property
     def measure_rho(self) -> float:
-        """What the synthesizer may spend at sensitivity 1 so the release costs ``cost``."""
-        return self.unit.unit_rho(self.cost.rho)
+        """What the synthesizer may spend at sensitivity 1 so the release costs ``cost``, in
+        its calculus's currency (rho in zCDP; epsilon for a pure release, whose person unit
+        divides by k rather than k**2)."""
+        return self.cost.calculus.unit_budget(self.cost.budget, self.unit.sensitivity)
+
+    def synthesizer(self) -> Synthesizer:
+        """The spec's synthesizer, pricing noise as the release's kind asks (Laplace and
+        epsilon for a pure release, Gaussian and rho otherwise)."""
+        return get_synthesizer(self.method, calculus=self.cost.calculus, **self.synthesizer_options)
 
     @property
     def dataset(self) -> str:

@@ -9,6 +9,7 @@ from dpcore.errors import DPReleaseError
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.runs import RunRecord, get_run, set_status, start_run
+from warehouse.vocabulary import ReleaseKind, RunStatus
 
 
 def start_run_fn(
@@ -25,7 +26,7 @@ def start_run_fn(
         spec_hash=request.spec_hash,
         spec_path=request.spec_path,
         spec_json=request.spec_json,
-        kind="release" if refresh_of is None else "refresh",
+        kind=ReleaseKind.MEASURED if refresh_of is None else ReleaseKind.REFRESH,
         measurement_run=refresh_of,
     )
 
@@ -44,7 +45,9 @@ def safe_error_text(error: BaseException) -> str:
 
 def mark_failed(run_id: str, error: BaseException, home: str | None) -> None:
     """Record the run as failed with a safe message."""
-    set_status(warehouse_paths(home).warehouse, run_id, "failed", error=safe_error_text(error))
+    set_status(
+        warehouse_paths(home).warehouse, run_id, RunStatus.FAILED, error=safe_error_text(error)
+    )
 
 
 record_start = task(name="record run", cache_policy=NO_CACHE)(start_run_fn)

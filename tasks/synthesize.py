@@ -25,7 +25,6 @@ from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
 from dpcore.errors import DPReleaseError
 from dpcore.marginals import Measurement
-from dpcore.synth.registry import get_synthesizer
 from dpcore.synth.release import SyntheticCodes, synthesize
 from dpcore.synth.sampling import DEFAULT_CHUNK_ROWS
 from dpcore.synth.tally import CodeTally
@@ -124,7 +123,7 @@ def synthesize_fn(request: ReleaseRequest, measurements: Sequence[Measurement]) 
 
     Streams the table once, :data:`CHUNK_ROWS` rows at a time, to summarise it.
     """
-    synthesizer = get_synthesizer(request.method, **request.synthesizer_options)
+    synthesizer = request.synthesizer()
     synthetic = synthesize(
         synthesizer,
         request.codec.domain,

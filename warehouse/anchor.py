@@ -95,7 +95,11 @@ def verify_against_releases(
                 f"but the budget ledger for {dataset} has no charge for that run: charges were "
                 f"deleted. {_RESTORE}"
             )
-        ledger_eps = eps_from_rho(float(spent_rho), cumulative_delta)
+        ledger_eps = (  # a pure cap's ledger counts epsilon itself
+            float(spent_rho)
+            if cumulative_delta == 0
+            else eps_from_rho(float(spent_rho), cumulative_delta)
+        )
         if cumulative_eps > ledger_eps * (1 + _REL_TOLERANCE):
             raise LedgerError(
                 f"the release catalog shows {dataset}'s cumulative epsilon reached "

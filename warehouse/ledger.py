@@ -11,7 +11,7 @@ against the new total. A charge is keyed by run id, so a retried run is never ch
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,7 +24,7 @@ from dpcore.accounting import (
     PrivacyCap,
     PrivacyCost,
     cap_share,
-    eps_from_rho,
+    cumulative_epsilon,
     exhausted_message,
 )
 from dpcore.errors import BudgetExhaustedError
@@ -39,7 +39,9 @@ from warehouse.errors import (
     UnregisteredDatasetError,
 )
 from warehouse.measurements import recomputed_spend
+from warehouse.rows import from_row, insert_sql, select_list, values_of
 from warehouse.schema import ensure_privacy_schema
+from warehouse.vocabulary import RunStatus
 
 GENESIS = "0" * 64
 
@@ -56,6 +58,8 @@ class Charge:
     epsilon: float
     delta: float
     rho: Decimal
+    """The charge in the cap's currency: rho, or epsilon under a pure cap (the column keeps
+    its first name so that existing hash chains still verify)."""
     spent_after: Decimal
     charged_at: datetime
     prev_hash: str
@@ -63,9 +67,14 @@ class Charge:
     unit: str | None = None
     """Whom the charge's release protected (``row`` or ``person:<key>``); None on charges
     made before units were recorded."""
+    hash_version: int | None = None
+    """The format of ``row_hash`` (:data:`HASH_VERSION` for new charges; None: the format
+    from before formats were numbered)."""
 
     def expected_hash(self) -> str:
         """The hash this row must carry given its fields and its predecessor's hash."""
+        if self.hash_version is not None:
+            return versioned_charge_hash(self)
         return charge_hash(
             self.prev_hash,
             self.dataset,
@@ -119,18 +128,64 @@ def charge_hash(
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
-_CHARGE_COLUMNS = (
-    "dataset, seq, run_id, release, spec_hash, epsilon, delta, rho, spent_after, "
-    "charged_at, prev_hash, row_hash, unit"
-)
+HASH_VERSION = 2
+"""The charge-hash format new charges are written in (see :func:`versioned_charge_hash`)."""
+
+HASHED_FIELDS: dict[int, tuple[str, ...]] = {
+    2: (
+        "dataset",
+        "seq",
+        "run_id",
+        "release",
+        "spec_hash",
+        "epsilon",
+        "delta",
+        "rho",
+        "spent_after",
+        "charged_at",
+        "unit",
+    ),
+}
+"""The fields each numbered format hashes. A field added to :class:`Charge` later joins a new
+format (3, ...); rows keep verifying under the format they were written in, and a row's
+format is itself hashed, so relabelling a row's format breaks its hash."""
+
+
+def _canonical(value: object) -> str:
+    """One field as the hash reads it: exact decimals, floats by repr, UTC timestamps."""
+    if value is None:
+        return "\x00"
+    if isinstance(value, Decimal):
+        return f"{value:.18f}"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return str(value)
+
+
+def versioned_charge_hash(charge: Charge) -> str:
+    """SHA-256 over the format number, the previous row's hash and the format's fields, each
+    as ``name=value``."""
+    version = charge.hash_version
+    if version not in HASHED_FIELDS:
+        raise LedgerError(
+            f"charge {charge.seq} of {charge.dataset} uses hash format {version}, which this "
+            "version of dprelease does not know: upgrade dprelease to read this ledger."
+        )
+    values = {f.name: getattr(charge, f.name) for f in dataclass_fields(Charge)}
+    values["epsilon"], values["delta"] = float(charge.epsilon), float(charge.delta)
+    fields = [f"v{version}", charge.prev_hash]
+    fields += [f"{name}={_canonical(values[name])}" for name in HASHED_FIELDS[version]]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
 def _charges(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Charge]:
     rows = con.execute(
-        f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE dataset = ? ORDER BY seq",
+        f"SELECT {select_list(Charge)} FROM privacy.charges WHERE dataset = ? ORDER BY seq",
         [dataset],
     ).fetchall()
-    return [Charge(*row) for row in rows]
+    return [from_row(Charge, row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -183,14 +238,14 @@ def cap_hash(
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
-_BUDGET_COLUMNS = ", ".join(f.name for f in dataclass_fields(Registration))
+_BUDGET_COLUMNS = select_list(Registration)
 
 
 def _budget_row(con: duckdb.DuckDBPyConnection, dataset: str) -> Registration | None:
     row = con.execute(
         f"SELECT {_BUDGET_COLUMNS} FROM privacy.budgets WHERE dataset = ?", [dataset]
     ).fetchone()
-    return None if row is None else Registration(*row)
+    return None if row is None else from_row(Registration, row)
 
 
 def verify_cap(budget: Registration) -> None:
@@ -217,7 +272,11 @@ def _unpaid_runs(con: duckdb.DuckDBPyConnection, dataset: str, charged: set[str]
         [dataset],
     ).fetchall()
     for run_id, status, measured in rows:
-        paid_for = measured or status in ("charged", "measured", "published")
+        paid_for = measured or status in (
+            RunStatus.CHARGED,
+            RunStatus.MEASURED,
+            RunStatus.PUBLISHED,
+        )
         if paid_for and run_id not in charged:
             evidence = "holds stored measurements" if measured else f"is recorded as {status}"
             raise LedgerError(
@@ -260,10 +319,10 @@ def register_budget(
             return BudgetState(dataset, existing.cap, existing.spent_rho, existing.unit or unit)
         _unpaid_runs(con, dataset, set())
         now = clock.utc_now()
-        seal = cap_hash(dataset, cap.epsilon, cap.delta, cap.ledger_rho, now)
+        seal = cap_hash(dataset, cap.epsilon, cap.delta, cap.ledger_amount, now)
         con.execute(
             f"INSERT INTO privacy.budgets ({_BUDGET_COLUMNS}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
-            [dataset, cap.epsilon, cap.delta, cap.ledger_rho, now, unit, seal, registered_by],
+            [dataset, cap.epsilon, cap.delta, cap.ledger_amount, now, unit, seal, registered_by],
         )
         return BudgetState(dataset, PrivacyCap(cap.epsilon, cap.delta), Decimal(0), unit)
 
@@ -313,10 +372,9 @@ def verify_chain(
 def _check_cap(dataset: str, registered: tuple[float, float], cap: PrivacyCap) -> None:
     if registered != (cap.epsilon, cap.delta):
         raise CapMismatchError(
-            f"{dataset} is registered with a lifetime cap of epsilon={registered[0]:g}, "
-            f"delta={registered[1]:g}, but this spec declares epsilon={cap.epsilon:g}, "
-            f"delta={cap.delta:g}. Every release of a dataset must declare the same cap; "
-            "fix the spec's privacy.cap."
+            f"{dataset} is registered with a lifetime cap of "
+            f"{PrivacyCap(*registered).words()}, but this spec declares {cap.words()}. Every "
+            "release of a dataset must declare the same cap; fix the spec's privacy.cap."
         )
 
 
@@ -357,8 +415,8 @@ def charge(
     :attr:`dpcore.units.PrivacyUnit.label`), and ``LedgerError`` if the ledger's rows were
     altered.
     """
+    rho = cost.charge_for(cap)  # a pure cap refuses an approximate release before any write
     ensure_privacy_schema(path)
-    rho = cost.ledger_rho
 
     def body(con: duckdb.DuckDBPyConnection) -> Charge:
         budget = _budget_row(con, dataset)
@@ -368,14 +426,15 @@ def charge(
         _check_cap(dataset, (budget.cap_epsilon, budget.cap_delta), cap)
         _check_unit(dataset, budget.unit, unit)
         existing = con.execute(
-            f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
+            f"SELECT {select_list(Charge)} FROM privacy.charges WHERE run_id = ?", [run_id]
         ).fetchone()
         if existing is not None:
-            previous = Charge(*existing)
+            previous = from_row(Charge, existing)
             if previous.dataset != dataset or previous.rho != rho:
                 raise LedgerError(
-                    f"run {run_id} was already charged rho={previous.rho:.6g} to "
-                    f"{previous.dataset}; it cannot now be charged rho={rho:.6g} to {dataset}. "
+                    f"run {run_id} was already charged {cap.currency}={previous.rho:.6g} to "
+                    f"{previous.dataset}; it cannot now be charged {cap.currency}={rho:.6g} to "
+                    f"{dataset}. "
                     "A run's dataset and cost are fixed at its charge: start a new run."
                 )
             return previous
@@ -399,41 +458,24 @@ def charge(
         seq = len(charges) + 1
         prev = charges[-1].row_hash if charges else budget.genesis
         now = clock.utc_now()
-        row = Charge(
-            dataset,
-            seq,
-            run_id,
-            release,
-            spec_hash,
-            cost.epsilon,
-            cost.delta,
-            rho,
-            spent_after,
-            now,
-            prev,
-            "",
-            unit,
+        unsealed = Charge(
+            dataset=dataset,
+            seq=seq,
+            run_id=run_id,
+            release=release,
+            spec_hash=spec_hash,
+            epsilon=cost.epsilon,
+            delta=cost.delta,
+            rho=rho,
+            spent_after=spent_after,
+            charged_at=now,
+            prev_hash=prev,
+            row_hash="",
+            unit=unit,
+            hash_version=HASH_VERSION,
         )
-        row = Charge(**{**row.__dict__, "row_hash": row.expected_hash()})
-        con.execute(
-            f"INSERT INTO privacy.charges ({_CHARGE_COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                row.dataset,
-                row.seq,
-                row.run_id,
-                row.release,
-                row.spec_hash,
-                row.epsilon,
-                row.delta,
-                row.rho,
-                row.spent_after,
-                row.charged_at,
-                row.prev_hash,
-                row.row_hash,
-                row.unit,
-            ],
-        )
+        row = replace(unsealed, row_hash=unsealed.expected_hash())
+        con.execute(insert_sql("privacy.charges", Charge), values_of(row))
         return row
 
     return run_transaction(path, body)
@@ -446,9 +488,9 @@ def charge_for_run(path: Path, run_id: str) -> Charge | None:
     ensure_privacy_schema(path)
     with connect(path) as con:
         row = con.execute(
-            f"SELECT {_CHARGE_COLUMNS} FROM privacy.charges WHERE run_id = ?", [run_id]
+            f"SELECT {select_list(Charge)} FROM privacy.charges WHERE run_id = ?", [run_id]
         ).fetchone()
-    return None if row is None else Charge(*row)
+    return None if row is None else from_row(Charge, row)
 
 
 def release_charge_count(path: Path, dataset: str, release: str) -> int:
@@ -529,13 +571,16 @@ class HistoryRow:
     cumulative_epsilon: float
     cumulative_delta: float
     outcome: str
-    recomputed_rho: float | None = None
+    recomputed: float | None = None
+    """The run's spend recomputed from its stored measurements' mechanism parameters, in the
+    cap's currency (:func:`warehouse.measurements.recomputed_spend`); None before anything
+    was measured."""
     share: float = 0.0
     """This charge as a share of the dataset's lifetime cap."""
     used_after: float = 0.0
     """The share of the cap used once this charge was made."""
-    """The run's spend recomputed from its stored measurements' mechanism parameters
-    (:func:`warehouse.measurements.recomputed_spend`); None before anything was measured."""
+    currency: str = "rho"
+    """What the charge's amounts count: ``rho`` (zCDP cap) or ``epsilon`` (pure cap)."""
 
     def as_dict(self) -> dict[str, object]:
         """The row as plain JSON-ready values (exact decimals as strings), for audits."""
@@ -548,14 +593,24 @@ class HistoryRow:
             "charged_at": c.charged_at.isoformat(timespec="seconds"),
             "epsilon": c.epsilon,
             "delta": c.delta,
-            "rho": str(c.rho),
-            "cumulative_rho": str(c.spent_after),
+            "currency": self.currency,
+            "amount": str(c.rho),
+            "cumulative_amount": str(c.spent_after),
+            **(
+                {
+                    "rho": str(c.rho),
+                    "cumulative_rho": str(c.spent_after),
+                    "recomputed_rho": None if self.recomputed is None else repr(self.recomputed),
+                }
+                if self.currency == "rho"
+                else {}
+            ),
             "cumulative_epsilon": self.cumulative_epsilon,
             "cumulative_delta": self.cumulative_delta,
             "outcome": self.outcome,
             "share": self.share,
             "used_after": self.used_after,
-            "recomputed_rho": None if self.recomputed_rho is None else repr(self.recomputed_rho),
+            "recomputed": None if self.recomputed is None else repr(self.recomputed),
         }
 
 
@@ -572,16 +627,17 @@ def history(path: Path, dataset: str) -> list[HistoryRow]:
             ).fetchall()
         )
     delta = state.cap.delta
-    spend = recomputed_spend(path, [c.run_id for c in charges])
+    spend = recomputed_spend(path, [c.run_id for c in charges], state.cap)
     return [
         HistoryRow(
             c,
-            eps_from_rho(float(c.spent_after), delta),
+            cumulative_epsilon(c.spent_after, state.cap),
             delta,
             outcomes.get(c.run_id, "?"),
             spend[c.run_id],
-            cap_share(c.rho, state.cap_rho),
-            cap_share(c.spent_after, state.cap_rho),
+            cap_share(c.rho, state.cap_amount),
+            cap_share(c.spent_after, state.cap_amount),
+            state.cap.currency,
         )
         for c in charges
     ]

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 
+from dpcore.accounting import PrivacyCap
+from dpcore.calculus import PURE, ZCDP, NoiseKind
 from dpcore.domain import Clique
 from dpcore.encoding import TableCodec
 from dpcore.marginals import CountOracle, Measurement
-from dpcore.spend import spent_rho
+from dpcore.spend import spent
 from dpcore.synth.coarse import CoarseMeasurement
 from dpcore.units import PrivacyUnit
 from warehouse.connection import connect, run_transaction
@@ -33,7 +36,7 @@ def load_measurements(path: Path, run_id: str) -> list[Measurement] | None:
     ensure_privacy_schema(path)
     with connect(path) as con:
         rows = con.execute(
-            "SELECT clique, sigma, noisy, private, groups, selection_epsilon "
+            "SELECT clique, sigma, noisy, private, groups, selection_epsilon, noise "
             "FROM privacy.measurements "
             "WHERE run_id = ? ORDER BY idx",
             [run_id],
@@ -69,27 +72,38 @@ def _measurement(
     private: bool,
     groups: str | None,
     selection_epsilon: float | None,
+    noise: str | None,
 ) -> Measurement:
     """A stored row back as a measurement (coarsened if it carries group maps)."""
     values = np.frombuffer(blob, dtype="<i8").copy()
     chosen = float(selection_epsilon or 0.0)
+    kind = NoiseKind(noise or NoiseKind.GAUSSIAN)
     if groups is None:
-        return Measurement(tuple(clique), values, sigma, private, selection_epsilon=chosen)
+        return Measurement(
+            tuple(clique), values, sigma, private, selection_epsilon=chosen, noise=kind
+        )
     maps = tuple(tuple(int(g) for g in m) for m in json.loads(groups))
-    return CoarseMeasurement(tuple(clique), values, sigma, private, maps, selection_epsilon=chosen)
+    return CoarseMeasurement(
+        tuple(clique), values, sigma, private, maps, selection_epsilon=chosen, noise=kind
+    )
 
 
-def recomputed_spend(path: Path, run_ids: Sequence[str]) -> dict[str, float | None]:
-    """Each run's zCDP spend recomputed from its stored mechanism parameters
-    (:func:`dpcore.spend.spent_rho`); None for a run with no measurements yet, or with
-    measurements stored before their parameters were recorded."""
+def recomputed_spend(
+    path: Path, run_ids: Sequence[str], cap: PrivacyCap | None = None
+) -> dict[str, float | None]:
+    """Each run's spend recomputed from its stored mechanism parameters
+    (:func:`dpcore.spend.spent`), in ``cap``'s currency (rho without a cap): Gaussian
+    measurements add up in rho; Laplace ones add up in epsilon, which a zCDP cap counts as
+    ``epsilon**2 / 2``. None for a run with no measurements yet, or with measurements stored
+    before their parameters were recorded."""
     if not path.exists() or not run_ids:
         return dict.fromkeys(run_ids)
     ensure_privacy_schema(path)
     with connect(path) as con:
         rows = con.execute(
             "SELECT run_id, list(struct_pack(s := sigma, e := selection_epsilon, "
-            "d := sensitivity)) FROM privacy.measurements WHERE list_contains(?, run_id) "
+            "d := sensitivity, n := coalesce(noise, 'gaussian'))) FROM privacy.measurements "
+            "WHERE list_contains(?, run_id) "
             "GROUP BY run_id",
             [list(run_ids)],
         ).fetchall()
@@ -100,8 +114,21 @@ def recomputed_spend(path: Path, run_ids: Sequence[str]) -> dict[str, float | No
         if not params or any(p["e"] is None or p["d"] is None for p in params):
             out[run] = None
         else:
-            out[run] = spent_rho((p["s"], p["e"], p["d"]) for p in params)
+            out[run] = _in_currency(params, cap)
     return out
+
+
+def _in_currency(params: list[dict[str, Any]], cap: PrivacyCap | None) -> float | None:
+    """One run's stored parameters priced in ``cap``'s currency (None if their noise kinds
+    are mixed, which no run draws)."""
+    kinds = {str(p["n"]) for p in params}
+    triples = [(float(p["s"]), float(p["e"]), int(p["d"])) for p in params]
+    if kinds == {NoiseKind.GAUSSIAN.value}:
+        return spent(triples, ZCDP) if cap is None or not cap.pure else None
+    if kinds == {NoiseKind.LAPLACE.value}:
+        epsilon = spent(triples, PURE)
+        return epsilon if cap is not None and cap.pure else epsilon**2 / 2.0
+    return None
 
 
 def _groups_json(m: Measurement) -> str | None:
@@ -173,8 +200,8 @@ def measure_once(
         for idx, m in enumerate(measurements):
             con.execute(
                 "INSERT INTO privacy.measurements (run_id, idx, clique, shape, sigma, noisy, "
-                "private, groups, selection_epsilon, sensitivity) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "private, groups, selection_epsilon, sensitivity, noise) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     idx,
@@ -186,6 +213,7 @@ def measure_once(
                     _groups_json(m),
                     m.selection_epsilon,
                     (unit or PrivacyUnit()).sensitivity,
+                    m.noise.value,
                 ],
             )
             crash_point("while-measuring")

@@ -38,6 +38,7 @@ from warehouse.crosstabs import write_marginals
 from warehouse.errors import PublishError
 from warehouse.failures import storage_error, storage_kind
 from warehouse.faults import crash_point
+from warehouse.migrations import AddColumn, Backfill, Step, migrate
 from warehouse.paths import WarehousePaths
 from warehouse.release_file import (
     attach_release,
@@ -45,6 +46,8 @@ from warehouse.release_file import (
     publish_lock,
     wait_until_free,
 )
+from warehouse.rows import column_names, insert_sql, values_of
+from warehouse.vocabulary import ReleaseKind
 
 if TYPE_CHECKING:  # pandas is imported where chunks arrive: reading commands never need it
     import pandas as pd
@@ -77,6 +80,7 @@ CREATE TABLE IF NOT EXISTS catalog (
     unit               VARCHAR,
     cost_share         DOUBLE,
     cumulative_share   DOUBLE,
+    guarantee          VARCHAR,
     PRIMARY KEY (name, version)
 );
 COMMENT ON TABLE catalog IS 'One row per published synthetic release version (dprelease).';
@@ -84,49 +88,59 @@ COMMENT ON TABLE catalog IS 'One row per published synthetic release version (dp
 
 # Catalog columns added after the first release: a release file made before them gains them
 # on its next publish (older rows: measured versions, their own run as measurement run).
-CATALOG_MIGRATIONS = (
-    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'measured'",
-    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS measurement_run VARCHAR",
-    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cumulative_rho DECIMAL(38, 18)",
+CATALOG_MIGRATIONS: tuple[Step, ...] = (
+    AddColumn("catalog", "kind", "VARCHAR DEFAULT 'measured'"),
+    AddColumn("catalog", "measurement_run", "VARCHAR"),
+    AddColumn("catalog", "cumulative_rho", "DECIMAL(38, 18)"),
     # Whom each version's guarantee protects ('row' or 'person:<key>'; NULL before recorded).
-    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS unit VARCHAR",
+    AddColumn("catalog", "unit", "VARCHAR"),
     # The version's cost and the dataset's total after it, as shares of the lifetime cap
     # (the one budget language, dpcore.accounting.BudgetStatement).
-    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cost_share DOUBLE",
-    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS cumulative_share DOUBLE",
-    "UPDATE catalog SET measurement_run = run_id WHERE measurement_run IS NULL",
+    AddColumn("catalog", "cost_share", "DOUBLE"),
+    AddColumn("catalog", "cumulative_share", "DOUBLE"),
+    # 'pure' (epsilon-DP, delta 0, Laplace noise) or 'zcdp' ((epsilon, delta) via zCDP);
+    # NULL on versions published before pure releases existed, which were all zCDP.
+    AddColumn("catalog", "guarantee", "VARCHAR"),
+    Backfill("UPDATE catalog SET measurement_run = run_id WHERE measurement_run IS NULL"),
 )
 
-RELEASE_KINDS = ("measured", "refresh")
+RELEASE_KINDS = tuple(ReleaseKind)
 
-CATALOG_COLUMNS = (
-    "name",
-    "version",
-    "table_name",
-    "run_id",
-    "source",
-    "spec_hash",
-    "description",
-    "method",
-    "rows",
-    "columns",
-    "epsilon",
-    "delta",
-    "rho",
-    "cumulative_epsilon",
-    "cumulative_delta",
-    "cap_epsilon",
-    "cap_delta",
-    "created_at",
-    "utility_passed",
-    "utility",
-    "kind",
-    "measurement_run",
-    "cumulative_rho",
-    "unit",
-    "cost_share",
-    "cumulative_share",
-)
+
+@dataclass(frozen=True)
+class CatalogRow:
+    """One row of the release catalog, column by column (documented in the README)."""
+
+    name: str
+    version: int
+    table_name: str
+    run_id: str
+    source: str
+    spec_hash: str
+    description: str
+    method: str
+    rows: int
+    columns: list[str]
+    epsilon: float
+    delta: float
+    rho: float
+    cumulative_epsilon: float
+    cumulative_delta: float
+    cap_epsilon: float
+    cap_delta: float
+    created_at: datetime
+    utility_passed: bool
+    utility: str
+    kind: str
+    measurement_run: str
+    cumulative_rho: Decimal | None
+    unit: str
+    cost_share: float | None
+    cumulative_share: float | None
+    guarantee: str
+
+
+CATALOG_COLUMNS = column_names(CatalogRow)
 
 
 @dataclass(frozen=True)
@@ -149,17 +163,19 @@ class ReleaseMetadata:
     utility_passed: bool
     utility: dict[str, object]
     column_comments: dict[str, str]
-    kind: str = "measured"
+    kind: str = ReleaseKind.MEASURED
     measurement_run: str | None = None
     cumulative_rho: Decimal | None = None
     unit: str = "row"
     cost_share: float | None = None
     cumulative_share: float | None = None
+    guarantee: str = "zcdp"
+    """``pure`` for a pure epsilon-DP version (delta 0), else ``zcdp``."""
 
     def __post_init__(self) -> None:
         if self.kind not in RELEASE_KINDS:
             raise ValueError(f"release kind must be one of {RELEASE_KINDS}, got {self.kind!r}")
-        if self.kind == "refresh" and (self.epsilon or self.delta or self.rho):
+        if self.kind == ReleaseKind.REFRESH and (self.epsilon or self.delta or self.rho):
             raise ValueError("a refresh spends nothing: its epsilon, delta and rho must be 0")
 
     @property
@@ -241,8 +257,7 @@ def publish(
                 if memory_limit is not None:
                     con.execute(f"SET memory_limit = {literal(memory_limit)}")
                 con.execute(CATALOG_DDL)
-                for statement in CATALOG_MIGRATIONS:
-                    con.execute(statement)
+                migrate(con, "main", CATALOG_MIGRATIONS)
                 done = _existing(con, meta.run_id)
                 if done is not None:
                     staging.unlink()
@@ -326,8 +341,12 @@ def _write_version(
         rows, columns = _write_rows(con, table, chunks)
         con.begin()
         cost = (
-            f"epsilon={meta.epsilon:g}, delta={meta.delta:g}"
-            if meta.kind == "measured"
+            (
+                f"epsilon={meta.epsilon:g}, pure (delta=0)"
+                if meta.guarantee == "pure"
+                else f"epsilon={meta.epsilon:g}, delta={meta.delta:g}"
+            )
+            if meta.kind == ReleaseKind.MEASURED
             else f"a refresh re-sampled from run {meta.source_run}'s measurements at no new cost"
         )
         summary = (
@@ -342,38 +361,36 @@ def _write_version(
             f"COMMENT ON VIEW {quote(meta.name)} IS "
             f"{literal(f'Newest version of {meta.name} (now {table}). ' + meta.description)}"
         )
-        placeholders = ", ".join("?" for _ in CATALOG_COLUMNS)
-        con.execute(
-            f"INSERT INTO catalog ({', '.join(CATALOG_COLUMNS)}) VALUES ({placeholders})",
-            [
-                meta.name,
-                version,
-                table,
-                meta.run_id,
-                meta.source,
-                meta.spec_hash,
-                meta.description,
-                meta.method,
-                rows,
-                columns,
-                meta.epsilon,
-                meta.delta,
-                meta.rho,
-                meta.cumulative_epsilon,
-                meta.cumulative_delta,
-                meta.cap_epsilon,
-                meta.cap_delta,
-                now,
-                meta.utility_passed,
-                json.dumps(meta.utility, sort_keys=True, default=str),
-                meta.kind,
-                meta.source_run,
-                meta.cumulative_rho,
-                meta.unit,
-                meta.cost_share,
-                meta.cumulative_share,
-            ],
+        row = CatalogRow(
+            name=meta.name,
+            version=version,
+            table_name=table,
+            run_id=meta.run_id,
+            source=meta.source,
+            spec_hash=meta.spec_hash,
+            description=meta.description,
+            method=meta.method,
+            rows=rows,
+            columns=columns,
+            epsilon=meta.epsilon,
+            delta=meta.delta,
+            rho=meta.rho,
+            cumulative_epsilon=meta.cumulative_epsilon,
+            cumulative_delta=meta.cumulative_delta,
+            cap_epsilon=meta.cap_epsilon,
+            cap_delta=meta.cap_delta,
+            created_at=now,
+            utility_passed=meta.utility_passed,
+            utility=json.dumps(meta.utility, sort_keys=True, default=str),
+            kind=meta.kind,
+            measurement_run=meta.source_run,
+            cumulative_rho=meta.cumulative_rho,
+            unit=meta.unit,
+            cost_share=meta.cost_share,
+            cumulative_share=meta.cumulative_share,
+            guarantee=meta.guarantee,
         )
+        con.execute(insert_sql("catalog", CatalogRow), values_of(row))
         if marginals is not None:
             write_marginals(con, meta.name, version, marginals)
         con.commit()

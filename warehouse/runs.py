@@ -9,7 +9,7 @@ release went live) when runs are listed or a new run of the same release starts:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -18,10 +18,13 @@ import duckdb
 from warehouse import clock
 from warehouse.connection import connect, run_transaction
 from warehouse.process import current_process
+from warehouse.rows import from_row, select_list
 from warehouse.schema import ensure_privacy_schema
 from warehouse.stale import settle_stopped_runs
+from warehouse.vocabulary import ReleaseKind, RunStatus
 
-STATUSES = ("started", "validated", "charged", "measured", "published", "failed")
+STATUSES = tuple(RunStatus)
+RELEASE_KINDS = tuple(ReleaseKind)
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,12 @@ class RunRecord:
     owner_host: str | None = None
     owner_pid: int | None = None
     owner_start: str | None = None
-    kind: str | None = "release"
+    kind: str | None = ReleaseKind.MEASURED
     measurement_run: str | None = None
     spec_json: str | None = None
 
 
-_COLUMNS = ", ".join(f.name for f in fields(RunRecord))
+_COLUMNS = select_list(RunRecord)
 
 
 def start_run(
@@ -59,7 +62,7 @@ def start_run(
     spec_hash: str,
     spec_path: str,
     spec_json: str | None = None,
-    kind: str = "release",
+    kind: str = ReleaseKind.MEASURED,
     measurement_run: str | None = None,
 ) -> RunRecord:
     """Record a run as started, or return its existing record (a resume or a retry).
@@ -68,7 +71,7 @@ def start_run(
     was killed are settled first, so the run log never shows them as still running. A
     ``refresh`` run names the ``measurement_run`` whose stored measurements it re-samples.
     """
-    if kind not in ("release", "refresh"):
+    if kind not in RELEASE_KINDS:
         raise ValueError(f"unknown run kind {kind!r}")
     ensure_privacy_schema(path)
     settle_stopped_runs(path, release)
@@ -115,7 +118,7 @@ def get_run(path: Path, run_id: str) -> RunRecord | None:
         row = con.execute(
             f"SELECT {_COLUMNS} FROM privacy.runs WHERE run_id = ?", [run_id]
         ).fetchone()
-    return None if row is None else RunRecord(*row)
+    return None if row is None else from_row(RunRecord, row)
 
 
 def set_status(
@@ -145,7 +148,7 @@ def set_status(
 
 def set_kind(path: Path, run_id: str, kind: str, measurement_run: str | None) -> None:
     """Mark a started run as a ``release`` or as a ``refresh`` of ``measurement_run``."""
-    if kind not in ("release", "refresh"):
+    if kind not in RELEASE_KINDS:
         raise ValueError(f"unknown run kind {kind!r}")
     ensure_privacy_schema(path)
 
@@ -169,4 +172,4 @@ def list_runs(path: Path, release: str | None = None) -> list[RunRecord]:
             "ORDER BY started_at DESC",
             [release, release],
         ).fetchall()
-    return [RunRecord(*r) for r in rows]
+    return [from_row(RunRecord, r) for r in rows]

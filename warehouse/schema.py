@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.connection import run_transaction
+from warehouse.migrations import AddColumn, Backfill, Step, migrate
 
 PRIVACY_DDL = """
 CREATE SCHEMA IF NOT EXISTS privacy;
@@ -59,49 +60,50 @@ CREATE TABLE IF NOT EXISTS privacy.measurements (
 """
 
 
-# Columns added after the first release, as (table, column, type). Files made before them are
-# upgraded in place on first use; the run log's owner columns let a later look tell a killed
-# run from a live one (see ``warehouse.stale``).
-MIGRATIONS = (
-    ("runs", "owner_host", "VARCHAR"),
-    ("runs", "owner_pid", "BIGINT"),
-    ("runs", "owner_start", "VARCHAR"),
+# Columns added after the first release, and backfills (warehouse.migrations). Files made
+# before them are upgraded in place on first use; the run log's owner columns let a later
+# look tell a killed run from a live one (see ``warehouse.stale``).
+MIGRATIONS: tuple[Step, ...] = (
+    AddColumn("runs", "owner_host", "VARCHAR"),
+    AddColumn("runs", "owner_pid", "BIGINT"),
+    AddColumn("runs", "owner_start", "VARCHAR"),
     # JSON code-to-group maps of a coarsened measurement (NULL: full resolution).
-    ("measurements", "groups", "VARCHAR"),
-    # 'release' (measures, charged) or 'refresh' (re-samples a measured run's measurements);
-    # the spec as validated (public), so a refresh can rebuild the domain it was measured in.
-    ("runs", "kind", "VARCHAR DEFAULT 'release'"),
-    ("runs", "measurement_run", "VARCHAR"),
-    ("runs", "spec_json", "VARCHAR"),
+    AddColumn("measurements", "groups", "VARCHAR"),
+    # 'measured' (measures, charged) or 'refresh' (re-samples a measured run's
+    # measurements), warehouse.vocabulary.ReleaseKind; the spec as validated (public), so a
+    # refresh can rebuild the domain it was measured in.
+    AddColumn("runs", "kind", "VARCHAR DEFAULT 'measured'"),
+    AddColumn("runs", "measurement_run", "VARCHAR"),
+    AddColumn("runs", "spec_json", "VARCHAR"),
     # Whom a budget protects ('row' or 'person:<key>', see dpcore.units.PrivacyUnit.label):
     # fixed by a dataset's first charge (NULL on ledgers older than the column, until their
     # next charge fixes it), and recorded (and hashed) on every charge.
-    ("budgets", "unit", "VARCHAR"),
-    ("charges", "unit", "VARCHAR"),
+    AddColumn("budgets", "unit", "VARCHAR"),
+    AddColumn("charges", "unit", "VARCHAR"),
     # A measurement's mechanism parameters beyond its sigma: the exponential mechanism's
     # epsilon that chose it (0: fixed in advance) and the sensitivity its noise was drawn
     # for, so a run's spend can be recomputed from the warehouse (dpcore.spend). NULL on
     # measurements stored before they were recorded.
-    ("measurements", "selection_epsilon", "DOUBLE"),
-    ("measurements", "sensitivity", "INTEGER"),
+    AddColumn("measurements", "selection_epsilon", "DOUBLE"),
+    AddColumn("measurements", "sensitivity", "INTEGER"),
+    # The noise each measurement was drawn with: 'gaussian' (zCDP) or 'laplace' (pure DP);
+    # NULL on rows stored before pure releases existed, which were all Gaussian.
+    AddColumn("measurements", "noise", "VARCHAR"),
     # A registered cap's hash (the genesis of its dataset's charge chain) and who registered
     # it; NULL on budgets created by a first charge before registration was required.
-    ("budgets", "cap_hash", "VARCHAR"),
-    ("budgets", "registered_by", "VARCHAR"),
+    AddColumn("budgets", "cap_hash", "VARCHAR"),
+    AddColumn("budgets", "registered_by", "VARCHAR"),
+    # The format of a charge's hash (warehouse.ledger.charge_hash): NULL on charges hashed
+    # before formats were numbered, which keep verifying under the format they were made in.
+    AddColumn("charges", "hash_version", "INTEGER"),
+    # Run kinds once said 'release' for a measured run; one vocabulary with the catalog now.
+    Backfill("UPDATE privacy.runs SET kind = 'measured' WHERE kind = 'release' OR kind IS NULL"),
 )
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(PRIVACY_DDL)
-    present = set(
-        con.execute(
-            "SELECT table_name, column_name FROM duckdb_columns() "
-            "WHERE schema_name = 'privacy' AND database_name = current_database()"
-        ).fetchall()
-    )
-    for table, column, sql_type in MIGRATIONS:
-        if (table, column) not in present:
-            con.execute(f"ALTER TABLE privacy.{table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+    migrate(con, "privacy", MIGRATIONS)
 
 
 _ensured: set[tuple[str, int]] = set()

@@ -20,6 +20,13 @@ measurement share ``alpha`` (0.9):
 
 The spent total therefore equals ``rho`` (up to floating-point rounding of the sum).
 
+Under pure DP (``calculus=PURE``: the budget is epsilon, measurements draw discrete Laplace
+noise of scale ``t`` costing ``1 / t``, a selection at ``eps`` costs ``eps``) every split above
+is the same share of epsilon and every scale comes from :class:`dpcore.calculus.Calculus`;
+the 1-way scales go as ``size_i^(-1/2)`` (the optimum of the same objective under a cost
+``sum 1 / t_i``), annealing halves the scale (doubling that round's cost), and the expected
+noise term uses the Laplace's mean absolute value ``t``. Composition is addition in both.
+
 Candidates are the workload's downward closure; a candidate is eligible only if the model
 with it stays within ``max_model_cells * rho_used / rho`` junction-tree cells. Every eligible
 clique with a column of more than ``2 k`` codes (``k``: ``coarse_groups``, fewer at small
@@ -43,9 +50,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dpcore.calculus import ZCDP, Calculus
 from dpcore.domain import Clique, Domain
 from dpcore.marginals import CountOracle, Measurement
-from dpcore.noise import RandomSource, discrete_gaussian
+from dpcore.noise import RandomSource
 from dpcore.synth.base import PlannedMeasurement
 from dpcore.synth.coarse import (
     CoarseMeasurement,
@@ -58,10 +66,8 @@ from dpcore.synth.coarse import (
 from dpcore.synth.inference import FloatArray
 from dpcore.synth.junction_tree import build_junction_tree, junction_tree_cells
 from dpcore.synth.model import GraphicalModel, fit_model
-from dpcore.synth.selection import em_rho, exponential_mechanism
+from dpcore.synth.selection import exponential_mechanism
 from dpcore.workload import make_workload
-
-_NOISE_L1 = math.sqrt(2.0 / math.pi)
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class AIMSynthesizer:
     coarse_groups: int = 12
     round_noise_cap: float = 0.004
     coarse_noise_ratio: float = 40.0
+    calculus: Calculus = ZCDP
     name: str = field(default="aim", init=False)
 
     def default_rounds(self, domain: Domain, rho: float, total: float) -> int:
@@ -108,7 +115,8 @@ class AIMSynthesizer:
         """
         if self.rounds is not None:
             return self.rounds
-        limit = 2.0 * self.measure_share * rho * (self.round_noise_cap * total) ** 2
+        cheapest = self.calculus.measurement_cost(self.round_noise_cap * max(total, 1.0))
+        limit = self.measure_share * rho / cheapest
         return max(1, min(8 * len(domain), math.floor(limit)))
 
     def group_count(self, sigma: float, total: float) -> int:
@@ -127,11 +135,19 @@ class AIMSynthesizer:
         return max(2, min(self.coarse_groups, heaviest))
 
     def _initial_scales(self, rounds: int, rho: float) -> tuple[float, float]:
-        sigma = math.sqrt(rounds / (2.0 * self.measure_share * rho))
-        epsilon = math.sqrt(8.0 * (1.0 - self.measure_share) * rho / rounds)
+        sigma = self.calculus.scale_for(self.measure_share * rho / rounds)
+        epsilon = self.calculus.selection_epsilon((1.0 - self.measure_share) * rho / rounds)
         return sigma, epsilon
 
-    def oneway_fraction(self, rho: float) -> float:
+    def _schedule_rho(self, budget: float, domain: Domain) -> float:
+        """The zCDP budget the 1-way schedule reads: ``budget`` itself in zCDP; under pure DP
+        the rho whose rounds (``8 d`` of them) get the same noise scale as this epsilon's,
+        ``epsilon**2 / (16 d)`` (a heuristic of the schedule, not of the accounting)."""
+        if self.calculus.name == "zcdp":
+            return budget
+        return budget**2 / (16.0 * len(domain))
+
+    def oneway_fraction(self, rho: float, domain: Domain | None = None) -> float:
         """Share of rho for the 1-way marginals: ``oneway_share`` if set, else the schedule
         ``0.2 * (0.015 / rho) ** (1/4)`` clipped to [0.1, 0.4] (more for smaller budgets,
         where the 1-way tables of large columns dominate the error; depends on rho only).
@@ -140,15 +156,22 @@ class AIMSynthesizer:
         good as 0.14)."""
         if self.oneway_share is not None:
             return self.oneway_share
+        if domain is not None:
+            rho = self._schedule_rho(rho, domain)
         return min(0.4, max(0.1, 0.2 * (0.015 / rho) ** 0.25))
 
     def _oneway_sigmas(self, domain: Domain, rho: float) -> list[float]:
-        """Noise of each 1-way measurement: ``sigma_i ∝ size_i ** (-1/3)``, costing
-        ``oneway_fraction(rho) * rho`` in total (this split minimises the summed expected L1 error
-        ``∝ sum_i size_i sigma_i`` of the 1-way tables for that cost)."""
-        weights = [size ** (2.0 / 3.0) for size in domain.sizes]
-        scale = math.sqrt(sum(weights) / (2.0 * self.oneway_fraction(rho) * rho))
-        return [scale * size ** (-1.0 / 3.0) for size in domain.sizes]
+        """Noise of each 1-way measurement: ``sigma_i ∝ size_i ** (-1/3)`` (pure DP:
+        ``size_i ** (-1/2)``), costing ``oneway_fraction(rho) * rho`` in total (this split
+        minimises the summed expected L1 error ``∝ sum_i size_i sigma_i`` of the 1-way tables
+        for that cost)."""
+        spend = self.oneway_fraction(rho, domain) * rho
+        if self.calculus.name == "zcdp":
+            weights = [size ** (2.0 / 3.0) for size in domain.sizes]
+            scale = math.sqrt(sum(weights) / (2.0 * spend))
+            return [scale * size ** (-1.0 / 3.0) for size in domain.sizes]
+        scale = sum(math.sqrt(size) for size in domain.sizes) / spend
+        return [scale / math.sqrt(size) for size in domain.sizes]
 
     def plan(self, domain: Domain, rho: float) -> list[PlannedMeasurement]:
         """The 1-way measurements made first; later rounds are chosen adaptively."""
@@ -169,9 +192,9 @@ class AIMSynthesizer:
         """
         oneway = max(self._oneway_sigmas(domain, rho))
         rounds = self.rounds if self.rounds is not None else 8 * len(domain)
-        left = rho * (1.0 - self.oneway_fraction(rho))
-        first, _ = self._initial_scales(max(1, rounds), left)
-        return max(oneway, first / math.sqrt(self.measure_share))
+        left = rho * (1.0 - self.oneway_fraction(rho, domain))
+        first_cost = self.measure_share * left / max(1, rounds)
+        return max(oneway, self.calculus.scale_for(self.measure_share * first_cost))
 
     def candidates(self, domain: Domain) -> list[Clique]:
         """The workload's downward closure plus every 1-way marginal."""
@@ -194,10 +217,12 @@ class AIMSynthesizer:
         sensitivity = max(weights.values())
         oneway = [(n,) for n in domain.names]
         sigmas = self._oneway_sigmas(domain, rho)
+        price = self.calculus
         measurements: list[Measurement] = [
-            _noisy(c, exact[c], sigma, source) for c, sigma in zip(oneway, sigmas, strict=True)
+            _noisy(c, exact[c], sigma, source, price)
+            for c, sigma in zip(oneway, sigmas, strict=True)
         ]
-        used = sum(1.0 / (2.0 * sigma**2) for sigma in sigmas)
+        used = sum(price.measurement_cost(sigma) for sigma in sigmas)
         if used > rho * (1 + 1e-12):
             raise ValueError("rho is too small for the 1-way measurements")
         model, _ = fit_model(domain, measurements, iterations=self.round_iterations)
@@ -210,23 +235,25 @@ class AIMSynthesizer:
         while not final:
             remaining = rho - used
             late = budget is not None and time.perf_counter() - started > 0.5 * budget
-            if remaining < 2.0 * (1.0 / (2.0 * sigma**2) + em_rho(epsilon)) or late:
-                sigma = math.sqrt(1.0 / (2.0 * self.measure_share * remaining))
-                epsilon = math.sqrt(8.0 * (1.0 - self.measure_share) * remaining)
+            round_cost = price.measurement_cost(sigma) + price.selection_cost(epsilon)
+            if remaining < 2.0 * round_cost or late:
+                sigma = price.scale_for(self.measure_share * remaining)
+                epsilon = price.selection_epsilon((1.0 - self.measure_share) * remaining)
                 final = True
-            used += 1.0 / (2.0 * sigma**2) + em_rho(epsilon)
+            used += price.measurement_cost(sigma) + price.selection_cost(epsilon)
             limit = self.max_model_cells * used / rho
             eligible = _eligible(
                 domain, [m.clique for m in measurements], cliques, limit, tree_sizes
             )
             options = self._variants(domain, model, eligible, groups)
             scores = [
-                weights[o.clique] * (o.error(model, exact[o.clique]) - _NOISE_L1 * sigma * o.cells)
+                weights[o.clique]
+                * (o.error(model, exact[o.clique]) - price.expected_abs(sigma) * o.cells)
                 for o in options
             ]
             chosen = options[exponential_mechanism(scores, epsilon, sensitivity, source)]
             before = chosen.estimate(model)
-            measured = chosen.measure(exact[chosen.clique], sigma, source)
+            measured = chosen.measure(exact[chosen.clique], sigma, source, price)
             measurements.append(replace(measured, selection_epsilon=epsilon))
             if final:
                 break
@@ -237,7 +264,7 @@ class AIMSynthesizer:
                 warm_start=model.potentials,
             )
             change = float(np.abs(chosen.estimate(model) - before).sum())
-            if change <= _NOISE_L1 * sigma * chosen.cells:
+            if change <= price.expected_abs(sigma) * chosen.cells:
                 sigma /= 2.0
                 epsilon *= 2.0
         return measurements
@@ -276,10 +303,14 @@ class AIMSynthesizer:
 
 
 def _noisy(
-    clique: Clique, counts: npt.NDArray[np.int64], sigma: float, source: RandomSource
+    clique: Clique,
+    counts: npt.NDArray[np.int64],
+    sigma: float,
+    source: RandomSource,
+    price: Calculus,
 ) -> Measurement:
-    noise = discrete_gaussian(sigma, counts.size, source)
-    return Measurement(clique, counts + noise, sigma, source.private)
+    noise = price.draw(sigma, counts.size, source)
+    return Measurement(clique, counts + noise, sigma, source.private, noise=price.noise)
 
 
 class _Option:
@@ -302,14 +333,16 @@ class _Option:
         return float(np.abs(self.reduce(exact) - self.estimate(model)).sum())
 
     def measure(
-        self, exact: npt.NDArray[np.int64], sigma: float, source: RandomSource
+        self, exact: npt.NDArray[np.int64], sigma: float, source: RandomSource, price: Calculus
     ) -> Measurement:
         if self.index is None:
-            return _noisy(self.clique, exact, sigma, source)
+            return _noisy(self.clique, exact, sigma, source, price)
         counts = np.bincount(self.index, weights=exact, minlength=self.cells)
         grouped = np.rint(counts).astype(np.int64)
-        noise = discrete_gaussian(sigma, self.cells, source)
-        return CoarseMeasurement(self.clique, grouped + noise, sigma, source.private, self.groups)
+        noise = price.draw(sigma, self.cells, source)
+        return CoarseMeasurement(
+            self.clique, grouped + noise, sigma, source.private, self.groups, noise=price.noise
+        )
 
 
 def _edges(cliques: Sequence[Clique]) -> frozenset[tuple[str, str]]:

@@ -1,7 +1,9 @@
 """The seed method: noisy 1-way marginals, each column sampled independently.
 
-Spends rho equally on the d one-way histograms (each sigma = sqrt(d / (2 rho))). Keeps every
-column's distribution and no correlation between columns; the baseline better methods beat.
+Spends the budget equally on the d one-way histograms: in zCDP each gets rho / d (sigma =
+sqrt(d / (2 rho))); under pure DP (the seed method: Laplace noise on 1-way histograms) each
+gets epsilon / d (discrete Laplace scale d / epsilon). Keeps every column's distribution and
+no correlation between columns; the baseline better methods beat.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from dpcore.calculus import ZCDP, Calculus
 from dpcore.domain import Clique, Domain
 from dpcore.errors import DomainError
 from dpcore.marginals import CountOracle, Measurement
-from dpcore.mechanisms import gaussian_sigma, measure_marginals
+from dpcore.mechanisms import measure_marginals
 from dpcore.noise import RandomSource
 from dpcore.synth.base import PlannedMeasurement
 from dpcore.synth.projection import project_to_simplex
@@ -49,11 +52,13 @@ class IndependentModel:
 class IndependentSynthesizer:
     """Noisy 1-way marginals with an equal budget split; columns sampled independently."""
 
-    name: str = "independent"
+    name: str = field(default="independent", init=False)
+    calculus: Calculus = ZCDP
 
     def plan(self, domain: Domain, rho: float) -> list[PlannedMeasurement]:
-        """One 1-way marginal per column, each with rho / d."""
-        sigma = gaussian_sigma(rho / len(domain))
+        """One 1-way marginal per column, each with budget / d (``rho``: the budget in
+        ``calculus``'s currency)."""
+        sigma = self.calculus.scale_for(rho / len(domain))
         return [PlannedMeasurement((c,), sigma, "1-way marginal") for c in domain.names]
 
     def candidates(self, domain: Domain) -> list[Clique]:
@@ -66,7 +71,11 @@ class IndependentSynthesizer:
         """Measure every 1-way marginal; total cost exactly ``rho``."""
         planned = self.plan(domain, rho)
         return measure_marginals(
-            oracle, [p.clique for p in planned], [p.sigma for p in planned], source
+            oracle,
+            [p.clique for p in planned],
+            [p.sigma for p in planned],
+            source,
+            self.calculus,
         )
 
     def fit(self, domain: Domain, measurements: Sequence[Measurement]) -> IndependentModel:

@@ -11,6 +11,10 @@ Accounting (zCDP, add/remove-one-row neighbours, histograms of L2 sensitivity 1)
 * ``rho / 3`` measures the ``d - 1`` chosen pairs, each with
   ``sigma = sqrt(3 (d - 1) / (2 rho))``.
 
+Under pure DP (``calculus=PURE``, budget epsilon, Laplace noise) the same thirds apply in
+epsilon: 1-way scale ``3 d / epsilon``, selection ``epsilon / (3 (d - 1))`` per step, pair
+scale ``3 (d - 1) / epsilon`` (:mod:`dpcore.calculus`).
+
 With one column the whole budget measures its 1-way marginal. Edges are chosen Kruskal-style:
 each step picks among the pairs joining two different components of the tree so far.
 """
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from dpcore.calculus import ZCDP, Calculus
 from dpcore.domain import Clique, Domain
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.mechanisms import measure_marginals
@@ -45,15 +50,17 @@ class MSTSynthesizer:
     max_model_cells: int = 1_000_000
     time_budget_s: float | None = None
     fit_iterations: int = 1500
+    calculus: Calculus = ZCDP
     name: str = field(default="mst", init=False)
 
     def _scales(self, domain: Domain, rho: float) -> tuple[float, float, float]:
         d = len(domain)
+        price = self.calculus
         if d == 1:
-            return math.sqrt(1.0 / (2.0 * rho)), 0.0, math.inf
-        sigma1 = math.sqrt(3.0 * d / (2.0 * rho))
-        epsilon = math.sqrt(8.0 * (rho / 3.0) / (d - 1))
-        sigma2 = math.sqrt(3.0 * (d - 1) / (2.0 * rho))
+            return price.scale_for(rho), 0.0, math.inf
+        sigma1 = price.scale_for(rho / 3.0 / d)
+        epsilon = price.selection_epsilon(rho / 3.0 / (d - 1))
+        sigma2 = price.scale_for(rho / 3.0 / (d - 1))
         return sigma1, epsilon, sigma2
 
     def plan(self, domain: Domain, rho: float) -> list[PlannedMeasurement]:
@@ -74,7 +81,9 @@ class MSTSynthesizer:
             raise ValueError(f"rho must be finite and > 0, got {rho!r}")
         sigma1, epsilon, sigma2 = self._scales(domain, rho)
         oneway: list[Clique] = [(n,) for n in domain.names]
-        measurements = measure_marginals(oracle, oneway, [sigma1] * len(oneway), source)
+        measurements = measure_marginals(
+            oracle, oneway, [sigma1] * len(oneway), source, self.calculus
+        )
         if len(domain) == 1:
             return measurements
         pairs = self._candidates(domain)
@@ -85,7 +94,7 @@ class MSTSynthesizer:
             estimate = independent.marginal(pair) * independent.total
             scores[pair] = float(np.abs(exact[pair] - estimate).sum())
         chosen = _spanning_tree(domain, pairs, scores, epsilon, source)
-        measured = measure_marginals(oracle, chosen, [sigma2] * len(chosen), source)
+        measured = measure_marginals(oracle, chosen, [sigma2] * len(chosen), source, self.calculus)
         measurements += [replace(m, selection_epsilon=epsilon) for m in measured]
         return measurements
 

@@ -13,7 +13,8 @@ def get_synthesizer(method: str, **options: Any) -> Synthesizer:
     """A synthesizer for ``method`` (one of :data:`METHODS`) built with ``options``.
 
     ``mst`` and ``aim`` accept ``workload``, ``max_model_cells`` and ``time_budget_s``
-    (plus method-specific tuning options); ``independent`` takes none.
+    (plus method-specific tuning options); ``independent`` takes none. Every method takes
+    ``calculus`` (:data:`dpcore.calculus.ZCDP`, the default, or :data:`~dpcore.calculus.PURE`).
     """
     key = method.strip().lower()
     if key == "aim":
@@ -27,7 +28,8 @@ def get_synthesizer(method: str, **options: Any) -> Synthesizer:
     if key == "independent":
         from dpcore.synth.independent import IndependentSynthesizer
 
-        if options:
-            raise ValueError(f"the independent synthesizer takes no options, got {sorted(options)}")
-        return IndependentSynthesizer()
+        extra = sorted(set(options) - {"calculus"})
+        if extra:
+            raise ValueError(f"the independent synthesizer takes no options, got {extra}")
+        return IndependentSynthesizer(**options)
     raise ValueError(f"unknown synthesis method {method!r}; choose one of {', '.join(METHODS)}")

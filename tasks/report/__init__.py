@@ -7,6 +7,7 @@ source rows: the inputs are the stored noisy measurements, the synthetic code co
 the catalog row and the public spec.
 """
 
+from tasks.report.headline import Headline, headline
 from tasks.report.html import render_report
 from tasks.report.inputs import (
     BudgetPoint,
@@ -16,15 +17,23 @@ from tasks.report.inputs import (
     ReportInputs,
     build_report_inputs,
 )
-from tasks.report.task import report_path, write_release_report, write_release_report_fn
+from tasks.report.task import (
+    WrittenReport,
+    report_path,
+    write_release_report,
+    write_release_report_fn,
+)
 
 __all__ = [
     "BudgetPoint",
+    "Headline",
     "MarginalComparison",
     "NoiseRow",
     "ReleaseFacts",
     "ReportInputs",
+    "WrittenReport",
     "build_report_inputs",
+    "headline",
     "render_report",
     "report_path",
     "write_release_report",

@@ -50,8 +50,9 @@ def best_covering(
 ) -> Measurement | None:
     """The least noisy full-resolution measurement covering ``clique``, if any.
 
-    The noise variance of a projected cell is ``sigma^2`` times the number of summed cells,
-    so the covering measurement with the smallest such variance is used.
+    The noise variance of a projected cell is the measurement's cell variance times the
+    number of summed cells, so the covering measurement with the smallest such variance is
+    used.
     """
     covering = [m for m in measurements if fits_domain(m, domain) and set(clique) <= set(m.clique)]
     if not covering:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from dpcore.accounting import ZCDP_NOTE, percent
+from dpcore.accounting import PrivacyCap, budget_note, percent
+from tasks.report.headline import headline
 from tasks.report.inputs import ReleaseFacts, ReportInputs
 from tasks.report.plots import bar_plot, budget_plot, heatmap_plot
 
@@ -43,7 +44,11 @@ def _img(data: str, alt: str) -> str:
 
 def _cost(f: ReleaseFacts) -> str:
     """This version's privacy cost: its charge, or none for a refresh."""
-    charged = f"epsilon = {f.epsilon:g}, delta = {f.delta:g} (rho = {f.rho:.6g})"
+    charged = (
+        f"epsilon = {f.epsilon:g}, pure epsilon-DP (delta = 0; zCDP rho = {f.rho:.6g})"
+        if f.delta == 0
+        else f"epsilon = {f.epsilon:g}, delta = {f.delta:g} (rho = {f.rho:.6g})"
+    )
     if f.refresh_of is None:
         return charged
     return (
@@ -55,28 +60,12 @@ def _cost(f: ReleaseFacts) -> str:
 def _lead(inputs: ReportInputs) -> str:
     """The ten-second summary: what was released, its cost as a share of the cap, and how
     well the synthetic table agrees with the noisy marginals, beside the noise floor."""
-    f = inputs.facts
-    mine = [p for p in inputs.budget if p.run_id == f.run_id]
-    if f.refresh_of is not None:
-        cost = "it cost nothing (a refresh of stored measurements)"
-    elif mine:
-        cost = f"it cost {percent(mine[0].share)} of {f.dataset}'s lifetime cap"
-    else:
-        cost = f"it cost epsilon = {f.epsilon:g} at delta = {f.delta:g}"
-    agreement = ""
-    comparisons = inputs.one_way_all
-    if comparisons:
-        mean_tvd = sum(c.tvd for c in comparisons) / len(comparisons)
-        floor = sum(c.noise_floor for c in comparisons) / len(comparisons)
-        agreement = (
-            f" Agreement with the noisy 1-way marginals: mean TVD {mean_tvd:.3f} (0 is "
-            f"identical, 1 disjoint); a perfect model would score about {floor:.3f} against "
-            "them from the noise alone, so a score near or below that is mostly noise."
-        )
+    h = headline(inputs)
+    agreement = h.agreement_text()
     return (
-        f'<p class="lead"><strong>{f.rows:,} synthetic rows of {len(f.columns)} columns, '
-        f"method {escape(f.method)}; {escape(cost)}.</strong> "
-        f"{escape(inputs.budget_sentence)}.{escape(agreement)}</p>"
+        f'<p class="lead" id="summary"><strong>{h.rows:,} synthetic rows of {h.columns} '
+        f"columns, method {escape(h.method)}; {escape(h.cost_text())}.</strong> "
+        f"{escape(h.budget_sentence)}.{escape(' ' + agreement if agreement else '')}</p>"
     )
 
 
@@ -93,7 +82,7 @@ def render_report(inputs: ReportInputs) -> str:
             ["columns", f"{len(f.columns)}: {', '.join(f.columns)}"],
             ["method", f.method],
             ["privacy cost", _cost(f)],
-            ["dataset cap", f"{f.dataset}: epsilon = {f.cap_epsilon:g}, delta = {f.cap_delta:g}"],
+            ["dataset cap", f"{f.dataset}: {PrivacyCap(f.cap_epsilon, f.cap_delta).words()}"],
             ["utility checks", "passed" if inputs.utility_passed else "FAILED"],
             ["run", f.run_id],
             ["published", f.created_at.isoformat(timespec="seconds")],
@@ -140,15 +129,20 @@ def render_report(inputs: ReportInputs) -> str:
         _img(heatmap_plot(c), f"2-way {' x '.join(c.clique)}") for c in inputs.two_way
     )
     two_way = (
-        f"<h3>Measured 2-way marginals</h3>{heatmaps}"
+        f'<h3 id="two-way">Measured 2-way marginals</h3>{heatmaps}'
         if heatmaps
         else '<p class="note">This method measured no 2-way marginals.</p>'
     )
-    budget = (
-        f'<p>{escape(inputs.budget_sentence)}.</p><p class="note">{escape(ZCDP_NOTE)}</p>'
-        + _img(budget_plot(inputs.budget, f.run_id), "budget over time")
+    note = budget_note(PrivacyCap(f.cap_epsilon, f.cap_delta))
+    budget = f'<p>{escape(inputs.budget_sentence)}.</p><p class="note">{escape(note)}</p>' + _img(
+        budget_plot(inputs.budget, f.run_id), "budget over time"
     )
     lead = _lead(inputs)
+    noise_words = (
+        "discrete Laplace noise of scale sigma (pure DP; standard deviation about 1.4 sigma)"
+        if f.delta == 0 and f.refresh_of is None
+        else "discrete Gaussian noise with standard deviation about sigma"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Release report: {escape(f.table_name)}</title><style>{STYLE}</style></head>
@@ -161,13 +155,13 @@ no privacy budget. Query the data with <code>SELECT * FROM release.{escape(f.nam
 <h2>What was released</h2>{summary}
 <h2>Privacy budget of {escape(f.dataset)}</h2>{budget}{ledger}
 <h2>Noise per measured marginal</h2>
-<p class="note">Each noisy cell carries discrete Gaussian noise with standard deviation about
-sigma; the last column puts sigma beside an average cell (the noisy total spread evenly), so
-small percentages mean the noise hardly matters. Marginals fixed in advance come first;
-then, for AIM, one marginal per selection round, chosen from the data by the exponential
-mechanism: a pair can appear again in a later round with less noise, and the model uses
-every measurement. "Merged codes" means AIM measured that marginal with neighbouring codes
-of a wide column grouped (fewer, less noisy cells); the model keeps every code.</p>{noise}
+<p class="note">Each noisy cell carries {noise_words}; the last column puts sigma beside an
+average cell (the noisy total spread evenly), so small percentages mean the noise hardly
+matters. Marginals fixed in advance come first; then, for AIM, one marginal per selection
+round, chosen from the data by the exponential mechanism: a pair can appear again in a later
+round with less noise, and the model uses every measurement. "Merged codes" means AIM
+measured that marginal with neighbouring codes of a wide column grouped (fewer, less noisy
+cells); the model keeps every code.</p>{noise}
 <h2>Utility: synthetic table vs noisy marginals</h2>
 <p class="note">Distributions are normalised; the noisy ones have negative counts clipped to 0.
 The noise floor is about the TVD a perfect model would score against the noisy marginal, from

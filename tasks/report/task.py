@@ -1,8 +1,13 @@
-"""Task: write the release report to ``$DPRELEASE_HOME/reports/<name>_v<N>.html``."""
+"""Task: write the release report to ``$DPRELEASE_HOME/reports/<name>_v<N>.html``.
+
+It returns the report's path with its headline figures, so that the Prefect artifact
+carries the very numbers the report leads with.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
@@ -10,12 +15,21 @@ from prefect.cache_policies import NO_CACHE
 
 from dpcore.marginals import Measurement
 from tasks.context import warehouse_paths
+from tasks.report.headline import Headline, headline
 from tasks.report.html import render_report
 from tasks.report.inputs import build_report_inputs
 from tasks.request import ReleaseRequest
 from tasks.synthesize import SyntheticTable
 from warehouse.ledger import Charge, history
 from warehouse.publish import PublishedRelease
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """A report on disk and the headline figures it leads with."""
+
+    path: Path
+    headline: Headline
 
 
 def report_path(home: str | None, published: PublishedRelease) -> Path:
@@ -32,7 +46,7 @@ def write_release_report_fn(
     utility_passed: bool,
     home: str | None,
     refresh_of: str | None = None,
-) -> Path:
+) -> WrittenReport:
     """Render the report from DP outputs (measurements, synthetic counts, ledger) and save it.
 
     ``receipt`` is the charge that paid for the measurements; ``refresh_of`` marks a refresh.
@@ -52,7 +66,7 @@ def write_release_report_fn(
     partial = path.with_suffix(".html.partial")
     partial.write_text(render_report(inputs), encoding="utf-8")
     partial.replace(path)
-    return path
+    return WrittenReport(path, headline(inputs))
 
 
 write_release_report = task(name="write release report", cache_policy=NO_CACHE)(

@@ -1,14 +1,16 @@
 """End to end through the Prefect UI: `dprelease serve`, the run form in a browser, the pages.
 
 ``dprelease serve`` runs on a seeded home with no ``PREFECT_API_URL``, so it starts the
-home's own local Prefect server (as any first command does). In headless Chromium (driven
-by Playwright, using Debian's ``/usr/bin/chromium``) the test opens the ``release/adult``
-deployment, clicks "Run" → "Custom run", fills the typed form (rows to generate) and
-submits it; the run must publish, and its page must list the release artifact linking to
-the HTML report. A second run, submitted through the same form with an unknown
-``resume_run_id``, must end Failed, and its page must show our one-paragraph message and
-no traceback. The form offers no ``home``; the server refuses an epsilon above the spec's.
-Screenshots are saved under ``tests/e2e/output/`` and their paths printed.
+home's own local Prefect server (as any first command does). In headless Chromium (driven by
+Playwright, using Debian's ``/usr/bin/chromium``) the test opens the ``release/adult``
+deployment, clicks "Run" → "Custom run", fills the typed form (rows to generate) and submits
+it; the run must publish, its page must list the release artifact with the headline figures,
+and the artifact's link must open the HTML report, which ``serve`` serves over HTTP
+(screenshots of the report's top and of a 2-way section). A second run, submitted through
+the same form with an unknown ``resume_run_id``, must end Failed, and its page must show our
+one-paragraph message and no traceback. The form offers no ``home``; the server refuses an
+epsilon above the spec's. Screenshots are saved under ``tests/e2e/output/`` and their paths
+printed.
 
 Skipped, with the reason, only where Chromium or Playwright is not installed
 (``.ci/run`` installs both).
@@ -33,6 +35,7 @@ from typing import Any
 import pytest
 
 from flows.local_api import ServerFiles, read_record, stop_server
+from flows.report_server import read_record as read_report_record
 from warehouse.paths import WarehousePaths
 from warehouse.seed import register_adult, seed_adult
 
@@ -111,6 +114,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         }
     )
     env.pop("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", None)
+    env.pop("DPRELEASE_REPORTS_URL", None)  # the served reports, at serve's own address
     log = (tmp_path / "serve.log").open("wb")
     serving = subprocess.Popen(
         [str(BIN / "dprelease"), "serve"],
@@ -241,8 +245,9 @@ def check_refused_page(page: Any, url: str) -> None:
     print(f"screenshot of the refused run: {shot}")
 
 
-def check_page(page: Any, url: str, report: Path) -> None:
-    """The flow run page lists the release artifact, and the artifact links to the report."""
+def check_page(page: Any, url: str, report_address: str) -> None:
+    """The flow run page lists the release artifact, which carries the headline figures and
+    links the report over HTTP."""
     from playwright.sync_api import expect
 
     page.goto(url, wait_until="networkidle")
@@ -254,11 +259,43 @@ def check_page(page: Any, url: str, report: Path) -> None:
     print(f"\nscreenshot of the flow run's artifacts: {shot}")
 
     card.click()
-    link = page.locator(f'a[href="{report.resolve().as_uri()}"]').first
+    link = page.locator(f'a[href="{report_address}"]').first
     expect(link).to_be_visible(timeout=30_000)
+    body = page.inner_text("body")
+    assert "of raw.adult's lifetime cap" in body and "mean TVD" in body, body[-3000:]
     shot = OUTPUT / "release-artifact.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot))  # the viewport: a full-page shot of it renders blank
     print(f"screenshot of the release artifact: {shot}")
+    open_report(page, link)
+
+
+def open_report(page: Any, link: Any) -> None:
+    """Click the artifact's report link (a new tab or this one, as the UI renders it): the
+    report opens and leads with its summary. Screenshots of its top and a 2-way section."""
+    from playwright.sync_api import expect
+
+    if link.get_attribute("target") == "_blank":
+        with page.context.expect_page(timeout=30_000) as opened:
+            link.click()
+        report = opened.value
+    else:
+        link.click()
+        report = page
+    report.wait_for_load_state("load")
+    summary = report.locator("#summary")
+    expect(summary).to_be_visible(timeout=30_000)
+    text = summary.inner_text()
+    assert "synthetic rows" in text and "lifetime cap" in text and "mean TVD" in text, text
+    shot = OUTPUT / "report-top.png"
+    report.screenshot(path=str(shot))
+    print(f"screenshot of the report's top: {shot}")
+    two_way = report.locator("#two-way")
+    two_way.scroll_into_view_if_needed()
+    shot = OUTPUT / "report-two-way.png"
+    report.screenshot(path=str(shot))
+    print(f"screenshot of the report's 2-way section: {shot}")
+    if report is not page:
+        report.close()
 
 
 def test_runs_from_the_ui_form_publish_or_fail_with_our_message(
@@ -297,7 +334,10 @@ def test_runs_from_the_ui_form_publish_or_fail_with_our_message(
                 assert run["parameters"]["overrides"]["rows"] == 4000
                 report = stack["home"].reports / "adult_v1.html"
                 assert report.exists()
-                check_page(page, f"{stack['ui']}/runs/flow-run/{run_id}", report)
+                served = read_report_record(stack["home"].home)
+                assert served is not None  # `dprelease serve` serves the home's reports
+                address = f"{served.url}/{report.name}"
+                check_page(page, f"{stack['ui']}/runs/flow-run/{run_id}", address)
 
                 refused_id = submit_custom_run(page, stack["ui"], deployment.id, unknown_resume)
                 refused = _wait(api, refused_id, 90)

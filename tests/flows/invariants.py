@@ -92,5 +92,5 @@ def check_invariants(
         charged,
         {r: b"".join(blob for _, blob in rows) for r, rows in by_run.items()},
         published,
-        None if state is None else state.spent_rho,
+        None if state is None else state.spent,
     )

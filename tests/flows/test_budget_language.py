@@ -40,7 +40,7 @@ def test_every_screen_states_the_same_shares(
     statement = BudgetStatement.of(state, 1e-9)
     used, left = percent(statement.used), percent(statement.left)
     shown = floor_digits(statement.largest_epsilon)
-    four = cap_share(PrivacyCost(4.0, 1e-9).ledger_rho, state.cap_rho)
+    four = cap_share(PrivacyCost(4.0, 1e-9).ledger_rho, state.cap_amount)
 
     h = ["--home", str(home.home)]
     code, out, _ = run_cli(capsys, *h, "budget")

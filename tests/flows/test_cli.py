@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import webbrowser
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -76,7 +79,14 @@ def test_demo_then_budget_history_releases_runs(
     assert code == 0
     assert "loaded the bundled UCI Adult data" in out
     assert "published release.adult -> adult_v1" in out
-    assert "SELECT * FROM adult" in out
+    assert "SELECT * FROM adult" in out and "duckdb -readonly" not in out
+    # The query hint works with what pip installed (the duckdb module, not its CLI).
+    hint = next(line for line in out.splitlines() if line.startswith("query it:"))
+    queried = subprocess.run(
+        hint.split(":", 1)[1], shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert queried.returncode == 0 and "workclass" in queried.stdout, queried.stderr
+    assert "open it:   dprelease report adult --open" in out
 
     budgets = json.loads(run_cli(capsys, "--home", home, "budget", "--json")[1])
     assert [b["dataset"] for b in budgets] == ["raw.adult"]
@@ -94,6 +104,12 @@ def test_demo_then_budget_history_releases_runs(
     assert isinstance(releases[0]["utility"]["checks"], list)  # objects, not a JSON string
     runs = json.loads(run_cli(capsys, "--home", home, "runs", "--json")[1])
     assert runs[0]["status"] == "published"
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # named and tagged as served runs are
+        run = client.read_flow_run(UUID(runs[0]["run_id"]))
+    assert run.name == "adult v1 ε=1"
+    assert {"dprelease", "release:adult", "dataset:raw.adult"} <= set(run.tags)
     # `dprelease run` after the demo: tests/flows/test_readme.py runs it (a second AIM run
     # here would only repeat it).
 
@@ -130,3 +146,34 @@ def test_the_cli_names_what_it_does_not_know_and_takes_home_anywhere(
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("dprelease ")
+
+
+def test_report_shows_opens_the_newest_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dprelease report NAME [--open]`: the newest report, at its served address if a
+    server serves it, else the file; unknown names get the close matches."""
+    from flows.report_server import REPORTS_URL_ENV, reports_served
+
+    monkeypatch.delenv(REPORTS_URL_ENV, raising=False)
+    home = tmp_path / "h"
+    (home / "reports").mkdir(parents=True)
+    for version in (1, 2, 10):
+        (home / "reports" / f"adult_v{version}.html").write_text("<p>report</p>")
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+
+    code, out, _ = run_cli(capsys, "--home", str(home), "report", "adult")
+    assert code == 0 and f"report: {home / 'reports' / 'adult_v10.html'}" in out
+    assert "nothing serves reports now" in out and not opened
+    code, out, _ = run_cli(capsys, "report", "adult", "--open", "--home", str(home))
+    assert opened == [(home / "reports" / "adult_v10.html").as_uri()]  # the file itself
+    with reports_served(home, port=0) as url:
+        code, out, _ = run_cli(capsys, "--home", str(home), "report", "adult", "--version", "2")
+        assert f"served at: {url}/adult_v2.html" in out
+        run_cli(capsys, "--home", str(home), "report", "adult", "--open")
+        assert opened[-1] == f"{url}/adult_v10.html"  # over HTTP while a server serves it
+    code, _, err = run_cli(capsys, "--home", str(home), "report", "adulte")
+    assert code == 2 and "did you mean adult?" in err
+    code, _, err = run_cli(capsys, "--home", str(home), "report", "adult", "--version", "3")
+    assert code == 2 and "no report of version 3" in err

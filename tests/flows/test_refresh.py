@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from uuid import UUID
 
 import duckdb
 import pytest
@@ -63,6 +64,15 @@ def ledger_rows(home: WarehousePaths) -> list[tuple[object, ...]]:
         return con.execute("SELECT * FROM privacy.charges ORDER BY dataset, seq").fetchall()
 
 
+def flow_run_labels(run_id: str) -> tuple[str, set[str]]:
+    """The Prefect flow run's name and tags."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id))
+    return run.name, set(run.tags)
+
+
 def test_refresh_publishes_a_free_version_from_the_newest_measurements(
     home: WarehousePaths, tmp_path: Path
 ) -> None:
@@ -75,16 +85,18 @@ def test_refresh_publishes_a_free_version_from_the_newest_measurements(
     again = refresh("visits", home=str(home.home))
 
     assert again.kind == "refresh" and again.version == first.version + 1
+    name, tags = flow_run_labels(again.run_id)
+    assert name == "visits v2 refresh" and {"release:visits", "dataset:raw.visits"} <= tags
     assert again.measurement_run == first.run_id and again.run_id != first.run_id
     assert again.epsilon == 0 and again.delta == 0
     assert ledger_rows(home) == before  # no charge row, nothing rewritten
     after = budget_state(home.warehouse, "raw.visits")  # verifies the chain and the catalog
-    assert spent is not None and after is not None and after.spent_rho == spent.spent_rho
+    assert spent is not None and after is not None and after.spent == spent.spent
     rows = {r["version"]: r for r in catalog(home, "visits")}
     assert rows[1]["kind"] == "measured" and rows[1]["measurement_run"] == first.run_id
     assert rows[2]["kind"] == "refresh" and rows[2]["measurement_run"] == first.run_id
     assert rows[2]["epsilon"] == rows[2]["delta"] == rows[2]["rho"] == 0
-    assert rows[2]["cumulative_rho"] == rows[1]["cumulative_rho"] == after.spent_rho
+    assert rows[2]["cumulative_rho"] == rows[1]["cumulative_rho"] == after.spent
     assert rows[2]["rows"] > 0
     kinds = {r.run_id: (r.kind, r.measurement_run, r.status) for r in list_runs(home.warehouse)}
     assert kinds[again.run_id] == ("refresh", first.run_id, "published")
@@ -116,6 +128,8 @@ def test_on_exhausted_fail_refuses_and_spends_nothing(home: WarehousePaths, tmp_
     assert ledger_rows(home) == before
     assert [r["version"] for r in catalog(home, "visits")] == [1]
     assert list_runs(home.warehouse, "visits")[0].status == "failed"
+    refused = list_runs(home.warehouse, "visits")[0].run_id
+    assert flow_run_labels(refused)[0] == "visits ε=2.5"  # it published no version
 
 
 def test_on_exhausted_refresh_publishes_a_refresh_instead(
@@ -127,6 +141,8 @@ def test_on_exhausted_refresh_publishes_a_refresh_instead(
     before = ledger_rows(home)
     second = release(spec, home=str(home.home))
     assert second.kind == "refresh" and second.measurement_run == first.run_id
+    assert flow_run_labels(first.run_id)[0] == "visits v1 ε=2.5"
+    assert flow_run_labels(second.run_id)[0] == "visits v2 refresh"
     assert ledger_rows(home) == before
     assert [r["kind"] for r in catalog(home, "visits")] == ["refresh", "measured"]
 

@@ -30,9 +30,10 @@ def people_spec(home: WarehousePaths, tmp_path: Path) -> str:
 
 
 def test_report_holds_no_source_value_and_the_artifact_links_it(
-    home: WarehousePaths, tmp_path: Path
+    home: WarehousePaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = people_spec(home, tmp_path)
+    monkeypatch.setenv("DPRELEASE_REPORTS_URL", "http://127.0.0.1:8999/")  # a serving address
     outcome = release(spec, home=str(home.home))
     report = Path(outcome.report)
     assert report == home.reports / "people_v1.html"
@@ -58,9 +59,18 @@ def test_report_holds_no_source_value_and_the_artifact_links_it(
         )
     assert len(artifacts) == 1
     markdown = str(artifacts[0].data)
-    assert f"]({report.as_uri()})" in markdown  # a markdown link to the report
+    # An HTTP link (a file:// one does not open from the UI), and the headline figures.
+    assert "](http://127.0.0.1:8999/people_v1.html)" in markdown and "file://" not in markdown
+    assert "of raw.people's lifetime cap" in markdown and "mean TVD" in markdown
+    assert "a perfect model would score about" in markdown  # the noise floor
     assert "| score | 5 |" in markdown  # the noise table: marginal, cells, sigma
     assert MARKER not in markdown
+
+    # The run is named after what it published, and tagged with its release and dataset.
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(outcome.run_id))
+    assert run.name == "people v1 ε=2"
+    assert {"dprelease", "release:people", "dataset:raw.people"} <= set(run.tags)
 
 
 def test_overrides_lower_the_charge_and_size_the_table(

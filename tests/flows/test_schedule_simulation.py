@@ -90,7 +90,7 @@ def test_24_monthly_runs_spend_what_the_plan_said_then_refresh(
     assert [h.charge.charged_at for h in charges] == schedule[:paid]
     assert all(h.charge.rho == cost for h in charges)
     state = budget_state(home.warehouse, "raw.visits")
-    assert state is not None and state.spent_rho == cost * paid  # exactly what the plan said
+    assert state is not None and state.spent == cost * paid  # exactly what the plan said
     assert not state.can_charge(cost)
     versions = sorted(catalog(home, "visits"), key=lambda r: r["version"])
     assert [r["version"] for r in versions] == list(range(1, 25))
@@ -130,8 +130,8 @@ def test_horizon_splits_the_cap_over_its_runs_then_fails(
     charges = history(home.warehouse, "raw.visits")
     assert len(charges) == horizon
     state = budget_state(home.warehouse, "raw.visits")
-    assert state is not None and state.spent_rho <= cap
-    assert cap - state.spent_rho < cap * Decimal("1e-9")  # all of it, but float dust
+    assert state is not None and state.spent <= cap
+    assert cap - state.spent < cap * Decimal("1e-9")  # all of it, but float dust
     # Each run took its share of what remained: the costs are equal up to float dust.
     costs = [h.charge.rho for h in charges]
     assert max(costs) - min(costs) < cap * Decimal("1e-9")

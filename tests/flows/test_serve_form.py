@@ -3,6 +3,7 @@ each described, and no storage (the home is bound when serving starts)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,35 @@ def test_serving_binds_the_home_for_the_runs_it_starts(
     monkeypatch.setattr(flows.serve, "serve", lambda *deployments, **kwargs: None)
     monkeypatch.setenv("DPRELEASE_HOME", str(tmp_path / "elsewhere"))
     flows.serve.serve_specs(SPECS, home=str(tmp_path / "served"))
-    import os
 
     assert os.environ["DPRELEASE_HOME"] == str((tmp_path / "served").resolve())
+
+
+def test_serving_serves_the_reports_and_tags_runs_with_release_and_dataset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """While `serve` runs, the home's reports are served and the runs it starts link them
+    ($DPRELEASE_REPORTS_URL, restored afterwards); deployments carry the run tags."""
+    from flows.report_server import REPORTS_URL_ENV, answers, read_record
+
+    seen: dict[str, Any] = {}
+
+    def fake_serve(*deployments: Any, **kwargs: Any) -> None:
+        seen["url"] = os.environ[REPORTS_URL_ENV]
+        seen["answers"] = answers(seen["url"], (tmp_path / "served").resolve())
+        seen["record"] = read_record((tmp_path / "served").resolve())
+        seen["tags"] = {d.name + "/" + d.flow_name: d.tags for d in deployments}
+
+    monkeypatch.setattr(flows.serve, "serve", fake_serve)
+    monkeypatch.delenv(REPORTS_URL_ENV, raising=False)
+    monkeypatch.setenv("DPRELEASE_HOME", str(tmp_path / "served"))
+    flows.serve.serve_specs(SPECS, home=str(tmp_path / "served"))
+    assert seen["url"].startswith("http://127.0.0.1:") and seen["answers"]
+    assert seen["record"] is not None and seen["record"].url == seen["url"]
+    assert REPORTS_URL_ENV not in os.environ  # restored
+    assert read_record((tmp_path / "served").resolve()) is None  # no longer served
+    for tags in seen["tags"].values():
+        assert {"dprelease", "release:adult", "dataset:raw.adult"} <= set(tags)
 
 
 def test_a_deployment_run_that_sets_home_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

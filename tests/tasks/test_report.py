@@ -142,6 +142,25 @@ def test_the_report_is_self_contained_with_budget_and_utility_plots() -> None:
     assert "<thead><tr><th></th>" not in html  # no empty header row
 
 
+def test_the_headline_is_the_reports_summary_and_the_artifacts() -> None:
+    """One computation of the headline figures feeds the report's lead and the artifact."""
+    from tasks.artifacts import headline_markdown
+    from tasks.report import headline
+
+    inputs = inputs_for()
+    h = headline(inputs)
+    mine = [p for p in inputs.budget if p.run_id == inputs.facts.run_id]
+    assert h.cost_share == mine[0].share
+    tvds = [c.tvd for c in inputs.one_way_all]
+    assert h.mean_tvd == pytest.approx(sum(tvds) / len(tvds))
+    assert h.noise_floor is not None and h.noise_floor > 0
+    lead = render_report(inputs).split('id="summary">')[1].split("</p>")[0]
+    markdown = headline_markdown(h)
+    for figure in (f"{h.mean_tvd:.3f}", f"{h.noise_floor:.3f}", "lifetime cap"):
+        assert figure in lead and figure in markdown, figure
+    assert '<h3 id="two-way">' in render_report(inputs)  # the 2-way section has an anchor
+
+
 def test_the_report_takes_only_dp_outputs() -> None:
     """The renderer sees only ReportInputs; the builder only DP outputs and public facts."""
     assert list(inspect.signature(render_report).parameters) == ["inputs"]

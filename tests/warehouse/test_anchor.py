@@ -84,7 +84,7 @@ def test_a_rewritten_chain_with_lower_costs_is_detected(published: WarehousePath
             )
             con.execute(
                 "UPDATE privacy.charges SET rho = ?, spent_after = ?, prev_hash = ?, "
-                "row_hash = ? WHERE seq = ?",
+                "hash_version = NULL, row_hash = ? WHERE seq = ?",
                 [rho, spent, prev, row_hash, seq],
             )
             prev = row_hash
@@ -157,7 +157,8 @@ def test_a_cap_changed_behind_the_published_versions_is_detected(
                 prev, dataset, seq, run_id, release, spec_hash, eps, delta, rho, spent, at, unit
             )
             con.execute(
-                "UPDATE privacy.charges SET prev_hash = ?, row_hash = ? WHERE seq = ?",
+                "UPDATE privacy.charges SET prev_hash = ?, row_hash = ?, hash_version = NULL "
+                "WHERE seq = ?",
                 [prev, row_hash, seq],
             )
             prev = row_hash

@@ -283,7 +283,7 @@ def test_a_runs_spend_is_recomputed_from_its_stored_parameters(source: Path, k: 
     assert spend["run-1"] == pytest.approx(0.01, rel=1e-9)
     assert spend["run-2"] is None
     rows = {h.charge.run_id: h for h in history(source, TABLE)}
-    assert rows["run-1"].recomputed_rho == pytest.approx(float(rows["run-1"].charge.rho))
+    assert rows["run-1"].recomputed == pytest.approx(float(rows["run-1"].charge.rho))
     assert rows["run-2"].as_dict()["recomputed_rho"] is None
 
 

@@ -201,5 +201,5 @@ def test_a_file_from_before_the_owner_columns_is_upgraded(
         "measurement_run",
         "spec_json",
     ]
-    assert old.kind == "release" and old.spec_json is None  # a refresh needs its spec passed
+    assert old.kind == "measured" and old.spec_json is None  # backfilled; no spec recorded
     assert charges == [(0,)]  # the tables missing from the old file were created

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from dpcore.calculus import PURE, NoiseKind
 from dpcore.domain import Domain
 from dpcore.marginals import ArrayOracle
 from dpcore.noise import seeded_source
@@ -151,13 +152,35 @@ def test_aim_groups_shrink_with_the_noise() -> None:
 def test_the_stored_parameters_account_for_every_unit_of_rho(method: str, rho: float) -> None:
     """Each measurement carries the selection epsilon that chose it, so a run's spend is
     recomputed from what was stored alone (``dpcore.spend``), selections included."""
-    from dpcore.spend import spent_rho
+    from dpcore.spend import spent
 
     domain, codes = _data()
     synth = get_synthesizer(method)
     measurements = synth.measure(domain, rho, ArrayOracle(domain, codes), seeded_source(6))
+    assert {m.noise for m in measurements} == {NoiseKind.GAUSSIAN}
     parameters = [(m.sigma, m.selection_epsilon, 1) for m in measurements]
-    assert spent_rho(parameters) == pytest.approx(rho, rel=1e-9)
-    assert spent_rho((s, e, 3) for s, e, _ in parameters) == pytest.approx(9 * rho, rel=1e-9)
+    assert spent(parameters) == pytest.approx(rho, rel=1e-9)
+    assert spent((s, e, 3) for s, e, _ in parameters) == pytest.approx(9 * rho, rel=1e-9)
     chosen = [m for m in measurements if m.selection_epsilon > 0]
     assert (len(chosen) > 0) == (method != "independent")
+
+
+@pytest.mark.parametrize("method", ["independent", "mst", "aim"])
+@pytest.mark.parametrize("epsilon", [0.05, 0.5, 3.0])
+def test_pure_methods_spend_exactly_epsilon_with_laplace_noise(method: str, epsilon: float) -> None:
+    """Under pure DP every measurement is discrete Laplace and the stored parameters add up
+    to exactly the release's epsilon (a person bounded to 3 rows: 3 times it, linearly)."""
+    from dpcore.spend import spent
+
+    domain, codes = _data()
+    synth = get_synthesizer(method, calculus=PURE)
+    measurements = synth.measure(domain, epsilon, ArrayOracle(domain, codes), seeded_source(7))
+    assert {m.noise for m in measurements} == {NoiseKind.LAPLACE}
+    parameters = [(m.sigma, m.selection_epsilon, 1) for m in measurements]
+    assert spent(parameters, PURE) == pytest.approx(epsilon, rel=1e-9)
+    assert spent(((s, e, 3) for s, e, _ in parameters), PURE) == pytest.approx(3 * epsilon)
+    if method == "independent":  # the seed method: Laplace of scale d / epsilon per column
+        assert all(m.sigma == pytest.approx(len(domain) / epsilon) for m in measurements)
+    rows = synth.fit(domain, measurements).sample(500, np.random.default_rng(0))
+    assert rows.shape == (500, len(domain))
+    assert all(math.isfinite(p.sigma) for p in synth.plan(domain, epsilon) if p.clique)
