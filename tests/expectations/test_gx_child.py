@@ -100,6 +100,7 @@ def _fake_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
 def test_a_crashed_child_is_a_clear_error(
     in_child: None, monkeypatch: pytest.MonkeyPatch, code: str, says: str
 ) -> None:
+    monkeypatch.delenv("DPRELEASE_DEBUG", raising=False)  # --debug would show the message
     _fake_child(monkeypatch, code)
     with pytest.raises(GXProcessError) as info:
         validate(_validations())
