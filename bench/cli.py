@@ -12,7 +12,9 @@ home gets its own local Prefect server, started by its first command):
   missing table, a missing column, a drifted type): median of 5 each; each must exit 2 with
   one paragraph, no traceback, and start no server;
 * ``plan`` and ``budget``: median of 5;
-* the run process's peak memory (its own maximum resident set, from ``wait4``);
+* the run process's peak memory (from ``wait4``: the largest maximum resident set of the
+  run's process and of the children it waited for, i.e. the Great Expectations child of
+  its utility step; the largest of them, not their sum);
 * concurrency: 8 ``dprelease run`` at once in a fresh home, on a copy of the Adult spec
   (method ``independent``, to keep repetitions short) whose cap pays for exactly 3 runs,
   while two CPU-burning processes run beside them: exactly 3 must publish, the other 5 exit

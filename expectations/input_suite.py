@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -47,10 +47,7 @@ import pandas as pd
 from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from expectations.errors import SchemaMismatchError
 from expectations.runner import ExpectationOutcome, run_suite
-
-if TYPE_CHECKING:
-    from great_expectations.expectations import Expectation
-
+from expectations.validation import ExpectationSpec
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +116,7 @@ def validate_input(frame: pd.DataFrame, codec: TableCodec) -> InputReport:
         )
 
     prepared: dict[str, pd.Series] = {}
-    checks: dict[str, Expectation] = {}
+    checks: dict[str, ExpectationSpec] = {}
     token_counts: dict[str, int] = {}
     null_counts: dict[str, int] = {}
     non_numeric: dict[str, int] = {}
@@ -296,25 +293,32 @@ def _numeric_view(values: pd.Series) -> tuple[pd.Series, int]:
     return values.astype("float64"), 0
 
 
-def _column_checks(col: ColumnCodec, *, numeric_ok: bool) -> dict[str, Expectation]:
+def _column_checks(col: ColumnCodec, *, numeric_ok: bool) -> dict[str, ExpectationSpec]:
     """The expectations for one column, keyed ``column:check``."""
-    import great_expectations.expectations as gxe  # GX only when a suite is built
-
     name = col.name
-    checks: dict[str, Expectation] = {f"{name}:exists": gxe.ExpectColumnToExist(column=name)}
+    checks: dict[str, ExpectationSpec] = {
+        f"{name}:exists": ExpectationSpec.of("ExpectColumnToExist", column=name)
+    }
     if not col.has_missing:
-        checks[f"{name}:not_null"] = gxe.ExpectColumnValuesToNotBeNull(column=name)
+        checks[f"{name}:not_null"] = ExpectationSpec.of(
+            "ExpectColumnValuesToNotBeNull", column=name
+        )
     if col.kind == "category":
         allowed = list(dict.fromkeys([*col.categories, *col.missing_tokens]))
-        checks[f"{name}:domain"] = gxe.ExpectColumnValuesToBeInSet(column=name, value_set=allowed)
+        checks[f"{name}:domain"] = ExpectationSpec.of(
+            "ExpectColumnValuesToBeInSet", column=name, value_set=allowed
+        )
     else:
-        checks[f"{name}:type"] = gxe.ExpectColumnValuesToBeInTypeList(
-            column=name, type_list=_NUMERIC_TYPES
+        checks[f"{name}:type"] = ExpectationSpec.of(
+            "ExpectColumnValuesToBeInTypeList", column=name, type_list=_NUMERIC_TYPES
         )
         if numeric_ok:
             lo, hi = col.bounds
-            checks[f"{name}:domain"] = gxe.ExpectColumnValuesToBeBetween(
-                column=name, min_value=float(lo), max_value=float(hi)
+            checks[f"{name}:domain"] = ExpectationSpec.of(
+                "ExpectColumnValuesToBeBetween",
+                column=name,
+                min_value=float(lo),
+                max_value=float(hi),
             )
     return checks
 

@@ -1,6 +1,8 @@
 """Shared Great Expectations plumbing: one cached context, running a suite, plain-data results.
 
-Both suites go through :func:`run_suite`, so the rules below hold everywhere:
+Every suite runs through :func:`run_suite`, in this process (the input suite's frame path)
+or in a child process (:mod:`expectations.child`, which calls it there), so the rules below
+hold everywhere:
 
 * One ephemeral context per process with one pandas data source, one dataframe asset and one
   whole-dataframe batch definition; each run passes its own frame as a batch parameter and
@@ -10,6 +12,8 @@ Both suites go through :func:`run_suite`, so the rules below hold everywhere:
   the operator configured it.
 * Results are requested with ``partial_unexpected_count=0``, so GX never even collects example
   values, and only counts, success flags and (when asked) the observed value are copied out.
+* Suites arrive as :class:`~expectations.validation.ExpectationSpec` values (plain data);
+  they become GX expectations here, so that building a suite never imports GX.
 * An expectation that errored (``exception_info`` with ``raised_exception``; GX 1.x nests it
   under metric ids) raises :class:`ExpectationRunError` instead of reading as a failure.
 """
@@ -20,16 +24,14 @@ import functools
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from expectations.errors import ExpectationRunError
-
-if TYPE_CHECKING:
-    from great_expectations.expectations import Expectation
+from expectations.validation import ExpectationSpec, Validation
 
 _KEY = "dprelease_check"
 _RESULT_FORMAT: dict[str, object] = {"result_format": "BASIC", "partial_unexpected_count": 0}
@@ -59,6 +61,15 @@ class ExpectationOutcome:
     missing_count: int | None = None
     observed: float | str | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        """The outcome as a JSON object (floats round-trip exactly)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExpectationOutcome:
+        """The inverse of :meth:`as_json`."""
+        return cls(**data)
+
 
 @functools.lru_cache(maxsize=1)
 def _batch_definition() -> Any:
@@ -73,9 +84,19 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("whole-frame")
 
 
+def run_validation(validation: Validation) -> dict[str, ExpectationOutcome]:
+    """:func:`run_suite` for one :class:`~expectations.validation.Validation`."""
+    return run_suite(
+        validation.frame,
+        validation.checks,
+        suite_name=validation.suite_name,
+        keep_observed=validation.keep_observed,
+    )
+
+
 def run_suite(
     frame: pd.DataFrame,
-    checks: Mapping[str, Expectation],
+    checks: Mapping[str, ExpectationSpec],
     *,
     suite_name: str,
     keep_observed: bool = False,
@@ -91,7 +112,8 @@ def run_suite(
     with _LOCK:
         batch_definition = _batch_definition()  # GX needs an active context to build suites
         suite = gx.ExpectationSuite(name=suite_name)
-        for key, expectation in checks.items():
+        for key, spec in checks.items():
+            expectation = spec.build()
             expectation.meta = {**(expectation.meta or {}), _KEY: key}
             suite.add_expectation(expectation)
         batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})

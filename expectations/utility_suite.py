@@ -13,6 +13,9 @@ is valid exactly when every row in it is, so each expectation passes on the aggr
 exactly when it would pass on the whole table; the ``observed`` counts are the numbers of
 offending rows, taken from the summary's counts.
 
+Both suites run in one short-lived child process (:mod:`expectations.child`), so the run's
+own process never imports GX; only these aggregates of DP outputs are sent to it.
+
 Checks (each one GX expectation):
 
 * ``row_count`` — ``ExpectColumnValuesToBeBetween`` on the summary's row count: rows within
@@ -36,7 +39,6 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -45,18 +47,16 @@ import pandas as pd
 from dpcore.distributions import clipped_distribution, half_abs_diff
 from dpcore.encoding import TableCodec
 from dpcore.marginals import Measurement
+from expectations.child import validate
 from expectations.errors import InvalidConfigError, SchemaMismatchError
 from expectations.noisy_marginals import (
     noise_allowance,
     one_way_estimates,
     sampling_allowance,
 )
-from expectations.runner import ExpectationOutcome, run_suite
+from expectations.runner import ExpectationOutcome
 from expectations.synthetic_summary import SyntheticSummary
-
-if TYPE_CHECKING:
-    from great_expectations.expectations import Expectation
-
+from expectations.validation import ExpectationSpec, Validation
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +162,10 @@ def check_utility(
     total = max(float(noisy_total), 0.0)
 
     target = total if expected_rows is None else float(expected_rows)
-    table_checks = _table_checks(codec, target, config.row_tolerance)
-    table_outcomes = run_suite(
-        _aggregate_frame(summary, codec), table_checks, suite_name="dprelease-utility-table"
+    table = Validation(
+        "dprelease-utility-table",
+        _aggregate_frame(summary, codec),
+        _table_checks(codec, target, config.row_tolerance),
     )
 
     estimates = one_way_estimates(codec, measurements)
@@ -179,7 +180,10 @@ def check_utility(
         tvd_cells[col.name] = half_abs_diff(p, q)
         allowance = noise_allowance(estimate, total) + sampling_allowance(q, rows)
         allowed[col.name] = config.max_tvd + config.allowance_scale * allowance
-    tvd_outcomes = _run_tvd(tvd_cells, allowed)
+    tvd = _tvd_validation(tvd_cells, allowed)
+    # Both suites in one call: one child process, one GX import (see expectations.child).
+    table_outcomes, *rest = validate([table] if tvd is None else [table, tvd])
+    tvd_outcomes = rest[0] if rest else {}
 
     checks = _report_rows(
         codec, summary, table_outcomes, tvd_outcomes, allowed, target, config.row_tolerance
@@ -242,57 +246,62 @@ def _aggregate_frame(summary: SyntheticSummary, codec: TableCodec) -> pd.DataFra
     return frame
 
 
-def _table_checks(codec: TableCodec, total: float, tolerance: float) -> dict[str, Expectation]:
+def _table_checks(codec: TableCodec, total: float, tolerance: float) -> dict[str, ExpectationSpec]:
     """Row-count, domain and code-range expectations for the combined frame."""
-    import great_expectations.expectations as gxe  # GX only when a suite is built
-
     lo = math.ceil(total * (1.0 - tolerance) - 1e-9)
     hi = math.floor(total * (1.0 + tolerance) + 1e-9)
     if lo > hi:  # a band narrower than one row: accept the nearest whole number
         lo = hi = round(total)
-    checks: dict[str, Expectation] = {
-        "row_count": gxe.ExpectColumnValuesToBeBetween(
-            column=_ROWS, min_value=max(lo, 0), max_value=hi
+    checks: dict[str, ExpectationSpec] = {
+        "row_count": ExpectationSpec.of(
+            "ExpectColumnValuesToBeBetween", column=_ROWS, min_value=max(lo, 0), max_value=hi
         )
     }
     for col in codec.columns:
         name = col.name
         if col.kind == "category":
-            checks[f"domain:{name}"] = gxe.ExpectColumnValuesToBeInSet(
-                column=name, value_set=list(col.categories)
+            checks[f"domain:{name}"] = ExpectationSpec.of(
+                "ExpectColumnValuesToBeInSet", column=name, value_set=list(col.categories)
             )
         else:
             low, high = col.bounds
-            checks[f"domain:{name}"] = gxe.ExpectColumnValuesToBeBetween(
-                column=name, min_value=float(low), max_value=float(high)
+            checks[f"domain:{name}"] = ExpectationSpec.of(
+                "ExpectColumnValuesToBeBetween",
+                column=name,
+                min_value=float(low),
+                max_value=float(high),
             )
         if not col.has_missing:
-            checks[f"not_null:{name}"] = gxe.ExpectColumnValuesToNotBeNull(column=name)
-        checks[f"codes:{name}"] = gxe.ExpectColumnValuesToBeBetween(
-            column=f"{_CODE_PREFIX}{name}", min_value=0, max_value=col.size - 1
+            checks[f"not_null:{name}"] = ExpectationSpec.of(
+                "ExpectColumnValuesToNotBeNull", column=name
+            )
+        checks[f"codes:{name}"] = ExpectationSpec.of(
+            "ExpectColumnValuesToBeBetween",
+            column=f"{_CODE_PREFIX}{name}",
+            min_value=0,
+            max_value=col.size - 1,
         )
     return checks
 
 
-def _run_tvd(
+def _tvd_validation(
     cells: dict[str, npt.NDArray[np.float64]], allowed: dict[str, float]
-) -> dict[str, ExpectationOutcome]:
-    """Sum each column's ``|p - q| / 2`` cells with GX and compare with the allowed TVD."""
-    import great_expectations.expectations as gxe  # GX only when a suite is built
-
+) -> Validation | None:
+    """Sum each column's ``|p - q| / 2`` cells with GX and compare with the allowed TVD
+    (None when no column was measured)."""
     if not cells:
-        return {}
+        return None
     longest = max(v.size for v in cells.values())
     frame = pd.DataFrame(
         {n: np.pad(v, (0, longest - v.size)) for n, v in cells.items()}, dtype=np.float64
     )
-    checks: dict[str, Expectation] = {
-        f"marginal_tvd:{n}": gxe.ExpectColumnSumToBeBetween(
-            column=n, min_value=0.0, max_value=allowed[n]
+    checks: dict[str, ExpectationSpec] = {
+        f"marginal_tvd:{n}": ExpectationSpec.of(
+            "ExpectColumnSumToBeBetween", column=n, min_value=0.0, max_value=float(allowed[n])
         )
         for n in cells
     }
-    return run_suite(frame, checks, suite_name="dprelease-utility-tvd", keep_observed=True)
+    return Validation("dprelease-utility-tvd", frame, checks, keep_observed=True)
 
 
 def _report_rows(

@@ -5,7 +5,8 @@ resume's run (known, charged, same spec), the budget (can the ledger pay?) and t
 schema from the warehouse catalog (missing table or column, drifted type). The CLI calls
 :func:`preflight` before it starts any flow or Prefect server, so such a refusal answers in
 about a second; the ``release`` flow runs the same checks again (a scheduled run has no
-CLI), through the same functions. Imports no Prefect.
+CLI), through the same functions. :func:`refresh_preflight` does the same for a refresh
+(its spec, and whether the release has stored measurements at all). Imports no Prefect.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tasks.context import warehouse_paths
 from tasks.plan import ReleasePlan, plan_release_fn, resolve_dataset
 from tasks.request import ReleaseRequest
 from tasks.source_schema import check_source_schema
+from tasks.stored import newest_stored_run
 from warehouse.ledger import charge_for_run
 from warehouse.runs import get_run
 
@@ -104,3 +106,11 @@ def preflight(
     if plan.affordable:
         check_source_schema(plan.request, home)
     return plan.request
+
+
+def refresh_preflight(name: str, home: str | None, spec_path: str | None = None) -> None:
+    """Raise what a refresh of ``name`` would stop with before sampling: a bad ``spec_path``,
+    or no stored measurements to re-sample ("nothing to refresh")."""
+    if spec_path is not None:
+        load_spec(spec_path)
+    newest_stored_run(name, home)

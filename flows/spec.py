@@ -591,6 +591,11 @@ def parse_spec(data: object, path: str = "<spec>") -> ReleaseSpec:
         raise SpecError(_describe(error, path)) from None
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's safe loader, in C when libyaml is there: the same documents, ~10x faster (every
+run parses its spec twice: in the CLI's pre-flight and again in the flow)."""
+
+
 def load_spec(path: str | Path) -> ReleaseSpec:
     """Read and validate one spec file."""
     p = Path(path)
@@ -599,7 +604,7 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     except OSError as error:
         raise SpecError(f"cannot read release spec {p}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader
     except yaml.YAMLError as error:
         raise SpecError(f"release spec {p} is not valid YAML: {error}") from None
     return parse_spec(data, str(p))

@@ -13,17 +13,15 @@ from dataclasses import dataclass, field
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from dpcore.errors import DPReleaseError
 from dpcore.marginals import Measurement
 from tasks.context import warehouse_paths
+from tasks.stored import NothingToRefreshError, nothing_to_refresh
 from warehouse.ledger import Charge, charge_for_run
 from warehouse.measurements import load_measurements, newest_measured_run
 from warehouse.runs import get_run, set_kind
 from warehouse.vocabulary import ReleaseKind
 
-
-class NothingToRefreshError(DPReleaseError):
-    """A refresh was asked for, but the release has no stored measurements to re-sample."""
+__all__ = ["NothingToRefreshError", "RefreshSource", "mark_refresh", "refresh_source"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +45,7 @@ def refresh_source_fn(release: str, home: str | None) -> RefreshSource:
     receipt = None if run_id is None else charge_for_run(path, run_id)
     measurements = None if run_id is None else load_measurements(path, run_id)
     if run_id is None or record is None or receipt is None or measurements is None:
-        raise NothingToRefreshError(
-            f"release {release} has no stored measurements to refresh from: no run of it was "
-            "ever charged and measured here. Run the release once (it is charged), or check "
-            "the name with `dprelease runs`."
-        )
+        raise nothing_to_refresh(release)
     return RefreshSource(
         run_id,
         record.spec_hash,

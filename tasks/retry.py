@@ -1,9 +1,13 @@
 """Retried I/O tasks, written once: which failures are worth an automatic retry (only those
 that may pass on their own), how often and how long apart.
 
-A full disk or a refused permission stays so until someone acts; a release file held by a
-foreign session was already waited for (``$DPRELEASE_RELEASE_WAIT_S``); a name collision is
-a property of the release file. Retrying them only delays the message the operator needs.
+A refusal (any of our typed errors: an exhausted budget, a drifted source, an epsilon
+above the spec's ...) gives the same answer every time, so it is never retried: the run
+ends Failed with its message at once. Neither are the machine's failures that stay until
+someone acts (a full disk, a refused permission), a release file held by a foreign session
+(already waited for, ``$DPRELEASE_RELEASE_WAIT_S``) or a name collision. What may pass on
+its own is retried: an unexpected exception (an I/O hiccup), a write conflict with a
+concurrent run, and a source read that failed with an error whose text was withheld.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from dpcore.errors import BudgetError
-from warehouse.failures import StorageError
-from warehouse.publish import ReleaseNameError
+from dpcore.errors import DPReleaseError
+from tasks.context import SourceReadError
+from warehouse.errors import WarehouseBusyError
 from warehouse.release_file import ReleaseFileHeldError
 
 P = ParamSpec("P")
@@ -28,22 +32,27 @@ RETRIES = 2
 RETRY_DELAY_S = 1
 """Seconds between them; the warehouse's own waits (``warehouse.backoff``) come first."""
 
-PERMANENT: tuple[type[BaseException], ...] = (
-    StorageError,
-    ReleaseFileHeldError,
-    ReleaseNameError,
-)
+TRANSIENT: tuple[type[DPReleaseError], ...] = (WarehouseBusyError, SourceReadError)
+"""Our typed errors that may pass on their own (everything else of ours is a refusal or a
+failure that stays until someone acts: a full disk, a refused permission, a name clash)."""
+
+NEVER: tuple[type[DPReleaseError], ...] = (ReleaseFileHeldError,)
+"""Transient in kind, but already waited for before it was raised."""
 
 
 def retry_unless_permanent(task: object, task_run: object, state: State[object]) -> bool:
-    """A Prefect ``retry_condition_fn``: retry unless the failure is one of ``PERMANENT``."""
-    return not isinstance(state.data, PERMANENT)
+    """A Prefect ``retry_condition_fn``: retry unexpected errors and our transient ones, never
+    a refusal or a permanent failure."""
+    error = state.data
+    if isinstance(error, NEVER):
+        return False
+    if isinstance(error, DPReleaseError):
+        return isinstance(error, TRANSIENT)
+    return True
 
 
-def retry_unless_refused(task: object, task_run: object, state: State[object]) -> bool:
-    """Retry unless the failure is permanent or one of our typed refusals (a ``BudgetError``:
-    an exhausted budget stays so)."""
-    return not isinstance(state.data, BudgetError) and retry_unless_permanent(task, task_run, state)
+retry_unless_refused = retry_unless_permanent
+"""The same rule, named for tasks whose typical failure is a refusal (an exhausted budget)."""
 
 
 def io_task(

@@ -11,8 +11,12 @@ version. Only DP outputs enter (noisy measurements, model counts, public labels)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MARGINALS_DDL = """
 CREATE TABLE IF NOT EXISTS marginals (

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from dpcore.errors import NotPrivateError
 from warehouse import clock
@@ -48,6 +48,9 @@ from warehouse.release_file import (
 )
 from warehouse.rows import column_names, insert_sql, values_of
 from warehouse.vocabulary import ReleaseKind
+
+if TYPE_CHECKING:  # pandas is imported where chunks arrive: reading commands never need it
+    import pandas as pd
 
 CATALOG_DDL = """
 CREATE TABLE IF NOT EXISTS catalog (
@@ -230,6 +233,8 @@ def publish(
     publishing a run that is already in the catalog returns its row (without reading the
     chunks). Refuses output made with a seeded test generator (``private=False``).
     """
+    import pandas as pd
+
     chunks = [frame] if isinstance(frame, pd.DataFrame) else frame
     if not private:
         raise NotPrivateError(
@@ -281,6 +286,8 @@ def _write_rows(
     Categorical columns are stored as VARCHAR. The ``while-publishing`` crash point fires
     after the first chunk (between chunks, when there are several).
     """
+    import pandas as pd
+
     rows = 0
     columns: list[str] | None = None
     for frame in chunks:

@@ -49,9 +49,9 @@ def test_prefect_yaml_has_a_deployment_for_every_spec() -> None:
     by_spec = {d["parameters"]["spec_path"]: d for d in config["deployments"]}
     for path in SPECS.glob("*.yaml"):
         deployment = by_spec[f"deployments/specs/{path.name}"]
-        assert deployment["entrypoint"] == "flows/release.py:release"
+        assert deployment["entrypoint"] == "flows/deployed.py:deployed_release"
         assert deployment["schedules"][0]["cron"] == load_spec(path).schedule
         assert deployment["concurrency_limit"] == 1
     root = DEPLOYMENTS.parent
-    assert (root / "flows" / "release.py").exists()
+    assert (root / "flows" / "deployed.py").exists()
     assert Path(root / "deployments" / "specs" / "adult.yaml").exists()

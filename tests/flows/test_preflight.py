@@ -107,6 +107,13 @@ def test_an_unknown_resume_is_refused_before_prefect(
     assert "there is no run nope" in err
 
 
+def test_a_refresh_with_nothing_stored_is_refused_before_prefect(
+    no_api: WarehousePaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = refused_by_cli(no_api, capsys, "refresh", "adult")
+    assert "release adult has no stored measurements to refresh from" in err
+
+
 def test_plan_budget_and_releases_import_no_prefect_gx_or_matplotlib(tmp_path: Path) -> None:
     """The light commands stay light: checked in a fresh interpreter."""
     import subprocess
@@ -116,7 +123,7 @@ def test_plan_budget_and_releases_import_no_prefect_gx_or_matplotlib(tmp_path: P
         "import sys; from flows.cli import main; "
         f"[main(['--home', {str(tmp_path / 'h')!r}, *a]) for a in "
         f"(['plan', {spec!r}], ['budget'], ['releases'])]; "
-        "heavy = [m for m in ('prefect', 'great_expectations', 'matplotlib', 'dask') "
+        "heavy = [m for m in ('prefect', 'great_expectations', 'matplotlib', 'dask', 'pandas') "
         "if m in sys.modules]; print('HEAVY', heavy)"
     )
     done = subprocess.run(

@@ -115,3 +115,21 @@ def test_a_deployment_run_that_sets_home_is_refused(monkeypatch: pytest.MonkeyPa
 def test_prefect_yaml_enforces_the_parameter_schema() -> None:
     config = yaml.safe_load((SPECS.parent / "prefect.yaml").read_text())
     assert all(d["enforce_parameter_schema"] is True for d in config["deployments"])
+
+
+def test_the_work_pool_form_offers_no_storage_and_describes_every_field() -> None:
+    """prefect.yaml's deployments build their form from their entrypoint flow's signature."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema
+
+    root = SPECS.parents[1]
+    config = yaml.safe_load((SPECS.parent / "prefect.yaml").read_text())
+    for deployment in config["deployments"]:
+        file, name = deployment["entrypoint"].split(":")
+        flow = load_flow_from_entrypoint(f"{root / file}:{name}")
+        assert flow.name == "release"
+        schema = parameter_schema(flow).model_dump_for_openapi()
+        assert set(schema["properties"]) == {"spec_path", "overrides", "resume_run_id"}
+        for field in schema["properties"].values():
+            assert field["description"], field
+        assert set(deployment["parameters"]) == {"spec_path"}

@@ -1,0 +1,243 @@
+"""Run Great Expectations validations in a short-lived child process; outcomes come back as JSON.
+
+Importing GX costs a process about 130 MB (with scipy, SQLAlchemy and Altair) and ~3 s, for a
+suite that runs in milliseconds. A release run only validates DP outputs with it (the
+utility suite's aggregate frames of the synthetic table and the noisy measurements), so
+:func:`validate` runs those validations in ``python -m expectations.child_main`` instead:
+the run's own process never imports GX, and the memory is returned when the child exits.
+
+The boundary is generic: any :class:`~expectations.validation.Validation` (a frame, a suite
+of :class:`~expectations.validation.ExpectationSpec`, a name) goes in; one
+``{key: ExpectationOutcome}`` per validation comes out. What crosses it, in a private
+temporary directory (mode 0700):
+
+* ``request.json``: suite names, expectation class names and their arguments;
+* ``frame-<i>.pkl``: each frame, pickled by pandas (exact dtypes: nullable floats, object
+  columns with ``None``; no extra dependency). Only frames of DP outputs are sent: the
+  input suite's frame path, which sees source rows, runs in its own process
+  (:func:`expectations.input_suite.validate_input`);
+* ``result.json`` (written by the child): the outcomes, or the typed error it raised.
+
+Failures are typed, never a hang: an error the child raised (e.g.
+:class:`~expectations.errors.ExpectationRunError`) is raised again here with its message; a
+child that crashes, is killed, or outlives ``$DPRELEASE_GX_TIMEOUT_S`` (default 300 s; GX's
+import alone can take 30 s on a loaded machine) is a :class:`GXProcessError`. The child
+exits by itself if this process dies.
+
+``$DPRELEASE_GX_PROCESS=inline`` (or :func:`set_inline`) runs validations in this process
+instead: for the in-process tests, which would otherwise pay GX's import once per suite run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from expectations import errors
+from expectations.errors import ExpectationRunError
+from expectations.runner import ExpectationOutcome, run_validation
+from expectations.validation import ExpectationSpec, Validation
+
+TIMEOUT_ENV = "DPRELEASE_GX_TIMEOUT_S"
+DEFAULT_TIMEOUT_S = 300.0
+MODE_ENV = "DPRELEASE_GX_PROCESS"
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_inline: bool | None = None
+
+
+class GXProcessError(ExpectationRunError):
+    """The Great Expectations child process crashed, was killed or timed out."""
+
+
+Outcomes = dict[str, ExpectationOutcome]
+
+
+def set_inline(inline: bool | None) -> None:
+    """Run validations in this process (True), in a child (False), or as
+    ``$DPRELEASE_GX_PROCESS`` says (None, the default: a child unless it is ``inline``)."""
+    global _inline
+    _inline = inline
+
+
+def _runs_inline() -> bool:
+    if _inline is not None:
+        return _inline
+    return os.environ.get(MODE_ENV, "child").strip().lower() == "inline"
+
+
+def _timeout_s() -> float:
+    text = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        value = float(text) if text else DEFAULT_TIMEOUT_S
+    except ValueError:
+        value = DEFAULT_TIMEOUT_S
+    return value if value > 0 else DEFAULT_TIMEOUT_S
+
+
+def validate(validations: Sequence[Validation], timeout_s: float | None = None) -> list[Outcomes]:
+    """Run each validation (in a child process unless inline) and return its outcomes.
+
+    Raises what the suite raised (:class:`~expectations.errors.ExpectationRunError` for an
+    errored expectation) or :class:`GXProcessError` if the child failed to answer.
+    """
+    if not validations:
+        return []
+    if _runs_inline():
+        return [run_validation(v) for v in validations]
+    with tempfile.TemporaryDirectory(prefix="dprelease-gx-") as tmp:
+        folder = Path(tmp)
+        write_request(folder, validations)
+        _run_child(folder, timeout_s or _timeout_s())
+        return read_result(folder, len(validations))
+
+
+def write_request(folder: Path, validations: Sequence[Validation]) -> None:
+    """Write ``request.json`` and one pickled frame per validation into ``folder``."""
+    request = []
+    for i, v in enumerate(validations):
+        v.frame.to_pickle(folder / f"frame-{i}.pkl")
+        request.append(
+            {
+                "suite_name": v.suite_name,
+                "keep_observed": v.keep_observed,
+                "checks": {key: spec.as_json() for key, spec in v.checks.items()},
+            }
+        )
+    (folder / "request.json").write_text(json.dumps(request))
+
+
+def read_request(folder: Path) -> list[Validation]:
+    """The inverse of :func:`write_request` (in the child)."""
+    request = json.loads((folder / "request.json").read_text())
+    return [
+        Validation(
+            suite_name=str(item["suite_name"]),
+            frame=pd.read_pickle(folder / f"frame-{i}.pkl"),
+            checks={k: ExpectationSpec.from_json(s) for k, s in item["checks"].items()},
+            keep_observed=bool(item["keep_observed"]),
+        )
+        for i, item in enumerate(request)
+    ]
+
+
+def write_result(
+    folder: Path, outcomes: Sequence[Outcomes] | None, error: BaseException | None
+) -> None:
+    """Write ``result.json``: the outcomes, or the error's class and (for our typed errors,
+    whose messages never quote values) its message."""
+    data: dict[str, Any]
+    if error is None:
+        assert outcomes is not None
+        data = {"outcomes": [{k: o.as_json() for k, o in each.items()} for each in outcomes]}
+    else:
+        typed = isinstance(error, errors.DPReleaseError)
+        data = {"error": {"type": type(error).__name__, "message": str(error) if typed else None}}
+    partial = folder / "result.json.partial"
+    partial.write_text(json.dumps(data))
+    partial.replace(folder / "result.json")  # the parent never reads half a result
+
+
+def read_result(folder: Path, expected: int) -> list[Outcomes]:
+    """The child's outcomes, or its error raised again as the same typed error."""
+    path = folder / "result.json"
+    if not path.exists():
+        raise GXProcessError(
+            "the Great Expectations child process exited without a result; "
+            f"{_last_error_line(folder)}. Nothing was published; retry the run "
+            "(`dprelease run SPEC --resume RUN_ID` reuses its measurements)."
+        )
+    data = json.loads(path.read_text())
+    if "error" in data:
+        raise _error_from(data["error"])
+    outcomes = [
+        {k: ExpectationOutcome.from_json(o) for k, o in each.items()} for each in data["outcomes"]
+    ]
+    if len(outcomes) != expected:
+        raise GXProcessError(
+            f"the Great Expectations child process answered {len(outcomes)} validation(s) "
+            f"of {expected}; this is a bug in dprelease."
+        )
+    return outcomes
+
+
+def _error_from(data: dict[str, Any]) -> errors.DPReleaseError:
+    """Our typed error the child raised, with its message; anything else as a process error
+    naming its class only (a library's message can quote values)."""
+    name, message = str(data["type"]), data.get("message")
+    cls = getattr(errors, name, None)
+    if message is not None and isinstance(cls, type) and issubclass(cls, errors.DPReleaseError):
+        return cls(message)
+    return GXProcessError(
+        f"validating with Great Expectations failed in its child process ({name}; the "
+        "message is withheld because it can quote data values). Run with --debug on a "
+        "trusted terminal, or set DPRELEASE_GX_PROCESS=inline, to see it."
+    )
+
+
+def _child_environment() -> dict[str, str]:
+    """This process's environment, with this checkout first on the module path."""
+    env = dict(os.environ)
+    paths = [str(_PROJECT_ROOT), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+def child_command(folder: Path) -> list[str]:
+    """The child's command line: this interpreter, the entry module, the folder, our pid."""
+    return [sys.executable, "-m", "expectations.child_main", str(folder), str(os.getpid())]
+
+
+def _run_child(folder: Path, timeout_s: float) -> None:
+    """Run the child on ``folder``; raise :class:`GXProcessError` if it crashes or times out."""
+    with (folder / "stderr.txt").open("wb") as stderr:
+        child = subprocess.Popen(
+            child_command(folder),
+            cwd=folder,
+            env=_child_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+        )
+        try:
+            code = child.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise GXProcessError(
+                f"the Great Expectations child process did not finish within {timeout_s:g} s "
+                f"and was stopped (${TIMEOUT_ENV} sets the limit). Nothing was published; "
+                "retry the run when the machine is less loaded (`dprelease run SPEC --resume "
+                "RUN_ID` reuses its measurements)."
+            ) from None
+        except BaseException:  # interrupted: leave no child behind
+            child.kill()
+            child.wait()
+            raise
+    if code < 0 and not (folder / "result.json").exists():
+        raise GXProcessError(
+            "the Great Expectations child process was killed by signal "
+            f"{signal.Signals(-code).name} (out of memory?). Nothing was published; retry the "
+            "run (`dprelease run SPEC --resume RUN_ID` reuses its measurements)."
+        )
+
+
+def _last_error_line(folder: Path) -> str:
+    """The exception class in the child's last traceback line (never its message)."""
+    path = folder / "stderr.txt"
+    lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    for line in reversed(lines):
+        head = line.split(":", 1)[0].strip()
+        if head.isidentifier() or ("." in head and head.replace(".", "_").isidentifier()):
+            if os.environ.get("DPRELEASE_DEBUG"):
+                return f"it failed with: {line.strip()}"
+            return f"it failed with {head.rsplit('.', 1)[-1]}"
+    return "it wrote no error"

@@ -1,0 +1,154 @@
+"""The Great Expectations child process: same outcomes as in process, typed failures, no hang."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from expectations import child
+from expectations.child import GXProcessError, validate
+from expectations.errors import ExpectationRunError
+from expectations.validation import ExpectationSpec, Validation
+from tests.expectations.test_utility_suite import Scenario, _run, scenario
+
+__all__ = ["scenario"]  # the fixture, shared with the utility suite's tests
+
+MARKER = "SECRET_MARKER_123"
+
+
+@pytest.fixture
+def in_child() -> Iterator[None]:
+    """Validations in a child process, as in a release run (the session default is inline)."""
+    child.set_inline(False)
+    yield
+    child.set_inline(True)
+
+
+def _validations() -> list[Validation]:
+    """Two suites over frames of the dtypes the utility suite sends (nullable floats, text
+    with None, int64, float64)."""
+    table = pd.DataFrame(
+        {
+            "c": pd.Series(["a", "b", None, "b"], dtype=object),
+            "x": pd.Series([1.5, None, 3.0, 2.0], dtype="Float64"),
+            "n": pd.Series([0, 1, 2, 9], dtype="int64"),
+        }
+    )
+    checks = {
+        "set": ExpectationSpec.of("ExpectColumnValuesToBeInSet", column="c", value_set=["a"]),
+        "range": ExpectationSpec.of(
+            "ExpectColumnValuesToBeBetween", column="x", min_value=0.0, max_value=2.5
+        ),
+        "codes": ExpectationSpec.of(
+            "ExpectColumnValuesToBeBetween", column="n", min_value=0, max_value=3
+        ),
+        "nulls": ExpectationSpec.of("ExpectColumnValuesToNotBeNull", column="c"),
+    }
+    sums = pd.DataFrame({"t": [0.1, 0.2, 0.30000000000000004]}, dtype="float64")
+    tvd = {
+        "sum": ExpectationSpec.of(
+            "ExpectColumnSumToBeBetween", column="t", min_value=0.0, max_value=1.0
+        )
+    }
+    return [
+        Validation("test-table", table, checks),
+        Validation("test-sum", sums, tvd, keep_observed=True),
+    ]
+
+
+def test_child_gives_the_outcomes_of_an_inline_run(in_child: None) -> None:
+    in_child_outcomes = validate(_validations())
+    child.set_inline(True)
+    inline = validate(_validations())
+    assert in_child_outcomes == inline
+    assert inline[1]["sum"].observed == 0.1 + 0.2 + 0.30000000000000004  # exactly, via JSON
+    assert not inline[0]["set"].success and inline[0]["codes"].unexpected_count == 1
+
+
+def test_an_errored_expectation_is_the_same_typed_error(in_child: None) -> None:
+    frame = pd.DataFrame({"text": [MARKER, "b"]})
+    broken = {
+        "broken": ExpectationSpec.of(
+            "ExpectColumnValuesToBeBetween", column="text", min_value=0, max_value=5
+        )
+    }
+    with pytest.raises(ExpectationRunError) as info:
+        validate([Validation("test-errored", frame, broken)])
+    assert type(info.value) is ExpectationRunError
+    assert "expect_column_values_to_be_between on 'text'" in str(info.value)
+    assert MARKER not in str(info.value)
+
+
+def _fake_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    monkeypatch.setattr(child, "child_command", lambda folder: [sys.executable, "-c", code])
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("import os; os.kill(os.getpid(), 9)", "killed by signal SIGKILL"),
+        ("raise SystemExit(1)", "exited without a result"),
+        (f"raise RuntimeError('{MARKER}')", "failed with RuntimeError"),
+    ],
+)
+def test_a_crashed_child_is_a_clear_error(
+    in_child: None, monkeypatch: pytest.MonkeyPatch, code: str, says: str
+) -> None:
+    monkeypatch.delenv("DPRELEASE_DEBUG", raising=False)  # --debug would show the message
+    _fake_child(monkeypatch, code)
+    with pytest.raises(GXProcessError) as info:
+        validate(_validations())
+    assert says in str(info.value) and MARKER not in str(info.value)
+
+
+def test_a_child_that_hangs_is_stopped(in_child: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_child(monkeypatch, "import time; time.sleep(60)")
+    started = time.monotonic()
+    with pytest.raises(GXProcessError, match="did not finish within 1 s"):
+        validate(_validations(), timeout_s=1.0)
+    assert time.monotonic() - started < 10
+
+
+def test_the_child_exits_when_its_parent_is_gone(tmp_path: Path) -> None:
+    """A child whose recorded parent is not its parent (it died) stops at once."""
+    child.write_request(tmp_path, _validations())
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "expectations.child_main", str(tmp_path), "1"],
+        env=child._child_environment(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 3 and time.monotonic() - started < 30
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_the_utility_report_is_the_same_from_the_child(in_child: None, scenario: Scenario) -> None:
+    from_child = _run(scenario)
+    child.set_inline(True)
+    assert from_child == _run(scenario)
+
+
+def test_validating_in_the_child_leaves_gx_out_of_this_process() -> None:
+    script = (
+        "import sys\n"
+        "from expectations.child import validate\n"
+        "from tests.expectations.test_gx_child import _validations\n"
+        "validate(_validations())\n"
+        "print('GX' if 'great_expectations' in sys.modules else 'NO-GX')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "NO-GX"
