@@ -21,8 +21,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -32,9 +34,12 @@ from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.errors import DomainError, DPReleaseError
 from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
+from flows.spec_values import category_values_as_text, load_yaml, suggest_name
+from flows.spec_values import integer_text as _integer_text
 from tasks.request import ReleaseRequest, UtilitySettings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RELEASED_COLUMN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 SOURCE_TABLE = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
 
 #: Names the release file uses for itself: a release may not take them.
@@ -234,8 +239,17 @@ class PrivacyInfo(_Strict):
 
 MissingTokens = str | list[str] | None
 
+#: Column fields added after specs were first hashed: left out of the dump (and so of the
+#: spec hash) while unset, so a spec that does not use them keeps its hash across upgrades.
+_OMITTED_WHEN_UNSET = ("source_column", "special")
+
 
 class _ColumnBase(_Strict):
+    source_column: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        default=None,
+        description="The column's name in the source, when it differs from the released name "
+        "(the key in columns): any name the table uses, e.g. 'income>50K' or 'Hours Worked'.",
+    )
     missing: MissingTokens = Field(
         default=None,
         description="Source value(s) meaning missing; SQL NULL then also means missing.",
@@ -244,6 +258,23 @@ class _ColumnBase(_Strict):
         default=None, description="What to do with values outside the domain."
     )
 
+    @field_validator("missing", mode="before")
+    @classmethod
+    def _integer_tokens_as_text(cls, v: object) -> object:
+        """``missing: -1`` (a YAML number) means the token ``-1``: integers are read as their
+        decimal text, which is how they are written (other numbers are refused by type)."""
+        if isinstance(v, list):
+            return [_integer_text(x) for x in v]
+        return _integer_text(v)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_new_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        for key in _OMITTED_WHEN_UNSET:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
+
     def missing_tokens(self) -> tuple[str, ...]:
         if self.missing is None:
             return ()
@@ -251,10 +282,23 @@ class _ColumnBase(_Strict):
 
 
 class CategoryColumn(_ColumnBase):
-    """A categorical column with its public list of values."""
+    """A categorical column with its public list of values.
+
+    Values are text, compared with the source value's text. Codes written as YAML integers
+    (``values: [1, 2]``) are read as their decimal text (``"1"``, ``"2"``), which matches a
+    source storing integers or digits; YAML numbers whose text is ambiguous (``01``, ``1.50``,
+    ``1e3``) and YAML booleans (``yes``, ``no``) are refused with a hint to quote them.
+    """
 
     type: Literal["category"]
     values: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _codes_as_text(cls, v: object) -> object:
+        if not isinstance(v, list):
+            return v
+        return category_values_as_text(v)
 
     @field_validator("values")
     @classmethod
@@ -405,19 +449,36 @@ class ReleaseSpec(_Strict):
     @classmethod
     def _column_names(cls, v: dict[str, Column]) -> dict[str, Column]:
         for name in v:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_\-]*$", name):
-                raise ValueError(f"column name {name!r} must be letters, digits, '_' or '-'")
+            if not re.match(RELEASED_COLUMN, name):
+                raise ValueError(
+                    f"column name {name!r} must be letters, digits, '_' or '-' (it is the "
+                    "released column's name). To read a source column named like this, "
+                    f"release it under another name: e.g. {suggest_name(name)}: "
+                    f"{{source_column: {json.dumps(name)}, ...}}"
+                )
+        by_source: dict[str, str] = {}
+        for name, column in v.items():
+            source = column.source_column or name
+            if source in by_source:
+                raise ValueError(
+                    f"columns {by_source[source]!r} and {name!r} both read source column "
+                    f"{source!r}; each source column is released once"
+                )
+            by_source[source] = name
         return v
 
     @model_validator(mode="after")
     def _person_key_is_never_released(self) -> ReleaseSpec:
         unit = self.privacy.unit
-        if isinstance(unit, PersonUnit) and unit.key in self.columns:
-            raise ValueError(
-                f"privacy.unit.key {unit.key!r} is also a release column; the person key is "
-                "used only to bound contributions and is never released: remove it from "
-                "columns"
-            )
+        if not isinstance(unit, PersonUnit):
+            return self
+        for name, column in self.columns.items():
+            if unit.key in (name, column.source_column):
+                raise ValueError(
+                    f"privacy.unit.key {unit.key!r} is also a release column ({name}); the "
+                    "person key is used only to bound contributions and is never released: "
+                    "remove it from columns"
+                )
         return self
 
     @model_validator(mode="after")
@@ -530,6 +591,7 @@ def _column_codec(name: str, column: CategoryColumn | NumericColumn) -> ColumnCo
             has_missing=has_missing,
             missing_tokens=column.missing_tokens(),
             on_invalid=rule,
+            source_column=column.source_column,
         )
     return ColumnCodec(
         name=name,
@@ -538,6 +600,7 @@ def _column_codec(name: str, column: CategoryColumn | NumericColumn) -> ColumnCo
         has_missing=has_missing,
         missing_tokens=column.missing_tokens(),
         on_invalid=rule,
+        source_column=column.source_column,
     )
 
 
@@ -567,7 +630,7 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     except OSError as error:
         raise SpecError(f"cannot read release spec {p}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
         raise SpecError(f"release spec {p} is not valid YAML: {error}") from None
     return parse_spec(data, str(p))
