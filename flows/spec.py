@@ -309,12 +309,23 @@ class CategoryColumn(_ColumnBase):
 
 
 class NumericColumn(_ColumnBase):
-    """An integer or float column with public bounds and bins (``edges`` or ``bin_width``)."""
+    """An integer or float column with public bounds and bins (``edges`` or ``bin_width``).
+
+    ``special`` values (integer columns) get a bin of their own, ``[v, v + 1)``, cut out of
+    the bin that holds them: a top-code or a spike is then measured and released exactly,
+    while the rest of its former bin decodes as before (uniformly inside the bin). The cut
+    is made in the codec's edges, so the SQL encoder and the decoder share it.
+    """
 
     type: Literal["integer", "float"]
     bounds: tuple[float, float]
     edges: list[float] | None = None
     bin_width: float | None = None
+    special: Annotated[list[float], Field(min_length=1, max_length=1000)] | None = Field(
+        default=None,
+        description="Exact values with a bin of their own (top-codes such as 99999, spikes "
+        "such as 0), released as the exact value; integer columns only.",
+    )
 
     @model_validator(mode="after")
     def _bins(self) -> NumericColumn:
@@ -341,7 +352,48 @@ class NumericColumn(_ColumnBase):
                 raise ValueError("an integer column's bin_width must be an integer")
         if self.on_invalid == "missing" and self.missing is None:
             raise ValueError("on_invalid 'missing' needs a declared 'missing' value")
+        self._check_special()
         return self
+
+    def _check_special(self) -> None:
+        """Special values are integers inside the bounds, each given once."""
+        if self.special is None:
+            return
+        if self.type != "integer":
+            raise ValueError(
+                "special values apply to integer columns (a one-value bin [v, v+1)); for a "
+                "float column, declare narrow edges around the value instead"
+            )
+        lo, hi = self.bounds
+        for v in self.special:
+            if not float(v).is_integer() or not lo <= v <= hi:
+                raise ValueError(
+                    f"special value {v:g} must be an integer within the bounds [{lo:g}, {hi:g}]"
+                )
+        if len(set(self.special)) != len(self.special):
+            raise ValueError("special values must be unique")
+
+    def _special_edges(self) -> list[int]:
+        """Edges the special values add to the integer bins: ``v`` and ``v + 1`` for each,
+        where not already an edge (the bins' top, ``high + 1``, always is). Computed by
+        arithmetic for ``bin_width``, so a wide domain is never materialised."""
+        if not self.special:
+            return []
+        lo, hi = int(self.bounds[0]), int(self.bounds[1])
+        if self.edges is not None:
+            present = {int(x) for x in self.edges[:-1]}
+
+            def is_edge(x: int) -> bool:
+                return x in present or x == hi + 1
+
+        else:
+            width = int(self.bin_width or 1)
+
+            def is_edge(x: int) -> bool:
+                return (x - lo) % width == 0 or x == hi + 1
+
+        wanted = {int(v) for v in self.special} | {int(v) + 1 for v in self.special}
+        return sorted(x for x in wanted if not is_edge(x))
 
     def codec_edges(self) -> tuple[float, ...]:
         """Edges as the codec reads them (integer bins are half-open with top ``high + 1``)."""
@@ -352,6 +404,7 @@ class NumericColumn(_ColumnBase):
                 inner = [int(x) for x in self.edges[:-1]]
             else:
                 inner = list(range(int(lo), top, int(self.bin_width or 1)))
+            inner = sorted([*inner, *self._special_edges()])
             return (*[float(x) for x in inner], float(top))
         if self.edges is not None:
             return tuple(float(x) for x in self.edges)
@@ -364,9 +417,10 @@ class NumericColumn(_ColumnBase):
         too large to use is refused in constant time and memory, never materialised."""
         lo, hi = self.bounds
         if self.edges is not None:
-            return len(self.edges) - 1
+            return len(self.edges) - 1 + len(self._special_edges())
         if self.type == "integer":
-            return -(-(int(hi) + 1 - int(lo)) // int(self.bin_width or 1))  # ceiling
+            width = int(self.bin_width or 1)
+            return -(-(int(hi) + 1 - int(lo)) // width) + len(self._special_edges())
         return math.ceil((hi - lo) / float(self.bin_width or 1.0) - 1e-9)
 
     def code_count(self) -> int:
