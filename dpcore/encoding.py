@@ -33,6 +33,9 @@ class ColumnCodec:
     column has a missing code). ``on_invalid`` says what happens to values outside the domain
     (and to NULLs in a column without a missing code): map to the missing code, clamp into
     the bounds (numeric only), or drop the row.
+
+    ``name`` is the released column's name; ``source_column`` the column the source stores it
+    in, when that differs (any identifier, e.g. ``income>50K``): only the warehouse reads it.
     """
 
     name: str
@@ -42,6 +45,7 @@ class ColumnCodec:
     has_missing: bool = False
     missing_tokens: tuple[str, ...] = ()
     on_invalid: InvalidRule = "drop"
+    source_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "category":
@@ -65,6 +69,11 @@ class ColumnCodec:
             raise DomainError(
                 f"column {self.name!r}: on_invalid 'missing' needs a declared missing value"
             )
+
+    @property
+    def source(self) -> str:
+        """The source column this column is read from (its own name unless declared)."""
+        return self.name if self.source_column is None else self.source_column
 
     @property
     def bounds(self) -> tuple[float, float]:

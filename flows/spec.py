@@ -21,8 +21,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -35,9 +37,12 @@ from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
 from flows.schedule import check_cron
 from flows.spec_constraints import ConstraintSpec
+from flows.spec_values import category_values_as_text, load_yaml, suggest_name
+from flows.spec_values import integer_text as _integer_text
 from tasks.request import ReleaseRequest, UtilitySettings
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RELEASED_COLUMN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 SOURCE_TABLE = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
 
 #: Names the release file uses for itself: a release may not take them.
@@ -237,8 +242,17 @@ class PrivacyInfo(_Strict):
 
 MissingTokens = str | list[str] | None
 
+#: Column fields added after specs were first hashed: left out of the dump (and so of the
+#: spec hash) while unset, so a spec that does not use them keeps its hash across upgrades.
+_OMITTED_WHEN_UNSET = ("source_column", "special")
+
 
 class _ColumnBase(_Strict):
+    source_column: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        default=None,
+        description="The column's name in the source, when it differs from the released name "
+        "(the key in columns): any name the table uses, e.g. 'income>50K' or 'Hours Worked'.",
+    )
     missing: MissingTokens = Field(
         default=None,
         description="Source value(s) meaning missing; SQL NULL then also means missing.",
@@ -247,6 +261,23 @@ class _ColumnBase(_Strict):
         default=None, description="What to do with values outside the domain."
     )
 
+    @field_validator("missing", mode="before")
+    @classmethod
+    def _integer_tokens_as_text(cls, v: object) -> object:
+        """``missing: -1`` (a YAML number) means the token ``-1``: integers are read as their
+        decimal text, which is how they are written (other numbers are refused by type)."""
+        if isinstance(v, list):
+            return [_integer_text(x) for x in v]
+        return _integer_text(v)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_new_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        for key in _OMITTED_WHEN_UNSET:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
+
     def missing_tokens(self) -> tuple[str, ...]:
         if self.missing is None:
             return ()
@@ -254,10 +285,23 @@ class _ColumnBase(_Strict):
 
 
 class CategoryColumn(_ColumnBase):
-    """A categorical column with its public list of values."""
+    """A categorical column with its public list of values.
+
+    Values are text, compared with the source value's text. Codes written as YAML integers
+    (``values: [1, 2]``) are read as their decimal text (``"1"``, ``"2"``), which matches a
+    source storing integers or digits; YAML numbers whose text is ambiguous (``01``, ``1.50``,
+    ``1e3``) and YAML booleans (``yes``, ``no``) are refused with a hint to quote them.
+    """
 
     type: Literal["category"]
     values: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _codes_as_text(cls, v: object) -> object:
+        if not isinstance(v, list):
+            return v
+        return category_values_as_text(v)
 
     @field_validator("values")
     @classmethod
@@ -268,12 +312,23 @@ class CategoryColumn(_ColumnBase):
 
 
 class NumericColumn(_ColumnBase):
-    """An integer or float column with public bounds and bins (``edges`` or ``bin_width``)."""
+    """An integer or float column with public bounds and bins (``edges`` or ``bin_width``).
+
+    ``special`` values (integer columns) get a bin of their own, ``[v, v + 1)``, cut out of
+    the bin that holds them: a top-code or a spike is then measured and released exactly,
+    while the rest of its former bin decodes as before (uniformly inside the bin). The cut
+    is made in the codec's edges, so the SQL encoder and the decoder share it.
+    """
 
     type: Literal["integer", "float"]
     bounds: tuple[float, float]
     edges: list[float] | None = None
     bin_width: float | None = None
+    special: Annotated[list[float], Field(min_length=1, max_length=1000)] | None = Field(
+        default=None,
+        description="Exact values with a bin of their own (top-codes such as 99999, spikes "
+        "such as 0), released as the exact value; integer columns only.",
+    )
 
     @model_validator(mode="after")
     def _bins(self) -> NumericColumn:
@@ -300,7 +355,48 @@ class NumericColumn(_ColumnBase):
                 raise ValueError("an integer column's bin_width must be an integer")
         if self.on_invalid == "missing" and self.missing is None:
             raise ValueError("on_invalid 'missing' needs a declared 'missing' value")
+        self._check_special()
         return self
+
+    def _check_special(self) -> None:
+        """Special values are integers inside the bounds, each given once."""
+        if self.special is None:
+            return
+        if self.type != "integer":
+            raise ValueError(
+                "special values apply to integer columns (a one-value bin [v, v+1)); for a "
+                "float column, declare narrow edges around the value instead"
+            )
+        lo, hi = self.bounds
+        for v in self.special:
+            if not float(v).is_integer() or not lo <= v <= hi:
+                raise ValueError(
+                    f"special value {v:g} must be an integer within the bounds [{lo:g}, {hi:g}]"
+                )
+        if len(set(self.special)) != len(self.special):
+            raise ValueError("special values must be unique")
+
+    def _special_edges(self) -> list[int]:
+        """Edges the special values add to the integer bins: ``v`` and ``v + 1`` for each,
+        where not already an edge (the bins' top, ``high + 1``, always is). Computed by
+        arithmetic for ``bin_width``, so a wide domain is never materialised."""
+        if not self.special:
+            return []
+        lo, hi = int(self.bounds[0]), int(self.bounds[1])
+        if self.edges is not None:
+            present = {int(x) for x in self.edges[:-1]}
+
+            def is_edge(x: int) -> bool:
+                return x in present or x == hi + 1
+
+        else:
+            width = int(self.bin_width or 1)
+
+            def is_edge(x: int) -> bool:
+                return (x - lo) % width == 0 or x == hi + 1
+
+        wanted = {int(v) for v in self.special} | {int(v) + 1 for v in self.special}
+        return sorted(x for x in wanted if not is_edge(x))
 
     def codec_edges(self) -> tuple[float, ...]:
         """Edges as the codec reads them (integer bins are half-open with top ``high + 1``)."""
@@ -311,6 +407,7 @@ class NumericColumn(_ColumnBase):
                 inner = [int(x) for x in self.edges[:-1]]
             else:
                 inner = list(range(int(lo), top, int(self.bin_width or 1)))
+            inner = sorted([*inner, *self._special_edges()])
             return (*[float(x) for x in inner], float(top))
         if self.edges is not None:
             return tuple(float(x) for x in self.edges)
@@ -323,9 +420,10 @@ class NumericColumn(_ColumnBase):
         too large to use is refused in constant time and memory, never materialised."""
         lo, hi = self.bounds
         if self.edges is not None:
-            return len(self.edges) - 1
+            return len(self.edges) - 1 + len(self._special_edges())
         if self.type == "integer":
-            return -(-(int(hi) + 1 - int(lo)) // int(self.bin_width or 1))  # ceiling
+            width = int(self.bin_width or 1)
+            return -(-(int(hi) + 1 - int(lo)) // width) + len(self._special_edges())
         return math.ceil((hi - lo) / float(self.bin_width or 1.0) - 1e-9)
 
     def code_count(self) -> int:
@@ -413,19 +511,36 @@ class ReleaseSpec(_Strict):
     @classmethod
     def _column_names(cls, v: dict[str, Column]) -> dict[str, Column]:
         for name in v:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_\-]*$", name):
-                raise ValueError(f"column name {name!r} must be letters, digits, '_' or '-'")
+            if not re.match(RELEASED_COLUMN, name):
+                raise ValueError(
+                    f"column name {name!r} must be letters, digits, '_' or '-' (it is the "
+                    "released column's name). To read a source column named like this, "
+                    f"release it under another name: e.g. {suggest_name(name)}: "
+                    f"{{source_column: {json.dumps(name)}, ...}}"
+                )
+        by_source: dict[str, str] = {}
+        for name, column in v.items():
+            source = column.source_column or name
+            if source in by_source:
+                raise ValueError(
+                    f"columns {by_source[source]!r} and {name!r} both read source column "
+                    f"{source!r}; each source column is released once"
+                )
+            by_source[source] = name
         return v
 
     @model_validator(mode="after")
     def _person_key_is_never_released(self) -> ReleaseSpec:
         unit = self.privacy.unit
-        if isinstance(unit, PersonUnit) and unit.key in self.columns:
-            raise ValueError(
-                f"privacy.unit.key {unit.key!r} is also a release column; the person key is "
-                "used only to bound contributions and is never released: remove it from "
-                "columns"
-            )
+        if not isinstance(unit, PersonUnit):
+            return self
+        for name, column in self.columns.items():
+            if unit.key in (name, column.source_column):
+                raise ValueError(
+                    f"privacy.unit.key {unit.key!r} is also a release column ({name}); the "
+                    "person key is used only to bound contributions and is never released: "
+                    "remove it from columns"
+                )
         return self
 
     @model_validator(mode="after")
@@ -438,6 +553,15 @@ class ReleaseSpec(_Strict):
                     f"{'is' if len(unknown) == 1 else 'are'} not among the release's columns"
                 )
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_no_constraints(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """A spec without constraints dumps (and hashes) as before they existed, so runs
+        charged under it keep their spec hash and still resume."""
+        data: dict[str, object] = handler(self)
+        if not data.get("constraints"):
+            data.pop("constraints", None)
+        return data
 
     @model_validator(mode="after")
     def _constraints_compile(self) -> ReleaseSpec:
@@ -562,6 +686,7 @@ def _column_codec(name: str, column: CategoryColumn | NumericColumn) -> ColumnCo
             has_missing=has_missing,
             missing_tokens=column.missing_tokens(),
             on_invalid=rule,
+            source_column=column.source_column,
         )
     return ColumnCodec(
         name=name,
@@ -570,6 +695,7 @@ def _column_codec(name: str, column: CategoryColumn | NumericColumn) -> ColumnCo
         has_missing=has_missing,
         missing_tokens=column.missing_tokens(),
         on_invalid=rule,
+        source_column=column.source_column,
     )
 
 
@@ -591,11 +717,6 @@ def parse_spec(data: object, path: str = "<spec>") -> ReleaseSpec:
         raise SpecError(_describe(error, path)) from None
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""PyYAML's safe loader, in C when libyaml is there: the same documents, ~10x faster (every
-run parses its spec twice: in the CLI's pre-flight and again in the flow)."""
-
-
 def load_spec(path: str | Path) -> ReleaseSpec:
     """Read and validate one spec file."""
     p = Path(path)
@@ -604,7 +725,7 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     except OSError as error:
         raise SpecError(f"cannot read release spec {p}: {error.strerror}") from None
     try:
-        data = yaml.load(text, Loader=_LOADER)  # a safe loader
+        data = load_yaml(text)
     except yaml.YAMLError as error:
         raise SpecError(f"release spec {p} is not valid YAML: {error}") from None
     return parse_spec(data, str(p))

@@ -10,7 +10,25 @@ from __future__ import annotations
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.connection import connect
+from warehouse.ledger import release_charge_count
 from warehouse.source import check_schema, source_columns
+
+
+def has_released(request: ReleaseRequest, home: str | None) -> bool:
+    """Whether this release was charged to its dataset before: a schema mismatch is then
+    the table drifting under a working spec, otherwise a new spec not yet fitted to it."""
+    return release_charge_count(warehouse_paths(home).warehouse, request.dataset, request.name) > 0
+
+
+def check_columns(request: ReleaseRequest, columns: dict[str, str], home: str | None) -> None:
+    """:func:`check_schema` of the source's ``columns``, worded for a new or a released spec."""
+    check_schema(
+        columns,
+        request.codec,
+        request.source_table,
+        request.unit,
+        released=has_released(request, home),
+    )
 
 
 def check_source_schema(request: ReleaseRequest, home: str | None) -> None:
@@ -23,8 +41,13 @@ def check_source_schema(request: ReleaseRequest, home: str | None) -> None:
         if request.source_engine == "dask":
             from warehouse.dask_source import check_parquet_schema  # imports Dask: only here
 
-            check_parquet_schema(request.source_table, request.codec, request.unit)
+            check_parquet_schema(
+                request.source_table,
+                request.codec,
+                request.unit,
+                released=has_released(request, home),
+            )
             return
         with connect(warehouse_paths(home).warehouse) as con:
             columns = source_columns(con, request.source_table)
-        check_schema(columns, request.codec, request.source_table, request.unit)
+        check_columns(request, columns, home)

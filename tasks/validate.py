@@ -16,11 +16,12 @@ from prefect.cache_policies import NO_CACHE
 from expectations import InputReport, report_from_counts
 from tasks.context import private_data_boundary, warehouse_paths
 from tasks.request import ReleaseRequest
+from tasks.source_schema import check_columns
 from warehouse.connection import connect
 from warehouse.faults import crash_point
 from warehouse.profile import profile_source
 from warehouse.runs import set_status
-from warehouse.source import check_not_empty, check_schema, source_columns
+from warehouse.source import check_not_empty, source_columns
 
 
 def validate_source_fn(request: ReleaseRequest, run_id: str, home: str | None) -> InputReport:
@@ -31,7 +32,7 @@ def validate_source_fn(request: ReleaseRequest, run_id: str, home: str | None) -
     with private_data_boundary("reading the source for validation"):
         with connect(paths.warehouse) as con:
             columns = source_columns(con, request.source_table)
-            check_schema(columns, request.codec, request.source_table, request.unit)
+            check_columns(request, columns, home)
             check_not_empty(con, request.source_table)
             profile = profile_source(
                 con, request.source_table, request.codec, columns, request.unit

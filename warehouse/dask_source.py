@@ -103,9 +103,12 @@ def _arrow_type(dtype: object) -> pa.DataType:
     return pa.from_numpy_dtype(np.dtype(str(dtype)))
 
 
-def check_parquet_schema(path: str, codec: TableCodec, unit: PrivacyUnit | None = None) -> None:
-    """Raise ``SchemaDriftError`` (or ``SourceNotFoundError``) before any row is read."""
-    check_schema(parquet_columns(path), codec, f"(Parquet) {path}", unit)
+def check_parquet_schema(
+    path: str, codec: TableCodec, unit: PrivacyUnit | None = None, *, released: bool = True
+) -> None:
+    """Raise ``SchemaDriftError`` (or ``SourceNotFoundError``) before any row is read
+    (``released``: see :func:`warehouse.source.check_schema`)."""
+    check_schema(parquet_columns(path), codec, f"(Parquet) {path}", unit, released=released)
 
 
 # --- counting one partition ---------------------------------------------------------------
@@ -174,7 +177,7 @@ def _partitions(path: str, codec: TableCodec, unit: PrivacyUnit | None = None) -
     rows are all in one partition and the per-partition cut sees all of them.
     """
     key = None if unit is None else unit.key
-    frame = _frame(path, [c.name for c in codec.columns] + ([key] if key else []))
+    frame = _frame(path, [c.source for c in codec.columns] + ([key] if key else []))
     if key:
         frame = frame[frame[key].notnull()].shuffle(on=key)
     return list(frame.to_delayed())
@@ -272,7 +275,7 @@ def input_counts(
     """
     stats = dask.delayed(_partition_stats)
     key = [] if unit is None or unit.key is None else [unit.key]
-    frame = _frame(path, [c.name for c in codec.columns] + key)
+    frame = _frame(path, [c.source for c in codec.columns] + key)
     parts = [stats(p, codec, unit) for p in frame.to_delayed()]
     summed = client.compute(_reduce(parts)).result() if parts else [np.zeros(2, np.int64)]
     rows = int(summed[0][0])

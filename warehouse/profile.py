@@ -60,7 +60,7 @@ def profile_source(
 ) -> SourceProfile:
     """Count every declared column's problems in one aggregate query over ``table``.
 
-    ``types`` maps column names to DuckDB types (:func:`warehouse.source.source_columns`);
+    ``types`` maps source column names to DuckDB types (:func:`warehouse.source.source_columns`);
     every codec column must be present. With a person unit, rows with a NULL key (which the
     cut drops, :mod:`warehouse.contribution`) are counted too.
     """
@@ -68,14 +68,14 @@ def profile_source(
     null_keys = f"count(*) FILTER (WHERE {quote(key)} IS NULL)" if key else "0"
     aggregates = ["count(*)", f"{null_keys} AS null_keys"]
     for i, col in enumerate(codec.columns):
-        aggregates += [f"count({quote(col.name)}) AS p{i}", *_problem_counts(i, col, types)]
+        aggregates += [f"count({quote(col.source)}) AS p{i}", *_problem_counts(i, col, types)]
     row = con.execute(f"SELECT {', '.join(aggregates)} FROM {qualified(table)}").fetchall()[0]
     values = dict(zip([d[0] for d in con.description or []], row, strict=True))
     rows = int(row[0])
     columns = []
     for i, col in enumerate(codec.columns):
         present, tokens = int(values[f"p{i}"]), int(values[f"t{i}"])
-        typed = col.kind == "category" or numeric_type(types[col.name])
+        typed = col.kind == "category" or numeric_type(types[col.source])
         columns.append(
             ColumnProfile(
                 column=col.name,
@@ -92,8 +92,8 @@ def profile_source(
 def _problem_counts(i: int, col: ColumnCodec, types: dict[str, str]) -> list[str]:
     """Aggregates ``t{i}`` (missing tokens) and, when values can be compared with the
     domain, ``o{i}`` (present values outside it)."""
-    name = quote(col.name)
-    typed = col.kind == "category" or numeric_type(types[col.name])
+    name = quote(col.source)
+    typed = col.kind == "category" or numeric_type(types[col.source])
     tests = [
         token_test(col, t) if typed else f"CAST({name} AS VARCHAR) = {literal(t)}"
         for t in col.missing_tokens

@@ -9,6 +9,7 @@ source value is ever pulled into Python (input validation counts in SQL too, see
 
 from __future__ import annotations
 
+import difflib
 import math
 import secrets
 from collections.abc import Callable, Sequence
@@ -68,35 +69,92 @@ def source_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]
 
 
 def _type_ok(codec: ColumnCodec, sql_type: str) -> bool:
+    """Whether the encoder can read a column of ``sql_type`` as ``codec`` declares it.
+
+    A numeric column may be stored as text (``VARCHAR``, e.g. because it uses a token such
+    as ``N`` for "not applicable"): the encoder casts it in SQL (:func:`number`).
+    """
     base = sql_type.upper().split("(")[0]
     if codec.kind == "category":
         return base in TEXT_TYPES or base in NUMERIC_TYPES or base == "BOOLEAN"
-    return base in NUMERIC_TYPES
+    return base in NUMERIC_TYPES or base in TEXT_TYPES
+
+
+def _label(codec: ColumnCodec) -> str:
+    """How messages name a column: its source name, and its released name if different."""
+    if codec.source_column is None:
+        return codec.name
+    return f"{codec.source} (released as {codec.name})"
+
+
+def _what_to_declare(codec: ColumnCodec) -> str:
+    """What a spec could declare instead for a source column the codec cannot read."""
+    if codec.kind == "category":
+        return "declare a column the table stores as text, numbers or booleans"
+    article = "an" if codec.kind == "integer" else "a"
+    return (
+        f"{article} {codec.kind} column must be stored as numbers or text; declare it "
+        "`type: category` with its values, or release a view that casts it"
+    )
 
 
 def check_schema(
-    columns: dict[str, str], codec: TableCodec, table: str, unit: PrivacyUnit | None = None
+    columns: dict[str, str],
+    codec: TableCodec,
+    table: str,
+    unit: PrivacyUnit | None = None,
+    *,
+    released: bool = True,
 ) -> None:
     """Raise ``SchemaDriftError`` if a declared column (or the person key) is absent or has
-    an unusable type."""
-    missing = [c.name for c in codec.columns if c.name not in columns]
+    an unusable type.
+
+    ``released`` says whether the spec has released from this table before: if it has, the
+    table changed under it (drift); if not, the spec was written for another table, and the
+    message says what to declare (the table's column names are public catalog metadata).
+    """
+    missing = [_label(c) for c in codec.columns if c.source not in columns]
     if unit is not None and unit.key is not None and unit.key not in columns:
         missing.append(f"{unit.key} (the person key)")
-    wrong = [
-        f"{c.name} is {columns[c.name]} but the spec declares it {c.kind}"
-        for c in codec.columns
-        if c.name in columns and not _type_ok(c, columns[c.name])
-    ]
-    if missing or wrong:
+    wrong = [c for c in codec.columns if c.source in columns and not _type_ok(c, columns[c.source])]
+    if not missing and not wrong:
+        return
+    if released:
         parts = []
         if missing:
             parts.append(f"missing column(s): {', '.join(missing)}")
-        if wrong:
-            parts.append("; ".join(wrong))
+        parts += [
+            f"{_label(c)} is {columns[c.source]} but the spec declares it {c.kind}" for c in wrong
+        ]
         raise SchemaDriftError(
             f"source table {table} no longer matches the spec: {'; '.join(parts)}. "
             "Update the spec's columns to the table's current schema, or restore the table."
         )
+    absent = [c.source for c in codec.columns if c.source not in columns]
+    if unit is not None and unit.key is not None and unit.key not in columns:
+        absent.append(unit.key)
+    raise SchemaDriftError(_new_spec_message(columns, table, absent, wrong))
+
+
+def _new_spec_message(
+    columns: dict[str, str], table: str, absent: list[str], wrong: list[ColumnCodec]
+) -> str:
+    """The refusal of a spec that never released from ``table``: what to declare."""
+    parts = []
+    for name in absent:
+        close = [c for c in columns if name.lower() in c.lower() and c != name][:3]
+        close += difflib.get_close_matches(name, [c for c in columns if c not in close], 3, 0.6)
+        hint = f" (close: {', '.join(close)})" if close else ""
+        parts.append(f"{table} has no column {name}{hint}")
+    parts += [f"{_label(c)} is {columns[c.source]}: {_what_to_declare(c)}" for c in wrong]
+    listed = ", ".join(f"{n} {t}" for n, t in list(columns.items())[:40])
+    more = f", and {len(columns) - 40} more" if len(columns) > 40 else ""
+    return (
+        f"the spec does not match source table {table}, which it has not released from yet: "
+        f"{'; '.join(parts)}. The table's columns are: {listed}{more}. Declare each release "
+        "column under a name the table has, or give its name in the table as "
+        "`source_column:` (any name, e.g. 'income>50K') beside the name to release it under."
+    )
 
 
 def check_not_empty(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -120,30 +178,46 @@ def _invalid(codec: ColumnCodec) -> str:
     return "NULL"  # 'drop', and 'clamp' for values with no clamp target (NULL)
 
 
+def number(codec: ColumnCodec) -> str:
+    """A numeric column's value as a DOUBLE: the encoder's one reading of a number.
+
+    ``TRY_CAST`` reads numbers stored as numbers unchanged and numbers stored as text (a
+    column that also holds tokens such as ``N``) by their value; text that is not a number
+    reads as NULL, which :func:`code_expression` then treats by ``on_invalid`` (a NULL source
+    value is tested on the raw column first, so the two never mix).
+    """
+    return f"TRY_CAST({quote(codec.source)} AS DOUBLE)"
+
+
 def token_test(codec: ColumnCodec, token: str) -> str:
     """SQL test that a value is the missing token ``token``.
 
     A numeric column compares numerically when the token is a number: the text of a DOUBLE
     or DECIMAL value (``-1.0``, ``-1.00``) never equals the token as written (``-1``).
     """
-    col = quote(codec.name)
+    col = quote(codec.source)
     text = f"CAST({col} AS VARCHAR) = {literal(token)}"
     if codec.kind == "category":
         return text
     try:
-        number = float(token)
+        value = float(token)
     except ValueError:
         return text
-    if not math.isfinite(number):
+    if not math.isfinite(value):
         return text
     # A numeric column's text (a decimal literal of its value) equals a number token only if
     # the values are equal, so the numeric test alone decides (and skips a cast to text).
-    return f"CAST({col} AS DOUBLE) = {number!r}"
+    return f"{number(codec)} = {value!r}"
 
 
 def code_expression(codec: ColumnCodec) -> str:
-    """SQL mapping one column's raw value to its code; NULL means the row is dropped."""
-    col = quote(codec.name)
+    """SQL mapping one column's raw value to its code; NULL means the row is dropped.
+
+    A numeric column's present value that is not a number (text such as ``n/a`` in a column
+    stored as text) is outside the domain: its code follows ``on_invalid`` (with ``clamp``,
+    which has no bound to clamp it to, the row is dropped, as for NaN).
+    """
+    col = quote(codec.source)
     missing = codec.missing_code
     when_missing = []
     if missing is not None:
@@ -161,9 +235,10 @@ def code_expression(codec: ColumnCodec) -> str:
     below, above = (
         ("0", str(last)) if codec.on_invalid == "clamp" else (_invalid(codec), _invalid(codec))
     )
-    nan = f"WHEN isnan(CAST({col} AS DOUBLE)) THEN {_invalid(codec)}"
+    x = number(codec)
+    nan = f"WHEN {x} IS NULL OR isnan({x}) THEN {_invalid(codec)}"
     return (
-        f"{head} {nan} WHEN {col} < {lo!r} THEN {below} WHEN {_above(codec)} THEN {above} "
+        f"{head} {nan} WHEN {x} < {lo!r} THEN {below} WHEN {_above(codec)} THEN {above} "
         f"ELSE {_bin_of(codec)} END"
     )
 
@@ -176,18 +251,19 @@ def in_domain_test(codec: ColumnCodec) -> str:
     """
     if codec.kind == "category":
         return f"{_position(codec)} IS NOT NULL"
-    return f"{quote(codec.name)} >= {codec.edges[0]!r} AND NOT ({_above(codec)})"
+    x = number(codec)
+    return f"{x} >= {codec.edges[0]!r} AND NOT ({_above(codec)})"
 
 
 def _position(codec: ColumnCodec) -> str:
     """1-based position of a category column's value (as text) among its categories."""
     values = "[" + ", ".join(literal(v) for v in codec.categories) + "]"
-    return f"list_position({values}, CAST({quote(codec.name)} AS VARCHAR))"
+    return f"list_position({values}, CAST({quote(codec.source)} AS VARCHAR))"
 
 
 def _above(codec: ColumnCodec) -> str:
     """SQL test that a numeric value is above the top bin (a float's top edge is inside)."""
-    col, hi = quote(codec.name), codec.edges[-1]
+    col, hi = number(codec), codec.edges[-1]
     return f"{col} > {hi!r}" if codec.kind == "float" else f"{col} >= {hi!r}"
 
 
@@ -201,7 +277,7 @@ def _bin_of(codec: ColumnCodec) -> str:
     ``LOOKUP_LIMIT`` values looks its code up in a constant list (integer edges: ``x`` and
     ``floor(x)`` share a bin), several times faster in DuckDB than a CASE over the edges.
     """
-    col = quote(codec.name)
+    col = number(codec)
     edges = codec.edges
     lo, top = int(edges[0]), int(edges[-1])
     if codec.kind == "integer" and top - lo <= LOOKUP_LIMIT:

@@ -83,8 +83,8 @@ def test_an_exhausted_budget_is_refused_before_prefect(
     ("statement", "message"),
     [
         ("DROP TABLE raw.adult", "source table raw.adult does not exist"),
-        ("ALTER TABLE raw.adult DROP COLUMN age", "missing column(s): age"),
-        ("ALTER TABLE raw.adult ALTER age TYPE VARCHAR", "age is VARCHAR"),
+        ("ALTER TABLE raw.adult DROP COLUMN age", "raw.adult has no column age"),
+        ("ALTER TABLE raw.adult ALTER age TYPE BOOLEAN", "age is BOOLEAN"),
     ],
 )
 def test_a_missing_or_drifted_source_is_refused_before_prefect(

@@ -187,8 +187,8 @@ def test_schema_drift_and_missing_source_are_refused(dataset: Path, tmp_path: Pa
     absent = TableCodec((ColumnCodec("nope", "category", categories=("x",)),))
     with pytest.raises(SchemaDriftError, match="missing column"):
         check_parquet_schema(str(dataset), absent)
-    wrong = TableCodec((ColumnCodec("cat_s", "integer", edges=(0.0, 1.0)),))
-    with pytest.raises(SchemaDriftError, match="cat_s is VARCHAR"):
+    wrong = TableCodec((ColumnCodec("cat_b", "integer", edges=(0.0, 1.0)),))
+    with pytest.raises(SchemaDriftError, match="cat_b is BOOLEAN"):
         check_parquet_schema(str(dataset), wrong)
     with pytest.raises(SourceNotFoundError, match="cannot be read"):
         parquet_columns(str(tmp_path / "nowhere"))
