@@ -306,7 +306,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "cost": {
             "epsilon": request.cost.epsilon,
             "delta": request.cost.delta,
-            "rho": request.cost.rho,
+            "rho": request.cost.ledger_rho,  # its zCDP cost, as a zCDP ledger charges it
             "amount": rho,
         },
         "cap": {

@@ -564,31 +564,6 @@ class ReleaseSpec(_Strict):
         return data
 
     @model_validator(mode="after")
-    def _constraints_compile(self) -> ReleaseSpec:
-        if self.constraints and self.synthesizer.method == "independent":
-            raise ValueError(
-                "constraints need a method with a joint model (mst or aim): the independent "
-                "method samples each column on its own and cannot keep combinations out"
-            )
-        for rule in self.constraints:
-            unknown = [c for c in rule.columns() if c not in self.columns]
-            if unknown:
-                raise ValueError(
-                    f"constraint {rule.name!r} names {', '.join(unknown)}, not among the "
-                    "release's columns"
-                )
-        try:
-            self.zeros()
-        except DomainError as error:
-            raise ValueError(str(error)) from None
-        return self
-
-    def zeros(self) -> tuple[StructuralZeros, ...]:
-        """The declared constraints as structural zeros over the release's codes."""
-        codec = self.codec()
-        return tuple(rule.compile(codec) for rule in self.constraints)
-
-    @model_validator(mode="after")
     def _marginals_within_limit(self) -> ReleaseSpec:
         """Every marginal the method may count fits ``synthesizer.max_marginal_cells``.
 
@@ -626,6 +601,42 @@ class ReleaseSpec(_Strict):
                     "combination), or raise the limit"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _constraints_compile(self) -> ReleaseSpec:
+        """After the size limits (a domain too large is refused before any bin is built)."""
+        if not self.constraints:
+            return self
+        limit = self.synthesizer.max_marginal_cells
+        if any(
+            not isinstance(c, CategoryColumn) and c.code_count() > limit
+            for c in self.columns.values()
+        ):
+            return self  # refused by the size limit; building its bins could fill memory
+        if self.synthesizer.method == "independent":
+            raise ValueError(
+                "constraints need a method with a joint model (mst or aim): the independent "
+                "method samples each column on its own and cannot keep combinations out"
+            )
+        for rule in self.constraints:
+            unknown = [c for c in rule.columns() if c not in self.columns]
+            if unknown:
+                raise ValueError(
+                    f"constraint {rule.name!r} names {', '.join(unknown)}, not among the "
+                    "release's columns"
+                )
+        try:
+            self.zeros()
+        except DomainError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    def zeros(self) -> tuple[StructuralZeros, ...]:
+        """The declared constraints as structural zeros over the release's codes."""
+        if not self.constraints:
+            return ()
+        codec = self.codec()
+        return tuple(rule.compile(codec) for rule in self.constraints)
 
     @field_validator("schedule")
     @classmethod
