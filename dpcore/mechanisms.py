@@ -8,26 +8,12 @@ sensitivity 1 (:mod:`dpcore.calculus` prices both).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from dpcore.calculus import ZCDP, Calculus
 from dpcore.domain import Clique
-from dpcore.errors import BudgetError
 from dpcore.marginals import CountOracle, Measurement
 from dpcore.noise import RandomSource
-
-
-def gaussian_sigma(rho: float, sensitivity: float = 1.0) -> float:
-    """Noise scale that makes one query of L2 ``sensitivity`` cost exactly ``rho``."""
-    if not math.isfinite(rho) or rho <= 0:
-        raise BudgetError(f"rho must be a finite number > 0, got {rho!r}")
-    return float(sensitivity) / math.sqrt(2.0 * rho)
-
-
-def gaussian_rho(sigma: float, sensitivity: float = 1.0) -> float:
-    """zCDP cost of one discrete Gaussian measurement with scale ``sigma``."""
-    return float(sensitivity) ** 2 / (2.0 * float(sigma) ** 2)
 
 
 def measure_marginals(

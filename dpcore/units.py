@@ -5,7 +5,8 @@ each person's contribution is bounded to ``max_rows`` rows before counting, so o
 changes any histogram by at most ``max_rows`` in L1 and L2: every measurement's sensitivity
 is ``max_rows``. Mechanisms calibrated for sensitivity 1 then spend ``k**2`` times their
 nominal zCDP cost (Gaussian and exponential mechanisms alike scale with the square of the
-sensitivity), so a release of cost rho hands its synthesizer ``rho / k**2``.
+sensitivity) and ``k`` times their pure epsilon cost, so a release hands its synthesizer
+``rho / k**2`` or ``epsilon / k`` (:meth:`dpcore.calculus.Calculus.unit_budget`).
 """
 
 from __future__ import annotations
@@ -49,8 +50,3 @@ class PrivacyUnit:
     def sensitivity(self) -> int:
         """The most one protected unit can change any histogram (L1 and L2)."""
         return self.max_rows if self.key is not None else 1
-
-    def unit_rho(self, rho: float) -> float:
-        """The zCDP budget a sensitivity-1 synthesizer may spend so that the total is ``rho``
-        (pure DP: :meth:`dpcore.calculus.Calculus.unit_budget`, which divides by k)."""
-        return rho / self.sensitivity**2

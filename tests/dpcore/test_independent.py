@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from dpcore.accounting import rho_from_eps_delta
+from dpcore.calculus import ZCDP
 from dpcore.distributions import counts_to_distribution, project_to_simplex
 from dpcore.domain import Domain
 from dpcore.marginals import ArrayOracle, Measurement, estimate_total
-from dpcore.mechanisms import gaussian_rho
 from dpcore.noise import seeded_source
 from dpcore.synth.independent import IndependentSynthesizer
 
@@ -29,7 +29,7 @@ def test_plan_spends_exactly_rho() -> None:
     rho = rho_from_eps_delta(1.0, 1e-9)
     plan = IndependentSynthesizer().plan(domain, rho)
     assert [p.clique for p in plan] == [("a",), ("b",)]
-    assert math.isclose(sum(gaussian_rho(p.sigma) for p in plan), rho, rel_tol=1e-12)
+    assert math.isclose(sum(ZCDP.measurement_cost(p.sigma) for p in plan), rho, rel_tol=1e-12)
 
 
 def test_measure_fit_sample_recovers_marginals() -> None:

@@ -268,7 +268,7 @@ def test_a_runs_spend_is_recomputed_from_its_stored_parameters(source: Path, k: 
     unit = PrivacyUnit("pid", k) if k > 1 else PrivacyUnit()
     charge_run(source, "run-1")
     charge_run(source, "run-2")  # charged, never measured
-    rho = 0.01 / k**2  # what the synthesizer is handed (dpcore.units.PrivacyUnit.unit_rho)
+    rho = 0.01 / k**2  # what the synthesizer is handed (dpcore.calculus.ZCDP.unit_budget)
     mst = get_synthesizer("mst")
 
     def draw(oracle: CountOracle) -> list[Measurement]:
