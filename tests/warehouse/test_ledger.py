@@ -31,7 +31,6 @@ from warehouse.errors import (
     UnitMismatchError,
     UnregisteredDatasetError,
 )
-from warehouse.paths import WarehousePaths
 from warehouse.runs import set_status, start_run
 from warehouse.store import privacy_store
 
@@ -94,13 +93,10 @@ def charge(
     )
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
-def warehouse(request: pytest.FixtureRequest, paths: WarehousePaths) -> Path:
-    """The ledger's home, its privacy store in DuckDB (the warehouse file) or PostgreSQL (a
-    temporary cluster's fresh schema): every test of this suite runs against both."""
-    if request.param == "postgresql":
-        request.getfixturevalue("postgres_url")
-    return paths.warehouse
+@pytest.fixture
+def warehouse(store_home: Path) -> Path:
+    """Every test of this suite runs with the ledger in DuckDB and in PostgreSQL."""
+    return store_home
 
 
 def query(
