@@ -349,6 +349,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repetitions", type=int, default=20)
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL mode")
+    parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB modes")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -356,7 +357,7 @@ def main() -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="dprelease-bench-") as tmp:
-        scenarios = duckdb_scenarios(Path(tmp), args.repetitions)
+        scenarios = {} if args.no_duckdb else duckdb_scenarios(Path(tmp), args.repetitions)
         skipped = "--no-postgres" if args.no_postgres else missing_reason()
         if skipped is None:
             scenarios |= postgres_scenarios(Path(tmp), args.repetitions)
