@@ -1,0 +1,214 @@
+"""Domains learned under DP: numeric bounds from a noisy histogram on a public grid, and
+which category values to keep by a thresholded noisy count.
+
+A spec's domains are public knowledge; when a codebook is silent about a column, the
+steward may buy one from the rows instead, as a budgeted step charged to the dataset's
+lifetime cap like any release (``dprelease init --learn``). This module is its maths: the
+split of the step's charge, the noise scales, the threshold and the post-processing. The
+counts come from :mod:`warehouse.domain_counts`; the charge is committed before any noise
+is drawn (:mod:`flows.learn_domains`).
+
+Mechanisms (neighbouring relation: add or remove one row; a person unit is refused)
+-----------------------------------------------------------------------------------
+* **Numeric column**: the rows' values are counted in the bins of :data:`GRID`, a public
+  1-2-5 log-scale grid over ``[-1e9, 1e9]`` (values beyond it count in the end bins, NULL
+  and non-numbers in none). One row is in exactly one bin, so the histogram has L2
+  sensitivity 1; discrete Gaussian noise of scale ``sigma`` on every bin (the grid is
+  public, empty bins included) is ``1 / (2 sigma**2)``-zCDP. Bounds and edges are read off
+  the noisy histogram (:func:`numeric_domain`): post-processing.
+* **Category column**: every value present in the rows gets its count plus discrete
+  Gaussian noise, and is kept only if the noisy count reaches the threshold ``tau``
+  (:func:`keep_values`); only the kept values are released, never a count. Take neighbours
+  ``D`` and ``D' = D + r``, where ``r`` holds value ``v`` in this column. Every other value's
+  count is equal in both. If ``v`` occurs in ``D``, its count moves by 1: a Gaussian
+  mechanism of sensitivity 1, ``1 / (2 sigma**2)``-zCDP, the keep decision being
+  post-processing. If ``v`` does not occur in ``D``, the two outputs differ only in whether
+  ``v`` is kept, which under ``D'`` happens with probability ``P(1 + Z >= tau)``; the
+  discrete Gaussian is ``sigma``-subgaussian (Canonne, Kamath & Steinke 2020), so
+  ``P(Z >= t) <= exp(-t**2 / (2 sigma**2))`` and :func:`threshold` picks
+  ``tau = 1 + ceil(sigma sqrt(2 ln(1/delta_c)))``, making it at most ``delta_c``. Outside
+  that event the outputs have the same law. The column's step is therefore
+  ``(delta_c, 1 / (2 sigma**2))``-approximately zCDP (Bun & Steinke 2016, Def. 8.1): this is
+  the stability-based histogram (Korolova et al. 2009) with Gaussian noise.
+
+Composition over the step's ``m`` columns adds the rho and the deltas: the step is
+``(delta_T, rho_g)``-approximately zCDP.
+
+Why the ledger's rho still certifies the cap (:func:`plan_step`)
+----------------------------------------------------------------
+The ledger adds rho and certifies a zCDP cap ``(eps_c, delta_c)`` while the total stays at
+most ``f(delta_c)``, where ``f(d)`` is the largest rho certifying ``(eps_c, d)``. A step
+charged ``C`` reserves part of it: it spends ``rho_g = C - s delta_T`` on noise and
+``delta_T = (delta_c / 2) C / f(delta_c)`` on thresholds, with ``s`` the slope of the chord
+of ``f`` over ``[delta_c / 4, delta_c / 2]``. The charges of all releases and steps sum to
+at most ``f(delta_c)``, so the steps' ``delta_T`` sum to at most ``delta_c / 2``; ``f`` is
+increasing and concave in ``d`` (``tests/dpcore/test_learned_domains.py`` checks it over a
+range of caps), so over ``[delta_c / 2, delta_c]`` its slope is at most ``s``, and
+``f(delta_c) - f(delta_c - sum delta_T) <= s sum delta_T`` = the reserves. Hence the noise
+of everything charged composes to at most ``f(delta_c - sum delta_T)`` rho, which gives
+``(eps_c, delta_c - sum delta_T)``-DP, and with the thresholds' ``sum delta_T`` the cap's
+``(eps_c, delta_c)``. A pure cap (``delta_c = 0``) cannot pay for a threshold: the step
+is refused there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from dpcore.errors import BudgetError
+
+GRID_TOP_EXPONENT = 9
+
+
+def _grid() -> tuple[int, ...]:
+    """The public grid's edges: 0, +-1, +-2, +-5, +-10, ..., +-1e9 (57 edges, 56 bins)."""
+    positive = [m * 10**e for e in range(GRID_TOP_EXPONENT) for m in (1, 2, 5)]
+    positive.append(10**GRID_TOP_EXPONENT)
+    return (*[-x for x in reversed(positive)], 0, *positive)
+
+
+GRID: tuple[int, ...] = _grid()
+"""Edges of the public log-scale grid: bin ``i`` holds ``GRID[i] <= x < GRID[i + 1]``; values
+below ``GRID[0]`` count in the first bin, values at or above ``GRID[-1]`` in the last."""
+
+NUMERIC_KEEP_SIGMAS = 4.0
+"""A grid bin bounds the learned domain if its noisy count reaches this many noise standard
+deviations (a bin of noise alone passes with probability about 3e-5)."""
+
+RESERVE_SAFETY = 2.0
+"""Factor on the chord slope ``s`` (see the module docstring): concavity makes 1 enough; the
+margin covers rounding in ``f``'s bisection."""
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How a domain step spends its charge: noise per column, thresholds, the reserve."""
+
+    charge_rho: float
+    """What the ledger is charged (rho)."""
+    reserve_rho: float
+    """The part of the charge that pays for the thresholds' delta (see module docstring)."""
+    threshold_delta: float
+    """``delta_T``: the probability budget of all category thresholds together."""
+    numeric: int
+    categories: int
+
+    @property
+    def noise_rho(self) -> float:
+        """Rho spent on noise, split equally over the step's columns."""
+        return self.charge_rho - self.reserve_rho
+
+    @property
+    def column_rho(self) -> float:
+        """Rho of one column's noise."""
+        return self.noise_rho / (self.numeric + self.categories)
+
+    @property
+    def sigma(self) -> float:
+        """The discrete Gaussian's scale on every count of the step."""
+        return 1.0 / math.sqrt(2.0 * self.column_rho)
+
+    @property
+    def column_delta(self) -> float:
+        """One category column's threshold delta."""
+        return self.threshold_delta / self.categories if self.categories else 0.0
+
+    @property
+    def tau(self) -> int:
+        """A category value is kept if its noisy count reaches this (0: no category column)."""
+        return threshold(self.sigma, self.column_delta) if self.categories else 0
+
+
+def plan_step(
+    charge_rho: float,
+    cap_rho: float,
+    cap_delta: float,
+    rho_at: Callable[[float], float],
+    *,
+    numeric: int,
+    categories: int,
+) -> StepPlan:
+    """Split a step's ``charge_rho`` between noise and the thresholds' delta.
+
+    ``rho_at(d)`` is the largest rho certifying the cap's epsilon at delta ``d`` (``f`` in
+    the module docstring), ``cap_rho = rho_at(cap_delta)`` as the ledger holds it.
+    """
+    if numeric < 0 or categories < 0 or numeric + categories == 0:
+        raise ValueError("a domain step learns at least one column")
+    if not (math.isfinite(charge_rho) and 0 < charge_rho <= cap_rho):
+        raise BudgetError(
+            f"a domain step's charge must be > 0 and within the cap (rho={cap_rho:g}), "
+            f"got rho={charge_rho!r}"
+        )
+    if categories == 0:
+        return StepPlan(charge_rho, 0.0, 0.0, numeric, 0)
+    if cap_delta <= 0:
+        raise BudgetError(
+            "learning category values needs a delta: a value is released only if its noisy "
+            "count passes a threshold, which no pure epsilon-DP cap can pay for. List the "
+            "column's values in the codebook instead"
+        )
+    quarter, half = cap_delta / 4.0, cap_delta / 2.0
+    slope = RESERVE_SAFETY * (rho_at(half) - rho_at(quarter)) / (half - quarter)
+    delta_t = half * charge_rho / cap_rho
+    reserve = slope * delta_t
+    if reserve >= charge_rho / 2:
+        raise BudgetError(
+            f"this cap's delta ({cap_delta:g}) is too small to pay for thresholds at this "
+            "charge; list the column's values in the codebook instead"
+        )
+    return StepPlan(charge_rho, reserve, delta_t, numeric, categories)
+
+
+def threshold(sigma: float, delta: float) -> int:
+    """The smallest integer ``tau`` with ``P(1 + Z >= tau) <= delta`` by the subgaussian
+    tail bound of the discrete Gaussian ``Z`` of scale ``sigma``."""
+    if not (0 < delta < 1) or not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"need sigma > 0 and 0 < delta < 1, got {sigma!r}, {delta!r}")
+    return 1 + math.ceil(sigma * math.sqrt(2.0 * math.log(1.0 / delta)))
+
+
+def keep_values(
+    values: Sequence[str], noisy_counts: npt.NDArray[np.int64], tau: int
+) -> tuple[str, ...]:
+    """The values whose noisy count reaches ``tau``, most frequent (by noisy count) first."""
+    kept = [(int(c), v) for v, c in zip(values, noisy_counts, strict=True) if c >= tau]
+    return tuple(v for _, v in sorted(kept, key=lambda cv: (-cv[0], cv[1])))
+
+
+@dataclass(frozen=True)
+class NumericDomain:
+    """Bounds and bin edges read off a noisy grid histogram (spec form: integer bounds are
+    inclusive, so the last edge is the upper bound)."""
+
+    bounds: tuple[float, float]
+    edges: tuple[float, ...]
+
+
+def numeric_domain(
+    noisy_counts: npt.NDArray[np.int64], sigma: float, *, integer: bool
+) -> NumericDomain:
+    """The span of grid bins whose noisy count reaches :data:`NUMERIC_KEEP_SIGMAS` sigma
+    (the largest bin if none does), with the grid's edges inside it."""
+    if len(noisy_counts) != len(GRID) - 1:
+        raise ValueError(f"expected {len(GRID) - 1} grid counts, got {len(noisy_counts)}")
+    passing = np.flatnonzero(noisy_counts >= NUMERIC_KEEP_SIGMAS * sigma)
+    if passing.size == 0:
+        passing = np.array([int(np.argmax(noisy_counts))])
+    first, last = int(passing[0]), int(passing[-1])
+    low = float(GRID[first])
+    if not integer:
+        return NumericDomain(
+            (low, float(GRID[last + 1])), tuple(map(float, GRID[first : last + 2]))
+        )
+    high = float(GRID[last + 1] - 1)  # integer bins hold GRID[i] .. GRID[i + 1] - 1
+    inner = [float(x) for x in GRID[first : last + 1] if x < high]
+    if high <= low:  # one value: the spec needs low < high
+        high = low + 1
+        inner = [low]
+    return NumericDomain((low, high), (*inner, high))
