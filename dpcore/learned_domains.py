@@ -49,6 +49,13 @@ of everything charged composes to at most ``f(delta_c - sum delta_T)`` rho, whic
 ``(eps_c, delta_c - sum delta_T)``-DP, and with the thresholds' ``sum delta_T`` the cap's
 ``(eps_c, delta_c)``. A pure cap (``delta_c = 0``) cannot pay for a threshold: the step
 is refused there.
+
+The reserve uses twice the chord slope (:data:`RESERVE_SAFETY`): concavity needs once, and
+the margin also covers the cumulative epsilons the catalog quotes before the cap is full
+(a smaller epsilon's ``f`` has a larger relative slope: by at most
+``sqrt(1 + eps_c / ln(1/delta_c))`` in Bun & Steinke's form of ``f``, 1.14 for the Adult
+cap). As everywhere else, the samplers' total variation of at most ``2**-78`` per draw
+(:mod:`dpcore.noise`) adds to delta.
 """
 
 from __future__ import annotations
@@ -81,8 +88,8 @@ NUMERIC_KEEP_SIGMAS = 4.0
 deviations (a bin of noise alone passes with probability about 3e-5)."""
 
 RESERVE_SAFETY = 2.0
-"""Factor on the chord slope ``s`` (see the module docstring): concavity makes 1 enough; the
-margin covers rounding in ``f``'s bisection."""
+"""Factor on the chord slope ``s`` (see the module docstring): concavity makes 1 enough for
+the cap; the margin covers the cumulative epsilons quoted below it, and rounding."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ cap, a person unit, a step the remaining budget cannot pay), then the charge is 
 to the dataset's ledger, and only then are rows counted (:mod:`warehouse.domain_counts`)
 and noise drawn. What leaves the step is the learned domain alone, each with a comment
 naming the run, its charge and the mechanism, for the draft.
+
+The step protects rows (add or remove one row): a dataset whose cap protects persons refuses
+it before the charge, and on a dataset whose unit no charge has fixed yet, its charge fixes
+it to rows, as a row-level release's would.
 """
 
 from __future__ import annotations
@@ -20,19 +24,21 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dpcore.accounting import PrivacyCap, PrivacyCost, rho_from_eps_delta
+from dpcore.accounting import PrivacyCap, PrivacyCost, exhausted_message, rho_from_eps_delta
 from dpcore.calculus import ZCDP
-from dpcore.errors import BudgetError, DPReleaseError
+from dpcore.errors import BudgetError, BudgetExhaustedError, DPReleaseError
 from dpcore.learned_domains import GRID, StepPlan, keep_values, numeric_domain, plan_step
 from dpcore.noise import RandomSource, secure_source
 from flows.draft import LearnedColumn
+from flows.placeholders import placeholder
 from tasks.context import private_data_boundary
 from warehouse.domain_counts import ColumnCounts, domain_counts
 from warehouse.errors import UnregisteredDatasetError
 from warehouse.ledger import Charge, budget_state, charge
 from warehouse.source import catalog_kind
+from warehouse.vocabulary import DOMAIN_STEP_RELEASE
 
-STEP_RELEASE = "dprelease init --learn"
+STEP_RELEASE = DOMAIN_STEP_RELEASE
 """The ledger's ``release`` for a domain step's charge."""
 
 
@@ -88,9 +94,6 @@ def plan_learning(
         )
     amount = cost.charge_for(cap)
     if not state.can_charge(amount):
-        from dpcore.accounting import exhausted_message
-        from dpcore.errors import BudgetExhaustedError
-
         raise BudgetExhaustedError(exhausted_message(state, amount, cost.delta))
     categories = sum(1 for k in kinds.values() if k == "category")
     plan = plan_step(
@@ -165,8 +168,6 @@ def _learn_one(
             "not kept, and NULL, are released as missing"
         )
         if not kept:
-            from flows.placeholders import placeholder
-
             return LearnedColumn(
                 placeholder(
                     "no value passed the DP threshold: declare type category with its values "

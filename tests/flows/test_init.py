@@ -138,3 +138,27 @@ def test_init_never_reads_a_row(
     code, said = cli(capsys, home, "init", "raw.trap")
     assert code == 0, said
     assert "n: {fill_in: 'catalog type INTEGER" in said
+
+
+def test_a_source_name_no_release_may_take_is_drafted_with_source_column(
+    home: WarehousePaths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute('CREATE TABLE raw.jobs AS SELECT 40 AS "Hours Worked", 1 AS "code"')
+    book = tmp_path / "jobs.json"
+    book.write_text(
+        '{"columns": {"Hours Worked": {"type": "integer", "bounds": [0, 99]},'
+        ' "code": {"type": "category", "values": [1, 2]}}}'
+    )
+    out = tmp_path / "jobs.yaml"
+    code, said = cli(capsys, home, "init", "raw.jobs", "--codebook", str(book), "--out", str(out))
+    assert code == 0, said
+    text = out.read_text()
+    assert "hours_worked: {source_column: Hours Worked, type: integer" in text
+    # the cap is still a placeholder (raw.jobs has none registered): fill it in, then it parses
+    text = text.replace(text[text.index("  cap: ") : text.index("\n", text.index("  cap: "))],
+                        "  cap: {epsilon: 4.0, delta: 1.0e-06}")  # fmt: skip
+    out.write_text(text)
+    spec = load_spec(out)
+    assert spec.columns["hours_worked"].source_column == "Hours Worked"
+    assert spec.columns["code"].values == ["1", "2"]  # type: ignore[union-attr]

@@ -61,6 +61,7 @@ def test_the_step_is_charged_then_learns_kept_values_and_bounds(bare_home: Wareh
     )
     (row,) = history(bare_home.warehouse, "raw.shop")
     assert row.charge.release == STEP_RELEASE and row.charge.run_id == step.charge.run_id
+    assert row.outcome == "learned domains"
     assert row.charge.rho == COST.charge_for(PrivacyCap(4.0, 1e-6))
     state = budget_state(bare_home.warehouse, "raw.shop")
     assert state is not None and state.spent == row.charge.rho
