@@ -38,12 +38,13 @@ Why the ledger's rho still certifies the cap (:func:`plan_step`)
 ----------------------------------------------------------------
 The ledger adds rho and certifies a zCDP cap ``(eps_c, delta_c)`` while the total stays at
 most ``f(delta_c)``, where ``f(d)`` is the largest rho certifying ``(eps_c, d)``. A step
-charged ``C`` reserves part of it: it spends ``rho_g = C - s delta_T`` on noise and
-``delta_T = (delta_c / 2) C / f(delta_c)`` on thresholds, with ``s`` the slope of the chord
-of ``f`` over ``[delta_c / 4, delta_c / 2]``. The charges of all releases and steps sum to
-at most ``f(delta_c)``, so the steps' ``delta_T`` sum to at most ``delta_c / 2``; ``f`` is
-increasing and concave in ``d`` (``tests/dpcore/test_learned_domains.py`` checks it over a
-range of caps), so over ``[delta_c / 2, delta_c]`` its slope is at most ``s``, and
+charged ``C`` reserves part of it: with ``q`` = :data:`THRESHOLD_SHARE`, it spends
+``delta_T = q delta_c C / f(delta_c)`` on thresholds and ``rho_g = C - s delta_T`` on
+noise, with ``s`` the slope of the chord of ``f`` over ``[(1 - 2q) delta_c, (1 - q)
+delta_c]``. The charges of all releases and steps sum to at most ``f(delta_c)``, so the
+steps' ``delta_T`` sum to at most ``q delta_c``; ``f`` is increasing and concave in ``d``
+(``tests/dpcore/test_learned_domains.py`` checks it over a range of caps), so over
+``[(1 - q) delta_c, delta_c]`` its slope is at most ``s``, and
 ``f(delta_c) - f(delta_c - sum delta_T) <= s sum delta_T`` = the reserves. Hence the noise
 of everything charged composes to at most ``f(delta_c - sum delta_T)`` rho, which gives
 ``(eps_c, delta_c - sum delta_T)``-DP, and with the thresholds' ``sum delta_T`` the cap's
@@ -86,6 +87,11 @@ below ``GRID[0]`` count in the first bin, values at or above ``GRID[-1]`` in the
 NUMERIC_KEEP_SIGMAS = 4.0
 """A grid bin bounds the learned domain if its noisy count reaches this many noise standard
 deviations (a bin of noise alone passes with probability about 3e-5)."""
+
+THRESHOLD_SHARE = 0.05
+"""``q``: the share of the cap's delta that thresholds may use over the dataset's life. A
+small share keeps the reserve small (the slope of ``f`` is flattest near ``delta_c``) and
+costs the threshold little (it grows with ``sqrt(ln(1/delta))``)."""
 
 RESERVE_SAFETY = 2.0
 """Factor on the chord slope ``s`` (see the module docstring): concavity makes 1 enough for
@@ -160,9 +166,10 @@ def plan_step(
             "count passes a threshold, which no pure epsilon-DP cap can pay for. List the "
             "column's values in the codebook instead"
         )
-    quarter, half = cap_delta / 4.0, cap_delta / 2.0
-    slope = RESERVE_SAFETY * (rho_at(half) - rho_at(quarter)) / (half - quarter)
-    delta_t = half * charge_rho / cap_rho
+    q = THRESHOLD_SHARE
+    low, high = (1 - 2 * q) * cap_delta, (1 - q) * cap_delta
+    slope = RESERVE_SAFETY * (rho_at(high) - rho_at(low)) / (high - low)
+    delta_t = q * cap_delta * charge_rho / cap_rho
     reserve = slope * delta_t
     if reserve >= charge_rho / 2:
         raise BudgetError(

@@ -477,6 +477,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
     payable at its releases' delta), or one dataset's charge history."""
     from dpcore.accounting import BudgetStatement, budget_note, cap_share, percent
     from warehouse.ledger import all_budgets, history, latest_delta
+    from warehouse.vocabulary import DOMAIN_STEP_RELEASE
 
     paths = _read_home(args.home)
     if args.history:
@@ -490,9 +491,11 @@ def cmd_budget(args: argparse.Namespace) -> int:
         for h in entries:
             c = h.charge
             drawn = (
-                "nothing measured yet"
-                if h.recomputed is None
-                else f"measurements spent {h.currency}={h.recomputed:.6g}"
+                f"measurements spent {h.currency}={h.recomputed:.6g}"
+                if h.recomputed is not None
+                else "noisy domain counts, not stored"
+                if c.release == DOMAIN_STEP_RELEASE
+                else "nothing measured yet"
             )
             print(
                 f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "

@@ -15,6 +15,7 @@ from dpcore.errors import BudgetError
 from dpcore.learned_domains import (
     GRID,
     NUMERIC_KEEP_SIGMAS,
+    THRESHOLD_SHARE,
     keep_values,
     numeric_domain,
     plan_step,
@@ -44,16 +45,17 @@ def test_the_caps_rho_is_concave_in_delta_so_the_reserve_covers_the_thresholds(
     eps: float, delta: float
 ) -> None:
     """The reserve argument (module docstring) needs f(d) = rho certifying (eps, d) to be
-    increasing and concave on [delta/4, delta]: its slope over [delta/2, delta] is then at
-    most the chord slope over [delta/4, delta/2], which the reserve uses."""
-    ds = np.linspace(delta / 4, delta, 13)
+    increasing and concave on [(1 - 2q) delta, delta]: its slope over [(1 - q) delta, delta]
+    is then at most the chord slope over [(1 - 2q) delta, (1 - q) delta], which the reserve
+    uses. Checked here on a wider span, from delta / 4."""
+    q = THRESHOLD_SHARE
+    ds = np.array([delta / 4, delta / 2, *np.linspace((1 - 2 * q) * delta, delta, 9)])
     f = np.array([rho_from_eps_delta(eps, float(d)) for d in ds])
     assert np.all(np.diff(f) > 0)
     slopes = np.diff(f) / np.diff(ds)
     assert np.all(np.diff(slopes) <= 1e-9 * slopes.max())  # non-increasing slopes: concave
-    chord = (rho_from_eps_delta(eps, delta / 2) - rho_from_eps_delta(eps, delta / 4)) / (delta / 4)
-    upper = slopes[ds[:-1] >= delta / 2]
-    assert upper.max() <= chord
+    chord = slopes[2 : 2 + 4].mean()  # [(1 - 2q) delta, (1 - q) delta] in four equal steps
+    assert slopes[6:].max() <= chord
 
 
 def test_a_step_reserves_a_small_part_of_its_charge_for_its_thresholds() -> None:
@@ -61,8 +63,8 @@ def test_a_step_reserves_a_small_part_of_its_charge_for_its_thresholds() -> None
     cap_rho = rho_from_eps_delta(eps, delta)
     rho_at = lambda d: rho_from_eps_delta(eps, d)  # noqa: E731
     plan = plan_step(0.01, cap_rho, delta, rho_at, numeric=1, categories=2)
-    assert 0 < plan.reserve_rho < 0.2 * plan.charge_rho
-    assert plan.threshold_delta == pytest.approx(delta / 2 * 0.01 / cap_rho)
+    assert 0 < plan.reserve_rho < 0.05 * plan.charge_rho
+    assert plan.threshold_delta == pytest.approx(THRESHOLD_SHARE * delta * 0.01 / cap_rho)
     assert plan.column_rho == pytest.approx(plan.noise_rho / 3)
     assert plan.tau == threshold(plan.sigma, plan.threshold_delta / 2)
     numbers_only = plan_step(0.01, cap_rho, delta, rho_at, numeric=2, categories=0)

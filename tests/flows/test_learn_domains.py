@@ -51,8 +51,8 @@ def shop(home: WarehousePaths, cap: PrivacyCap | None = CAP) -> dict[str, str]:
 
 
 def test_the_step_is_charged_then_learns_kept_values_and_bounds(bare_home: WarehousePaths) -> None:
-    """With rho about 0.0075 a column the noise has sigma ~9 and the threshold tau ~ 55; the
-    rare city (3 rows) is kept with probability below exp(-(52/9)**2 / 2) < 1e-7, the
+    """With rho about 0.0075 a column the noise has sigma ~8.2 and the threshold tau is 53;
+    the rare city (3 rows) is kept with probability below exp(-(50/8.2)**2 / 2) < 1e-7, the
     common ones (1,500 rows) dropped with less, and 2,000 rows in [200, 500) make a bin far
     above 4 sigma: the test's false-failure rate is below 1e-6."""
     catalog = shop(bare_home)
@@ -128,3 +128,8 @@ def test_init_learn_writes_the_learned_domains_into_a_draft_that_plans(
     spec = load_spec(out)
     assert set(spec.columns["city"].values) == {"Leeds", "York"}  # type: ignore[union-attr]
     assert main([*home, "plan", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*home, "budget", "--history", "raw.shop"]) == 0
+    listed = capsys.readouterr().out
+    assert "dprelease init --learn" in listed and "learned domains" in listed
+    assert "noisy domain counts, not stored" in listed
