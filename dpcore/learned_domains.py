@@ -10,9 +10,10 @@ is drawn (:mod:`flows.learn_domains`).
 
 Mechanisms (neighbouring relation: add or remove one row; a person unit is refused)
 -----------------------------------------------------------------------------------
-* **Numeric column**: the rows' values are counted in the bins of :data:`GRID`, a public
-  1-2-5 log-scale grid over ``[-1e9, 1e9]`` (values beyond it count in the end bins, NULL
-  and non-numbers in none). One row is in exactly one bin, so the histogram has L2
+* **Numeric column**: the rows' values are counted in the bins of a public 1-2-5
+  log-scale grid over ``[-1e9, 1e9]`` (:data:`GRID` for integers, :data:`FLOAT_GRID`, down
+  to steps of 0.001, for floats; values beyond it count in the end bins, NULL and
+  non-numbers in none). One row is in exactly one bin, so the histogram has L2
   sensitivity 1; discrete Gaussian noise of scale ``sigma`` on every bin (the grid is
   public, empty bins included) is ``1 / (2 sigma**2)``-zCDP. Bounds and edges are read off
   the noisy histogram (:func:`numeric_domain`): post-processing.
@@ -83,6 +84,18 @@ def _grid() -> tuple[int, ...]:
 GRID: tuple[int, ...] = _grid()
 """Edges of the public log-scale grid: bin ``i`` holds ``GRID[i] <= x < GRID[i + 1]``; values
 below ``GRID[0]`` count in the first bin, values at or above ``GRID[-1]`` in the last."""
+
+_FRACTIONS = tuple(float(f"{m}e{e}") for e in (-3, -2, -1) for m in (1, 2, 5))
+FLOAT_GRID: tuple[float, ...] = tuple(
+    sorted({*map(float, GRID), *_FRACTIONS, *(-f for f in _FRACTIONS)})
+)
+"""The float columns' grid: :data:`GRID` with the decades 0.001 to 0.5 on both sides of 0."""
+
+
+def grid_for(integer: bool) -> tuple[float, ...]:
+    """The public grid a numeric column is counted on."""
+    return tuple(map(float, GRID)) if integer else FLOAT_GRID
+
 
 NUMERIC_KEEP_SIGMAS = 4.0
 """A grid bin bounds the learned domain if its noisy count reaches this many noise standard
@@ -209,19 +222,18 @@ def numeric_domain(
 ) -> NumericDomain:
     """The span of grid bins whose noisy count reaches :data:`NUMERIC_KEEP_SIGMAS` sigma
     (the largest bin if none does), with the grid's edges inside it."""
-    if len(noisy_counts) != len(GRID) - 1:
-        raise ValueError(f"expected {len(GRID) - 1} grid counts, got {len(noisy_counts)}")
+    grid = grid_for(integer)
+    if len(noisy_counts) != len(grid) - 1:
+        raise ValueError(f"expected {len(grid) - 1} grid counts, got {len(noisy_counts)}")
     passing = np.flatnonzero(noisy_counts >= NUMERIC_KEEP_SIGMAS * sigma)
     if passing.size == 0:
         passing = np.array([int(np.argmax(noisy_counts))])
     first, last = int(passing[0]), int(passing[-1])
-    low = float(GRID[first])
+    low = grid[first]
     if not integer:
-        return NumericDomain(
-            (low, float(GRID[last + 1])), tuple(map(float, GRID[first : last + 2]))
-        )
-    high = float(GRID[last + 1] - 1)  # integer bins hold GRID[i] .. GRID[i + 1] - 1
-    inner = [float(x) for x in GRID[first : last + 1] if x < high]
+        return NumericDomain((low, grid[last + 1]), grid[first : last + 2])
+    high = grid[last + 1] - 1  # integer bins hold grid[i] .. grid[i + 1] - 1
+    inner = [x for x in grid[first : last + 1] if x < high]
     if high <= low:  # one value: the spec needs low < high
         high = low + 1
         inner = [low]

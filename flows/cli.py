@@ -457,6 +457,12 @@ def _learn(
         )
     if codebook is not None:
         covered = [c for c in args.learn if c in codebook.columns]
+        omitted = [c for c in covered if codebook.columns[c].omit]
+        if omitted:
+            raise CodebookError(
+                f"the codebook omits {', '.join(omitted)} from the release: learning its "
+                "domain would spend budget on a column never released; leave it out of --learn"
+            )
         if covered:
             raise CodebookError(
                 f"the codebook already declares {', '.join(covered)}: learning it would spend "

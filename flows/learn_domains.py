@@ -27,7 +27,15 @@ from pathlib import Path
 from dpcore.accounting import PrivacyCap, PrivacyCost, exhausted_message, rho_from_eps_delta
 from dpcore.calculus import ZCDP
 from dpcore.errors import BudgetError, BudgetExhaustedError, DPReleaseError
-from dpcore.learned_domains import GRID, StepPlan, keep_values, numeric_domain, plan_step
+from dpcore.learned_domains import (
+    FLOAT_GRID,
+    GRID,
+    StepPlan,
+    grid_for,
+    keep_values,
+    numeric_domain,
+    plan_step,
+)
 from dpcore.noise import RandomSource, secure_source
 from flows.draft import LearnedColumn
 from flows.placeholders import placeholder
@@ -109,7 +117,10 @@ def plan_learning(
 
 def _step_hash(table: str, kinds: Mapping[str, str]) -> str:
     """What the step measured, hashed as a release's spec is (grid included)."""
-    text = json.dumps({"table": table, "columns": dict(kinds), "grid": list(GRID)}, sort_keys=True)
+    text = json.dumps(
+        {"table": table, "columns": dict(kinds), "grids": [list(GRID), list(FLOAT_GRID)]},
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -141,7 +152,8 @@ def learn_domains(
     )
     rng = source or secure_source()
     with private_data_boundary("learning domains from the source"):
-        counted = domain_counts(warehouse, table, kinds, GRID)
+        grids = {n: grid_for(k == "integer") for n, k in kinds.items() if k != "category"}
+        counted = domain_counts(warehouse, table, kinds, grids)
     learned = {name: _learn_one(counted.pop(name), kind, plan, rng) for name, kind in kinds.items()}
     stamp = (
         f"learned under DP by run {run_id} on {date.today().isoformat()}: "

@@ -21,12 +21,12 @@ from warehouse.source import qualified
 
 
 def grid_counts(
-    con: duckdb.DuckDBPyConnection, table: str, column: str, edges: Sequence[int]
+    con: duckdb.DuckDBPyConnection, table: str, column: str, edges: Sequence[float]
 ) -> npt.NDArray[np.int64]:
     """Rows per grid bin ``edges[i] <= x < edges[i + 1]`` of ``column`` read as a number;
     values beyond the grid count in its end bins, NULL and non-numbers in none."""
     x = f"TRY_CAST({quote(column)} AS DOUBLE)"
-    cases = " ".join(f"WHEN {x} < {e} THEN {i}" for i, e in enumerate(edges[1:-1]))
+    cases = " ".join(f"WHEN {x} < {float(e)!r} THEN {i}" for i, e in enumerate(edges[1:-1]))
     rows = con.execute(
         f"SELECT CASE {cases} ELSE {len(edges) - 2} END AS b, count(*) "
         f"FROM {qualified(table)} WHERE {x} IS NOT NULL GROUP BY b"
@@ -59,10 +59,10 @@ class ColumnCounts:
 
 
 def domain_counts(
-    path: Path, table: str, kinds: Mapping[str, str], grid: Sequence[int]
+    path: Path, table: str, kinds: Mapping[str, str], grids: Mapping[str, Sequence[float]]
 ) -> dict[str, ColumnCounts]:
-    """Each column's counts, read-only: grid bins for ``integer``/``float`` columns, values
-    present for ``category`` ones."""
+    """Each column's counts, read-only: bins of its grid (``grids``) for a numeric column,
+    values present for a ``category`` one."""
     out: dict[str, ColumnCounts] = {}
     with connect(path, read_only=True) as con:
         for name, kind in kinds.items():
@@ -70,5 +70,5 @@ def domain_counts(
                 values, counts = value_counts(con, table, name)
                 out[name] = ColumnCounts(counts, values)
             else:
-                out[name] = ColumnCounts(grid_counts(con, table, name, grid))
+                out[name] = ColumnCounts(grid_counts(con, table, name, grids[name]))
     return out

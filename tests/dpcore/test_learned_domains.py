@@ -13,6 +13,7 @@ from dpcore.accounting import rho_from_eps_delta
 from dpcore.calculus import ZCDP
 from dpcore.errors import BudgetError
 from dpcore.learned_domains import (
+    FLOAT_GRID,
     GRID,
     NUMERIC_KEEP_SIGMAS,
     THRESHOLD_SHARE,
@@ -29,6 +30,8 @@ def test_the_grid_is_public_symmetric_and_increasing() -> None:
     assert all(b > a for a, b in pairwise(GRID))
     assert list(GRID) == [-x for x in reversed(GRID)]
     assert len(GRID) == 57
+    assert set(GRID) < set(FLOAT_GRID) and 0.001 in FLOAT_GRID and -0.5 in FLOAT_GRID
+    assert all(b > a for a, b in pairwise(FLOAT_GRID))
 
 
 def test_the_threshold_bounds_the_chance_a_single_row_is_kept() -> None:
@@ -117,8 +120,11 @@ def test_numeric_bounds_follow_the_noisy_histogram() -> None:
     domain = numeric_domain(counts, 1.0, integer=True)
     assert domain.bounds == (0, 49)
     assert domain.edges == (0, 1, 2, 5, 10, 20, 49)
-    floats = numeric_domain(counts, 1.0, integer=False)
-    assert floats.bounds == (0.0, 50.0) and floats.edges[-1] == 50.0
+    fractions = np.zeros(len(FLOAT_GRID) - 1, dtype=np.int64)
+    at = FLOAT_GRID.index(0.0)
+    fractions[at : at + 10] = 100  # values in [0, 1): ten bins, from 0.001 to 0.5
+    floats = numeric_domain(fractions, 1.0, integer=False)
+    assert floats.bounds == (0.0, 1.0) and floats.edges[:3] == (0.0, 0.001, 0.002)
     lonely = np.zeros(len(GRID) - 1, dtype=np.int64)
     lonely[zero] = 1  # nothing passes: the largest bin, a one-value integer column
     assert numeric_domain(lonely, 10.0, integer=True).bounds == (0, 1)

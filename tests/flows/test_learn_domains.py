@@ -117,6 +117,13 @@ def test_init_learn_writes_the_learned_domains_into_a_draft_that_plans(
     out = tmp_path / "shop.yaml"
     home = ["--home", str(bare_home.home)]
     assert main([*home, "init", "raw.shop", "--learn", "city"]) == 2  # no --epsilon
+    book = tmp_path / "shop.json"
+    book.write_text('{"columns": {"city": {"type": "category", "values": ["Leeds"]}}}')
+    learn_city = ["init", "raw.shop", "--learn", "city", "--epsilon", "1"]
+    assert main([*home, *learn_city, "--codebook", str(book)]) == 2  # public already
+    assert "already declares city" in capsys.readouterr().err
+    state = budget_state(bare_home.warehouse, "raw.shop")
+    assert state is not None and state.spent == 0  # the refusals charged nothing
     code = main(
         [*home, "init", "raw.shop", "--learn", "city", "spend", "--epsilon", "1", "--out", str(out)]
     )
