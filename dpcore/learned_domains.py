@@ -69,7 +69,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from dpcore.calculus import ZCDP
 from dpcore.errors import BudgetError
+from dpcore.noise import RandomSource
 
 GRID_TOP_EXPONENT = 9
 
@@ -238,3 +240,20 @@ def numeric_domain(
         high = low + 1
         inner = [low]
     return NumericDomain((low, high), (*inner, high))
+
+
+def learn_values(
+    values: Sequence[str], counts: npt.NDArray[np.int64], plan: StepPlan, source: RandomSource
+) -> tuple[str, ...]:
+    """A category column's kept values: each present value's count plus discrete Gaussian
+    noise of the plan's scale, kept if it reaches the plan's threshold (module docstring)."""
+    noisy = np.asarray(counts, dtype=np.int64) + ZCDP.draw(plan.sigma, len(values), source)
+    return keep_values(values, noisy, plan.tau)
+
+
+def learn_numeric(
+    counts: npt.NDArray[np.int64], plan: StepPlan, source: RandomSource, *, integer: bool
+) -> NumericDomain:
+    """A numeric column's domain from its grid counts plus discrete Gaussian noise."""
+    noisy = np.asarray(counts, dtype=np.int64) + ZCDP.draw(plan.sigma, len(counts), source)
+    return numeric_domain(noisy, plan.sigma, integer=integer)

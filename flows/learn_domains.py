@@ -25,15 +25,14 @@ from datetime import date
 from pathlib import Path
 
 from dpcore.accounting import PrivacyCap, PrivacyCost, exhausted_message, rho_from_eps_delta
-from dpcore.calculus import ZCDP
 from dpcore.errors import BudgetError, BudgetExhaustedError, DPReleaseError
 from dpcore.learned_domains import (
     FLOAT_GRID,
     GRID,
     StepPlan,
     grid_for,
-    keep_values,
-    numeric_domain,
+    learn_numeric,
+    learn_values,
     plan_step,
 )
 from dpcore.noise import RandomSource, secure_source
@@ -172,9 +171,7 @@ def _learn_one(
     """One column's learned domain from its counts (private: only the domain leaves)."""
     sigma = plan.sigma
     if kind == "category":
-        values = counted.values or []
-        noisy = counted.counts + ZCDP.draw(sigma, len(values), rng)
-        kept = keep_values(values, noisy, plan.tau)
+        kept = learn_values(counted.values or [], counted.counts, plan, rng)
         how = (
             f"values whose noisy count reached {plan.tau} (noise sigma={sigma:.3g}); values "
             "not kept, and NULL, are released as missing"
@@ -194,8 +191,7 @@ def _learn_one(
             "on_invalid": "missing",
         }
         return LearnedColumn(entry, how)
-    noisy = counted.counts + ZCDP.draw(sigma, len(counted.counts), rng)
-    domain = numeric_domain(noisy, sigma, integer=kind == "integer")
+    domain = learn_numeric(counted.counts, plan, rng, integer=kind == "integer")
     bounds = [_plain(x) for x in domain.bounds]
     entry = {
         "type": kind,

@@ -18,6 +18,7 @@ from dpcore.learned_domains import (
     NUMERIC_KEEP_SIGMAS,
     THRESHOLD_SHARE,
     keep_values,
+    learn_values,
     numeric_domain,
     plan_step,
     threshold,
@@ -129,3 +130,24 @@ def test_numeric_bounds_follow_the_noisy_histogram() -> None:
     lonely[zero] = 1  # nothing passes: the largest bin, a one-value integer column
     assert numeric_domain(lonely, 10.0, integer=True).bounds == (0, 1)
     assert NUMERIC_KEEP_SIGMAS * 10.0 > 1
+
+
+@pytest.mark.slow
+def test_audit_the_value_step_on_neighbours() -> None:
+    """The whole category step (:func:`learn_values`) on neighbours: D holds 'a' x 40 and
+    'b' x 1; D' adds one row 'c' (absent from D). 'c' is never output under D; under D' it
+    is output at most delta_c of the time; and 'b' (1 row in both) behaves the same in both.
+    20,000 seeded steps a side at a plan whose tau is small enough to measure (sigma ~1.6):
+    Hoeffding margins at 1e-6 each, so a false failure has probability below 1e-5."""
+    rho_at = lambda d: rho_from_eps_delta(1.0, d)  # noqa: E731
+    plan = plan_step(0.2, rho_at(0.1), 0.1, rho_at, numeric=0, categories=1)
+    trials = 20_000
+    margin = math.sqrt(math.log(1 / 1e-6) / (2 * trials))
+    source = seeded_source(21)
+    d = [learn_values(["a", "b"], np.array([40, 1]), plan, source) for _ in range(trials)]
+    d2 = [learn_values(["a", "b", "c"], np.array([40, 1, 1]), plan, source) for _ in range(trials)]
+    rate_c = sum("c" in out for out in d2) / trials
+    assert all("c" not in out for out in d)
+    assert rate_c - margin <= plan.column_delta
+    rate_b, rate_b2 = (sum("b" in out for out in runs) / trials for runs in (d, d2))
+    assert abs(rate_b - rate_b2) <= 2 * margin
