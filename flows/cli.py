@@ -30,6 +30,8 @@ from dpcore.errors import DPReleaseError
 from warehouse.vocabulary import ReleaseKind
 
 if TYPE_CHECKING:
+    from flows.codebook import Codebook
+    from flows.draft import LearnedColumn
     from flows.finish import ReleaseOutcome
     from warehouse.paths import WarehousePaths
 
@@ -384,11 +386,104 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Draft a spec for TABLE from public metadata (catalog, codebook, registered cap) and,
+    with --learn, domains learned under DP (charged to the table's cap)."""
+    import re
+
+    import yaml
+
+    from flows.codebook import CodebookError, load_codebook
+    from flows.draft import DraftInputs, check_codebook, draft_spec
+    from flows.placeholders import find_placeholders
+    from flows.spec import SOURCE_TABLE
+    from warehouse.ledger import budget_state
+    from warehouse.source import table_catalog
+
+    table = args.table
+    if not re.match(SOURCE_TABLE, table):
+        raise CodebookError(f"{table!r} is not a warehouse table name: give it as schema.table")
+    paths = _read_home(args.home)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.force:
+        raise CodebookError(f"{out} exists; give another --out, or --force to replace it")
+    catalog = table_catalog(paths.warehouse, table)
+    codebook = load_codebook(args.codebook) if args.codebook else None
+    if codebook is not None:
+        check_codebook(codebook, catalog, table)
+    learned: dict[str, LearnedColumn] = {}
+    if args.learn:
+        learned = _learn(args, paths, catalog, codebook)
+    state = budget_state(paths.warehouse, table)
+    text = draft_spec(
+        DraftInputs(
+            table=table,
+            catalog=catalog,
+            codebook=codebook,
+            codebook_path=args.codebook,
+            cap=None if state is None else state.cap,
+            learned=learned,
+        )
+    )
+    left = find_placeholders(yaml.safe_load(text))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+    where = "stdout" if out is None else str(out)
+    print(
+        f"drafted a spec for {table} ({len(catalog)} catalog columns) to {where}: "
+        f"{len(left)} placeholder(s) to fill in"
+        + (f" ({', '.join(p for p, _ in left)})" if left else "; ready to plan"),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _learn(
+    args: argparse.Namespace,
+    paths: WarehousePaths,
+    catalog: dict[str, str],
+    codebook: Codebook | None,
+) -> dict[str, LearnedColumn]:
+    """The --learn step: refused before any charge unless every column needs it."""
+    from dpcore.accounting import PrivacyCost
+    from flows.codebook import CodebookError
+    from flows.learn_domains import learn_domains
+
+    if args.epsilon is None:
+        raise CodebookError(
+            "--learn spends budget: give its cost with --epsilon (and --delta, default 1e-9)"
+        )
+    if codebook is not None:
+        covered = [c for c in args.learn if c in codebook.columns]
+        omitted = [c for c in covered if codebook.columns[c].omit]
+        if omitted:
+            raise CodebookError(
+                f"the codebook omits {', '.join(omitted)} from the release: learning its "
+                "domain would spend budget on a column never released; leave it out of --learn"
+            )
+        if covered:
+            raise CodebookError(
+                f"the codebook already declares {', '.join(covered)}: learning it would spend "
+                "budget on what is public; leave it out of --learn"
+            )
+    cost = PrivacyCost(args.epsilon, args.delta)
+    step = learn_domains(paths.warehouse, args.table, args.learn, catalog, cost)
+    print(
+        f"learned {', '.join(step.columns)} under DP: run {step.charge.run_id} charged "
+        f"{cost.words()} to {args.table}",
+        file=sys.stderr,
+    )
+    return dict(step.columns)
+
+
 def cmd_budget(args: argparse.Namespace) -> int:
     """Each dataset's budget as shares of its lifetime cap (and the largest epsilon still
     payable at its releases' delta), or one dataset's charge history."""
     from dpcore.accounting import BudgetStatement, budget_note, cap_share, percent
     from warehouse.ledger import all_budgets, history, latest_delta
+    from warehouse.vocabulary import DOMAIN_STEP_RELEASE
 
     paths = _read_home(args.home)
     if args.history:
@@ -402,9 +497,11 @@ def cmd_budget(args: argparse.Namespace) -> int:
         for h in entries:
             c = h.charge
             drawn = (
-                "nothing measured yet"
-                if h.recomputed is None
-                else f"measurements spent {h.currency}={h.recomputed:.6g}"
+                f"measurements spent {h.currency}={h.recomputed:.6g}"
+                if h.recomputed is not None
+                else "noisy domain counts, not stored"
+                if c.release == DOMAIN_STEP_RELEASE
+                else "nothing measured yet"
             )
             print(
                 f"#{c.seq:<3} {c.charged_at.isoformat(timespec='seconds')}  {c.release:<16} "
@@ -759,6 +856,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="preview another schedule than the spec's (cron)",
     )
     p.add_argument("--json", action="store_true")
+    p = add(
+        "init",
+        cmd_init,
+        "draft a release spec for a table from public metadata (catalog, codebook); reads "
+        "no rows unless --learn",
+    )
+    p.add_argument("table", help="schema.table in the warehouse")
+    p.add_argument(
+        "--codebook",
+        metavar="FILE",
+        help="the table's codebook (.json or .csv): per column its type and values or bounds",
+    )
+    p.add_argument("--out", metavar="FILE", help="write the draft here (default: stdout)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--learn",
+        nargs="+",
+        metavar="COLUMN",
+        help="learn these columns' domains from the rows under DP, charged to the table's cap",
+    )
+    p.add_argument("--epsilon", type=_positive(float), help="the --learn step's cost (its epsilon)")
+    p.add_argument("--delta", type=_positive(float), default=1e-9, help="the --learn step's delta")
     p = add("budget", cmd_budget, "show each dataset's spent and remaining privacy budget")
     p.add_argument("--history", metavar="DATASET", help="list every charge of one dataset")
     p.add_argument("--json", action="store_true")

@@ -35,6 +35,7 @@ from dpcore.encoding import ColumnCodec, InvalidRule, TableCodec
 from dpcore.errors import DomainError, DPReleaseError
 from dpcore.synth.registry import get_synthesizer
 from dpcore.units import PrivacyUnit
+from flows.placeholders import find_placeholders, placeholder_message
 from flows.schedule import check_cron
 from flows.spec_constraints import ConstraintSpec
 from flows.spec_values import category_values_as_text, load_yaml, suggest_name
@@ -721,7 +722,10 @@ def _describe(error: ValidationError, path: str) -> str:
 
 
 def parse_spec(data: object, path: str = "<spec>") -> ReleaseSpec:
-    """Validate already-parsed YAML data; raises ``SpecError`` naming file, field and reason."""
+    """Validate already-parsed YAML data; raises ``SpecError`` naming file, field and reason
+    (a draft's placeholders first: each names what to declare)."""
+    if placeholders := find_placeholders(data):
+        raise SpecError(placeholder_message(path, placeholders))
     try:
         return ReleaseSpec.model_validate(data)
     except ValidationError as error:

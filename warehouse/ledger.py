@@ -38,7 +38,7 @@ from warehouse.errors import (
 from warehouse.measurements import recomputed_spend
 from warehouse.rows import from_row, insert_sql, select_list, values_of
 from warehouse.store import Sql, privacy_store
-from warehouse.vocabulary import RunStatus
+from warehouse.vocabulary import DOMAIN_STEP_OUTCOME, DOMAIN_STEP_RELEASE, RunStatus
 
 GENESIS = "0" * 64
 
@@ -625,7 +625,9 @@ def history(path: Path, dataset: str) -> list[HistoryRow]:
             c,
             cumulative_epsilon(c.spent_after, state.cap),
             delta,
-            outcomes.get(c.run_id, "?"),
+            outcomes.get(
+                c.run_id, DOMAIN_STEP_OUTCOME if c.release == DOMAIN_STEP_RELEASE else "?"
+            ),
             spend[c.run_id],
             cap_share(c.rho, state.cap_amount),
             cap_share(c.spent_after, state.cap_amount),

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -24,11 +25,11 @@ from dpcore.domain import Clique, Domain
 from dpcore.encoding import ColumnCodec, TableCodec
 from dpcore.units import PrivacyUnit
 from warehouse.blocks import BLOCK_CELLS, Block, marginal, plan_blocks
-from warehouse.connection import literal, quote
+from warehouse.connection import connect, literal, quote
 from warehouse.contribution import bounded_select
 from warehouse.errors import EmptySourceError, SchemaDriftError, SourceNotFoundError
 
-NUMERIC_TYPES = (
+INTEGER_TYPES = (
     "TINYINT",
     "SMALLINT",
     "INTEGER",
@@ -38,12 +39,23 @@ NUMERIC_TYPES = (
     "USMALLINT",
     "UINTEGER",
     "UBIGINT",
-    "FLOAT",
-    "DOUBLE",
-    "REAL",
-    "DECIMAL",
 )
+FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
+NUMERIC_TYPES = INTEGER_TYPES + FLOAT_TYPES
 TEXT_TYPES = ("VARCHAR", "ENUM")
+
+
+def catalog_kind(sql_type: str) -> str | None:
+    """The spec type a catalog type is drafted as (``integer``, ``float`` or ``category``),
+    or None for a type no spec column can read (dates, blobs, lists)."""
+    base = sql_type.upper().split("(")[0].strip()
+    if base in INTEGER_TYPES:
+        return "integer"
+    if base in FLOAT_TYPES:
+        return "float"
+    if base in TEXT_TYPES or base == "BOOLEAN":
+        return "category"
+    return None
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -66,6 +78,18 @@ def source_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]
             "source.table in the spec (for the bundled example run `dprelease demo`)."
         )
     return {str(n): str(t) for n, t in rows}
+
+
+def table_catalog(path: Path, table: str) -> dict[str, str]:
+    """:func:`source_columns` from the warehouse file, opened read-only: the catalog only
+    (``information_schema``), never a row."""
+    if not path.exists():
+        raise SourceNotFoundError(
+            f"there is no warehouse at {path}, so no table {table}: check --home (or "
+            "$DPRELEASE_HOME)."
+        )
+    with connect(path, read_only=True) as con:
+        return source_columns(con, table)
 
 
 def _type_ok(codec: ColumnCodec, sql_type: str) -> bool:

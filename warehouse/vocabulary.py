@@ -26,3 +26,10 @@ class RunStatus(StrEnum):
     MEASURED = "measured"
     PUBLISHED = "published"
     FAILED = "failed"
+
+
+DOMAIN_STEP_RELEASE = "dprelease init --learn"
+"""The ledger's ``release`` of a DP domain step's charge (``flows.learn_domains``): it has no
+run in the run log, and its history outcome says what it was."""
+
+DOMAIN_STEP_OUTCOME = "learned domains"
