@@ -18,10 +18,11 @@ SPECS = Path(__file__).resolve().parents[2] / "deployments" / "specs"
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """A temporary Prefect server for the flow tests (about 20 s to start, so shared)."""
+    """A temporary Prefect server for the flow tests (about 20 s to start, so shared). The
+    generous start-up timeout is for a loaded machine: a timeout here fails every flow test."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=240):
         yield
 
 

@@ -62,7 +62,9 @@ def test_a_billion_bins_are_refused_at_once_in_little_memory(tmp_path: Path) -> 
     assert measured["outcome"].startswith(f"invalid release spec {spec}:"), measured
     assert "columns.age has 1,000,000,001 codes" in measured["outcome"]
     assert "synthesizer.max_marginal_cells=1,000,000" in measured["outcome"]
-    assert measured["seconds"] < 1.0, measured  # imports included
+    # About a second at rest (bench/cli.py times refusals); the bound only catches building
+    # the billion bins (minutes), which the memory bound below also catches.
+    assert measured["seconds"] < 20, measured
     assert measured["max_rss_mb"] < 200, measured
 
 
@@ -100,7 +102,7 @@ def test_the_cli_refuses_a_billion_bins_before_starting_prefect(
     assert measured["stderr"].startswith(f"dprelease: invalid release spec {spec}:"), measured
     assert "columns.age has 1,000,000,001 codes" in measured["stderr"]
     assert "Traceback" not in measured["stderr"]
-    assert measured["seconds"] < 1.5, measured  # a fresh interpreter, no Prefect
+    assert measured["seconds"] < 20, measured  # about a second at rest (bench/cli.py)
     assert measured["max_rss_mb"] < 200, measured
     assert not home.warehouse.exists() and not home.release.exists()
 
