@@ -49,6 +49,9 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 DEFAULT_SUITE = "default"
 # The dtypes the release decodes to (tasks.synthesize.decode_frame: categoricals, nullable
 # Int64 and Float64), as GX's type check names their scalar types.
+# Meta keys of a generated NULL-share expectation: the noisy missing share and the allowance.
+NOISY_SHARE = "dprelease_noisy_null_share"
+ALLOWANCE = "dprelease_allowance"
 DECODED_TYPES = {"category": "CategoricalDtypeType", "integer": "int64", "float": "float64"}
 
 
@@ -206,7 +209,9 @@ def _column_checks(
             "notes": (
                 f"The noisy measurements put {share:.2%} of {name} missing; the synthetic "
                 f"NULL share may differ by {allowed:.2%} (noise, sampling and model error)."
-            )
+            ),
+            NOISY_SHARE: share,
+            ALLOWANCE: allowed,
         },
     )
     return checks

@@ -42,7 +42,9 @@ from expectations.errors import InvalidConfigError, SchemaMismatchError
 from expectations.noisy_marginals import noise_allowance, sampling_allowance
 from expectations.runner import ExpectationOutcome
 from expectations.synthetic_suite import (
+    ALLOWANCE,
     DEFAULT_SUITE,
+    NOISY_SHARE,
     SUITES_DIR,
     SuiteInputs,
     load_suite,
@@ -186,17 +188,17 @@ def check_utility(
     validations = synthetic_validations(
         batches, inputs, steward, release=release, table_rows=rows, docs_dir=docs_dir
     )
-    specs: dict[str, ExpectationSpec] = {}
+    batch_suites: list[Mapping[str, ExpectationSpec]] = []
 
     def noting(items: Iterable[Validation]) -> Iterator[Validation]:
-        for v in items:  # keep each batch's specs (thresholds) beside its outcomes
-            specs.update(v.checks)
+        for v in items:  # keep each batch's suite (its thresholds) beside its outcomes
+            batch_suites.append(v.checks)
             yield v
 
     batch_outcomes = validate(noting(validations))
 
-    checks = [*_gx_rows(batch_outcomes, specs)]
-    if "row_count" not in specs:  # several batches (or none): the whole table's row count
+    checks = [*_gx_rows(list(zip(batch_suites, batch_outcomes, strict=True)))]
+    if not any("row_count" in suite for suite in batch_suites):  # several batches (or none)
         lo, hi = row_band(inputs.target_rows, config.row_tolerance)
         target = inputs.target_rows
         deviation = abs(rows - target) / target if target > 0 else float(rows > 0)
@@ -221,40 +223,39 @@ def check_utility(
 
 
 def _gx_rows(
-    batches: Sequence[Mapping[str, ExpectationOutcome]], specs: Mapping[str, ExpectationSpec]
+    batches: Sequence[tuple[Mapping[str, ExpectationSpec], Mapping[str, ExpectationOutcome]]],
 ) -> Iterator[UtilityCheck]:
-    """One report row per GX check, over every batch: passed if every batch passed; counts
-    of offending rows added up, other observed values the farthest seen."""
-    keys = list(dict.fromkeys(k for each in batches for k in each))
+    """One report row per GX check over every batch (each batch's suite beside its outcomes):
+    passed if every batch passed; offending rows added up, other values the farthest seen."""
+    keys = list(dict.fromkeys(k for _, outcomes in batches for k in outcomes))
     for key in keys:
-        outcomes = [each[key] for each in batches if key in each]
-        spec = specs[key]
+        pairs = [(suite[key], outcomes[key]) for suite, outcomes in batches if key in outcomes]
+        spec = pairs[0][0]
         kind = key.split(":", 1)[0]
         name = f"suite:{snake_name(spec.kind)}" if kind == "suite" else kind
-        observed, threshold = _observed(spec, outcomes)
-        yield UtilityCheck(
-            name, spec.column, observed, threshold, all(o.success for o in outcomes), spec.kind
-        )
+        observed, threshold = _observed(pairs)
+        passed = all(o.success for _, o in pairs)
+        yield UtilityCheck(name, spec.column, observed, threshold, passed, spec.kind)
 
 
-def _observed(spec: ExpectationSpec, outcomes: Sequence[ExpectationOutcome]) -> tuple[float, float]:
+def _observed(
+    pairs: Sequence[tuple[ExpectationSpec, ExpectationOutcome]],
+) -> tuple[float, float]:
     """A row's observed value and threshold: offending rows against 0 for row-level
-    expectations, the NULL share's distance from the noisy one against its allowance, a
-    numeric observed value against the expectation's bound, else 0/1 against 0."""
-    counts = [o.unexpected_count for o in outcomes if o.unexpected_count is not None]
+    expectations; a NULL share's distance from the noisy share against its allowance (the
+    farthest over batches, beside the tightest allowance); a numeric observed value against
+    the expectation's upper bound; else 0 (passed) or 1 (failed) against 0."""
+    counts = [o.unexpected_count for _, o in pairs if o.unexpected_count is not None]
     if counts:
         return float(sum(counts)), 0.0
-    values = [float(o.observed) for o in outcomes if isinstance(o.observed, float)]
-    if spec.kind == "ExpectColumnProportionOfNonNullValuesToBeBetween" and values:
-        low, high = float(spec.kwargs["min_value"]), float(spec.kwargs["max_value"])  # type: ignore[arg-type]
-        centre = (low + high) / 2.0
-        return max(abs(v - centre) for v in values), (high - low) / 2.0
-    if spec.kind == "ExpectTableRowCountToBeBetween" and values:
-        return max(values), float(spec.kwargs.get("max_value") or math.inf)  # type: ignore[arg-type]
-    if values:
-        bound = spec.kwargs.get("max_value")
-        return max(values), float(bound) if isinstance(bound, int | float) else math.nan
-    return float(not all(o.success for o in outcomes)), 0.0
+    seen = [(spec, float(o.observed)) for spec, o in pairs if isinstance(o.observed, float)]
+    if seen and all(NOISY_SHARE in spec.meta for spec, _ in seen):
+        distance = max(abs((1.0 - v) - float(spec.meta[NOISY_SHARE])) for spec, v in seen)
+        return distance, min(float(spec.meta[ALLOWANCE]) for spec, _ in seen)
+    bounds = [spec.kwargs.get("max_value") for spec, _ in seen]
+    if seen and all(isinstance(b, int | float) for b in bounds):
+        return max(v for _, v in seen), min(float(b) for b in bounds)  # type: ignore[arg-type]
+    return float(not all(o.success for _, o in pairs)), 0.0
 
 
 def _plain_rows(
