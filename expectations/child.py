@@ -1,8 +1,9 @@
 """Run Great Expectations validations in a short-lived child process; outcomes come back as JSON.
 
 Importing GX costs a process about 130 MB (with scipy, SQLAlchemy and Altair) and ~3 s, for a
-suite that runs in milliseconds. A release run only validates DP outputs with it (the
-utility suite's aggregate frames of the synthetic table and the noisy measurements), so
+suite that runs in well under a second. A release run only validates DP outputs with it (the
+synthetic table's rows, against expectations derived from the spec and the noisy
+measurements), so
 :func:`validate` runs those validations in ``python -m expectations.child_main`` instead:
 the run's own process never imports GX, and the memory is returned when the child exits.
 

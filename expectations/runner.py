@@ -1,13 +1,15 @@
 """Shared Great Expectations plumbing: one cached context, running a suite, plain-data results.
 
-Every suite runs through :func:`run_suite`, in this process (the input suite's frame path)
-or in a child process (:mod:`expectations.child`, which calls it there), so the rules below
-hold everywhere:
+Every suite runs through :func:`run_validations`, in the child process
+(:mod:`expectations.child`) or, for tests, in this one, so the rules below hold everywhere:
 
-* One ephemeral context per process with one pandas data source, one dataframe asset and one
-  whole-dataframe batch definition; each run passes its own frame as a batch parameter and
-  validates an unsaved suite, so nothing accumulates in the context between runs. A lock
-  serialises runs because the context is not documented as thread-safe.
+* A validation without a Data Docs folder runs in one cached ephemeral context per process
+  (one pandas data source, one dataframe asset, one whole-dataframe batch definition): each
+  run passes its own frame as a batch parameter and validates an unsaved suite, so nothing
+  accumulates between runs. Validations naming a Data Docs folder run as checkpoints of a
+  fresh ephemeral context per folder (its site then shows that request's results only), and
+  the site is built once, after the last of them. A lock serialises runs because a context
+  is not documented as thread-safe.
 * Progress bars are off and the ``great_expectations`` logger is raised to WARNING unless
   the operator configured it.
 * Results are requested with ``partial_unexpected_count=0``, so GX never even collects example
