@@ -11,6 +11,12 @@ starts 16 charges at once against a fresh warehouse file, in four scenarios:
   (0.3, 1e-7) against (1.0, 1e-6); the expected count is what ``dpcore.accounting`` admits,
   ``BudgetState(...).runs_left(cost.ledger_rho)``, capped at the 16 attempts.
 
+* ``hosts/rho`` and ``hosts/eps`` (PostgreSQL store, skipped with a reason when the server
+  binaries are missing, ``--no-postgres`` to skip): 3 "hosts", processes with separate
+  homes (``$DPRELEASE_HOME``) sharing one ledger through ``$DPRELEASE_DATABASE_URL``, each
+  starting 8 charges at once (24 attempts) against one cap paying for 6 (rho 0.15 against
+  1.0). The cluster is a temporary one on a loopback port (``tests/postgres_cluster.py``).
+
 Every repetition checks that exactly the expected number succeeded, the rest were refused
 with ``BudgetExhaustedError`` (no other error), the ledger's chain verifies and its total
 never exceeds the cap. Prints a table (with the median wall time per repetition, from
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -40,12 +48,16 @@ import duckdb
 
 from dpcore.accounting import BudgetState, PrivacyCap, PrivacyCost, eps_from_rho
 from dpcore.errors import BudgetExhaustedError
+from tests.postgres_cluster import missing_reason, temporary_cluster
 from warehouse import ledger
+from warehouse.store import DATABASE_URL_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ledger_concurrency.json"
 DATASET = "raw.adult"
 ATTEMPTS = 16
 PROCESSES = 4
+HOSTS = 3
+PER_HOST = 8
 DELTA = 1e-6
 
 
@@ -86,19 +98,19 @@ UNITS: dict[str, tuple[PrivacyCost, PrivacyCap]] = {
 }
 
 
-def expected_successes(unit: str) -> int:
+def expected_successes(unit: str, attempts: int = ATTEMPTS) -> int:
     """How many of the attempts the accountant admits from an empty budget."""
     cost, cap = UNITS[unit]
-    return min(ATTEMPTS, BudgetState(DATASET, cap, Decimal(0)).runs_left(cost.ledger_rho))
+    return min(attempts, BudgetState(DATASET, cap, Decimal(0)).runs_left(cost.ledger_rho))
 
 
-def attempt(path: Path, run_id: str, unit: str) -> str:
+def attempt(path: Path, run_id: str, unit: str, dataset: str = DATASET) -> str:
     """One charge: "ok", "refused", or the error's type name."""
     cost, cap = UNITS[unit]
     try:
         ledger.charge(
             path,
-            dataset=DATASET,
+            dataset=dataset,
             run_id=run_id,
             release="bench",
             spec_hash="bench",
@@ -115,20 +127,22 @@ def attempt(path: Path, run_id: str, unit: str) -> str:
 class Race:
     """``threads`` charges started now, each waiting at a gate until :meth:`release`."""
 
-    def __init__(self, path: Path, prefix: str, unit: str, threads: int) -> None:
+    def __init__(
+        self, path: Path, prefix: str, unit: str, threads: int, dataset: str = DATASET
+    ) -> None:
         self.gate = threading.Event()
         self.outcomes: list[str] = []
         self._lock = threading.Lock()
         self._threads = [
-            threading.Thread(target=self._work, args=(path, f"{prefix}-{i}", unit))
+            threading.Thread(target=self._work, args=(path, f"{prefix}-{i}", unit, dataset))
             for i in range(threads)
         ]
         for t in self._threads:
             t.start()
 
-    def _work(self, path: Path, run_id: str, unit: str) -> None:
+    def _work(self, path: Path, run_id: str, unit: str, dataset: str) -> None:
         self.gate.wait()
-        outcome = attempt(path, run_id, unit)
+        outcome = attempt(path, run_id, unit, dataset)
         with self._lock:
             self.outcomes.append(outcome)
 
@@ -144,30 +158,50 @@ def worker() -> None:
     """A charging process: per job line, start its threads, say ready, charge on "go"."""
     for line in sys.stdin:
         job = json.loads(line)
-        race = Race(Path(job["path"]), job["prefix"], job["unit"], job["threads"])
+        race = Race(Path(job["path"]), job["prefix"], job["unit"], job["threads"], job["dataset"])
         print("ready", flush=True)
         sys.stdin.readline()  # "go"
         print(json.dumps(race.release()), flush=True)
 
 
 class Workers:
-    """``PROCESSES`` long-lived charging processes (started once, reused per repetition)."""
+    """Long-lived charging processes (started once, reused per repetition): ``PROCESSES``
+    sharing one warehouse file, or, given ``homes`` and a ``database_url``, one "host" per
+    home, each with its own ``$DPRELEASE_HOME`` and the shared PostgreSQL ledger."""
 
-    def __init__(self) -> None:
+    def __init__(self, homes: list[Path] | None = None, database_url: str | None = None) -> None:
+        self.homes = homes
+        envs: list[dict[str, str] | None] = [None] * PROCESSES
+        if homes is not None:
+            assert database_url is not None
+            envs = [
+                {**os.environ, "DPRELEASE_HOME": str(h), DATABASE_URL_ENV: database_url}
+                for h in homes
+            ]
         self.procs = [
             subprocess.Popen(
                 [sys.executable, __file__, "--worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
+                env=env,
             )
-            for _ in range(PROCESSES)
+            for env in envs
         ]
 
-    def run(self, path: Path, unit: str) -> tuple[list[str], float]:
-        per_process = ATTEMPTS // PROCESSES
+    def run(
+        self, path: Path, unit: str, attempts: int = ATTEMPTS, dataset: str = DATASET, rep: int = 0
+    ) -> tuple[list[str], float]:
+        per_process = attempts // len(self.procs)
         for k, p in enumerate(self.procs):
-            job = {"path": str(path), "prefix": f"p{k}", "unit": unit, "threads": per_process}
+            own = path if self.homes is None else self.homes[k] / "warehouse.duckdb"
+            job = {
+                "path": str(own),
+                "prefix": f"{unit}-r{rep}-p{k}",
+                "unit": unit,
+                "threads": per_process,
+                "dataset": dataset,
+            }
             self._send(p, json.dumps(job))
         for p in self.procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -201,11 +235,11 @@ def run_threads(path: Path, unit: str) -> tuple[list[str], float]:
     return outcomes, time.perf_counter() - start
 
 
-def check_ledger(path: Path, unit: str, successes: int) -> dict[str, Any]:
+def check_ledger(path: Path, unit: str, successes: int, dataset: str = DATASET) -> dict[str, Any]:
     """The ledger after a repetition: verified chain, total, and whether it is within cap."""
-    state = ledger.budget_state(path, DATASET)  # verifies the hash chain
+    state = ledger.budget_state(path, dataset)  # verifies the hash chain
     assert state is not None
-    rows = ledger.history(path, DATASET)
+    rows = ledger.history(path, dataset)
     cost, _ = UNITS[unit]
     return {
         "spent_rho": str(state.spent),
@@ -216,67 +250,119 @@ def check_ledger(path: Path, unit: str, successes: int) -> dict[str, Any]:
     }
 
 
+RunOne = Callable[[int], tuple[Path, str, list[str], float]]
+
+
+def scenario(
+    unit: str, attempts: int, processes: int, repetitions: int, run_one: RunOne
+) -> dict[str, Any]:
+    """``repetitions`` races (``run_one(rep)`` registers a fresh budget, races its charges and
+    returns the ledger's path, dataset, outcomes and wall time), each checked exactly."""
+    expected = expected_successes(unit, attempts)
+    reps = []
+    for rep in range(repetitions):
+        path, dataset, outcomes, wall = run_one(rep)
+        ok = outcomes.count("ok")
+        refused = outcomes.count("refused")
+        others = sorted(o for o in outcomes if o not in ("ok", "refused"))
+        ledger_check = check_ledger(path, unit, ok, dataset)
+        exact = (
+            ok == expected
+            and refused == attempts - expected
+            and not others
+            and ledger_check["within_cap"]
+            and ledger_check["total_matches"]
+        )
+        reps.append(
+            {"ok": ok, "refused": refused, "errors": others, "wall_s": wall, "exact": exact,
+             **ledger_check}
+        )  # fmt: skip
+    walls = [r["wall_s"] for r in reps]
+    return {
+        "attempts": attempts,
+        "processes": processes,
+        "cost": _describe(UNITS[unit][0]),
+        "cap": _describe(UNITS[unit][1]),
+        "expected": expected,
+        "all_exact": all(r["exact"] for r in reps),
+        "successes_seen": sorted({r["ok"] for r in reps}),
+        "max_spent_rho": max(Decimal(r["spent_rho"]) for r in reps),
+        "median_wall_s": statistics.median(walls),
+        "max_wall_s": max(walls),
+        "repetitions": reps,
+    }
+
+
+def duckdb_scenarios(tmp: Path, repetitions: int) -> dict[str, dict[str, Any]]:
+    """Threads and processes sharing one DuckDB warehouse file per repetition."""
+    workers = Workers()
+    scenarios: dict[str, dict[str, Any]] = {}
+    try:
+        for mode in ("threads", "processes"):
+            for unit in UNITS:
+
+                def run_one(rep: int, mode: str = mode, unit: str = unit) -> Any:
+                    path = tmp / f"{mode}-{unit}-{rep}.duckdb"
+                    ledger.register_budget(path, DATASET, UNITS[unit][1])
+                    if mode == "threads":
+                        return (path, DATASET, *run_threads(path, unit))
+                    return (path, DATASET, *workers.run(path, unit, rep=rep))
+
+                processes = 1 if mode == "threads" else PROCESSES
+                scenarios[f"{mode}/{unit}"] = scenario(
+                    unit, ATTEMPTS, processes, repetitions, run_one
+                )
+    finally:
+        workers.close()
+    return scenarios
+
+
+def postgres_scenarios(tmp: Path, repetitions: int) -> dict[str, dict[str, Any]]:
+    """``HOSTS`` processes with separate homes charging one PostgreSQL ledger."""
+    attempts = HOSTS * PER_HOST
+    scenarios: dict[str, dict[str, Any]] = {}
+    with temporary_cluster() as cluster:
+        url = cluster.new_database()
+        homes = [tmp / f"host-{k}" for k in range(HOSTS)]
+        for home in homes:
+            home.mkdir()
+        os.environ[DATABASE_URL_ENV] = url  # this process registers and checks
+        workers = Workers(homes, url)
+        try:
+            for unit in UNITS:
+
+                def run_one(rep: int, unit: str = unit) -> Any:
+                    dataset = f"raw.adult_{unit}_{rep}"  # a fresh budget per repetition
+                    path = tmp / "officer" / "warehouse.duckdb"
+                    ledger.register_budget(path, dataset, UNITS[unit][1])
+                    outcomes, wall = workers.run(path, unit, attempts, dataset, rep)
+                    return path, dataset, outcomes, wall
+
+                scenarios[f"hosts/{unit}"] = scenario(unit, attempts, HOSTS, repetitions, run_one)
+        finally:
+            workers.close()
+            del os.environ[DATABASE_URL_ENV]
+    return scenarios
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repetitions", type=int, default=20)
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL mode")
+    parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB modes")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker()
         return 0
 
-    workers = Workers()
-    scenarios: dict[str, dict[str, Any]] = {}
-    try:
-        with tempfile.TemporaryDirectory(prefix="dprelease-bench-") as tmp:
-            for mode in ("threads", "processes"):
-                for unit in UNITS:
-                    expected = expected_successes(unit)
-                    reps = []
-                    for rep in range(args.repetitions):
-                        path = Path(tmp) / f"{mode}-{unit}-{rep}.duckdb"
-                        ledger.register_budget(path, DATASET, UNITS[unit][1])
-                        if mode == "threads":
-                            outcomes, wall = run_threads(path, unit)
-                        else:
-                            outcomes, wall = workers.run(path, unit)
-                        ok = outcomes.count("ok")
-                        refused = outcomes.count("refused")
-                        others = sorted(o for o in outcomes if o not in ("ok", "refused"))
-                        ledger_check = check_ledger(path, unit, ok)
-                        exact = (
-                            ok == expected
-                            and refused == ATTEMPTS - expected
-                            and not others
-                            and ledger_check["within_cap"]
-                            and ledger_check["total_matches"]
-                        )
-                        reps.append(
-                            {
-                                "ok": ok,
-                                "refused": refused,
-                                "errors": others,
-                                "wall_s": wall,
-                                "exact": exact,
-                                **ledger_check,
-                            }
-                        )
-                    walls = [r["wall_s"] for r in reps]
-                    scenarios[f"{mode}/{unit}"] = {
-                        "attempts": ATTEMPTS,
-                        "processes": 1 if mode == "threads" else PROCESSES,
-                        "cost": _describe(UNITS[unit][0]),
-                        "cap": _describe(UNITS[unit][1]),
-                        "expected": expected,
-                        "all_exact": all(r["exact"] for r in reps),
-                        "successes_seen": sorted({r["ok"] for r in reps}),
-                        "max_spent_rho": max(Decimal(r["spent_rho"]) for r in reps),
-                        "median_wall_s": statistics.median(walls),
-                        "max_wall_s": max(walls),
-                        "repetitions": reps,
-                    }
-    finally:
-        workers.close()
+    with tempfile.TemporaryDirectory(prefix="dprelease-bench-") as tmp:
+        scenarios = {} if args.no_duckdb else duckdb_scenarios(Path(tmp), args.repetitions)
+        skipped = "--no-postgres" if args.no_postgres else missing_reason()
+        if skipped is None:
+            scenarios |= postgres_scenarios(Path(tmp), args.repetitions)
+        else:
+            print(f"PostgreSQL mode skipped: {skipped}")
 
     print_table(scenarios)
     report = {

@@ -9,6 +9,9 @@ whoever may press Run cannot point a release at another warehouse (another ledge
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prefect.runtime import deployment
 
 from dpcore.errors import DPReleaseError
@@ -26,3 +29,39 @@ def refuse_home_override(home: str | None) -> None:
             "started; a run's parameters cannot choose another. Remove the home parameter, "
             "or serve that directory (`dprelease --home DIR serve`)."
         )
+
+
+class UnreviewedSpecError(DPReleaseError):
+    """A work-pool deployment's run named a spec file outside the reviewed specs folder."""
+
+
+def reviewed_specs_folder() -> Path:
+    """The folder a worker's deployment runs may take specs from: ``$DPRELEASE_SPECS_DIR``,
+    else ``deployments/specs`` in the repository the worker pulled (its working directory)."""
+    return Path(os.environ.get("DPRELEASE_SPECS_DIR") or Path.cwd() / "deployments" / "specs")
+
+
+def refuse_unreviewed_spec(spec_path: str, folder: Path) -> Path:
+    """``spec_path`` resolved, if it is a YAML file inside ``folder`` (symlinks resolved, so
+    ``..`` or a link cannot leave it); else :class:`UnreviewedSpecError`.
+
+    A work-pool deployment's run form shows ``spec_path`` as text (Prefect builds it from the
+    flow's signature); whoever may press Run could otherwise release any spec the worker can
+    read, e.g. one declaring a larger epsilon than the reviewed one. Specs are reviewed by
+    committing them to that folder, so the run accepts only those.
+    """
+    root = folder.resolve()
+    candidate = Path(spec_path)
+    resolved = (candidate if candidate.is_absolute() else Path.cwd() / candidate).resolve()
+    if (
+        resolved.suffix not in {".yaml", ".yml"}
+        or not resolved.is_relative_to(root)
+        or not resolved.is_file()
+    ):
+        raise UnreviewedSpecError(
+            f"spec_path {spec_path!r} is not a spec file in the reviewed specs folder {root}; "
+            "a deployment's run may only release a spec committed there. Choose one of "
+            f"{sorted(p.name for p in root.glob('*.y*ml'))}, or add the spec to that folder "
+            "through review (the worker's $DPRELEASE_SPECS_DIR names another folder)."
+        )
+    return resolved

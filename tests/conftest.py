@@ -24,3 +24,35 @@ def _validations_in_process() -> Iterator[None]:
     set_inline(True)
     yield
     set_inline(None)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[object]:
+    """A temporary PostgreSQL cluster on a loopback port for the session (skips, saying why,
+    where the server binaries or psycopg are missing)."""
+    from tests.postgres_cluster import missing_reason, temporary_cluster
+
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with temporary_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``$DPRELEASE_DATABASE_URL`` set to the session cluster's database, its ``privacy``
+    schema dropped first: each test starts from an empty PostgreSQL store."""
+    import psycopg
+
+    from tests.postgres_cluster import Cluster
+    from warehouse import postgres
+    from warehouse.store import DATABASE_URL_ENV
+
+    assert isinstance(postgres_cluster, Cluster)
+    url = postgres_cluster.url()
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("DROP SCHEMA IF EXISTS privacy CASCADE")
+    postgres._ensured.discard(url)
+    monkeypatch.setenv(DATABASE_URL_ENV, url)
+    return url

@@ -94,3 +94,13 @@ def test_only_the_dask_engine_modules_import_dask() -> None:
     for module, owners in DASK_OWNERS.items():
         for owner in owners:
             assert module in imported_roots(ROOT / owner), (owner, module)
+
+
+def test_only_the_postgres_store_imports_psycopg() -> None:
+    """The PostgreSQL privacy store is one warehouse module; nothing else talks to it."""
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            where = path.relative_to(ROOT).as_posix()
+            if "psycopg" in imported_roots(path):
+                assert where == "warehouse/postgres.py", f"{where} imports psycopg"
+    assert "psycopg" in imported_roots(ROOT / "warehouse/postgres.py")

@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
-
 from dpcore.accounting import (
     BudgetState,
     PrivacyCap,
@@ -31,7 +29,6 @@ from dpcore.errors import BudgetExhaustedError
 from dpcore.units import describe_unit
 from warehouse import clock
 from warehouse.anchor import verify_against_releases
-from warehouse.connection import connect, run_transaction
 from warehouse.errors import (
     CapMismatchError,
     LedgerError,
@@ -40,7 +37,7 @@ from warehouse.errors import (
 )
 from warehouse.measurements import recomputed_spend
 from warehouse.rows import from_row, insert_sql, select_list, values_of
-from warehouse.schema import ensure_privacy_schema
+from warehouse.store import Sql, privacy_store
 from warehouse.vocabulary import RunStatus
 
 GENESIS = "0" * 64
@@ -180,7 +177,7 @@ def versioned_charge_hash(charge: Charge) -> str:
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
-def _charges(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Charge]:
+def _charges(con: Sql, dataset: str) -> list[Charge]:
     rows = con.execute(
         f"SELECT {select_list(Charge)} FROM privacy.charges WHERE dataset = ? ORDER BY seq",
         [dataset],
@@ -241,7 +238,7 @@ def cap_hash(
 _BUDGET_COLUMNS = select_list(Registration)
 
 
-def _budget_row(con: duckdb.DuckDBPyConnection, dataset: str) -> Registration | None:
+def _budget_row(con: Sql, dataset: str) -> Registration | None:
     row = con.execute(
         f"SELECT {_BUDGET_COLUMNS} FROM privacy.budgets WHERE dataset = ?", [dataset]
     ).fetchone()
@@ -262,7 +259,7 @@ def verify_cap(budget: Registration) -> None:
 _RESTORE = "No release can be charged until a privacy officer restores the ledger from a backup."
 
 
-def _unpaid_runs(con: duckdb.DuckDBPyConnection, dataset: str, charged: set[str]) -> None:
+def _unpaid_runs(con: Sql, dataset: str, charged: set[str]) -> None:
     """Raise ``LedgerError`` if the run log or stored measurements show a charged run of
     ``dataset`` that the ledger has no charge for (charges or the budget were wiped)."""
     rows = con.execute(
@@ -301,9 +298,9 @@ def register_budget(
     the guarantees already given were computed against it). Refuses too if the run log or
     stored measurements show charged runs of the dataset that a wiped ledger forgot.
     """
-    ensure_privacy_schema(path)
+    store = privacy_store(path)
 
-    def body(con: duckdb.DuckDBPyConnection) -> BudgetState:
+    def body(con: Sql) -> BudgetState:
         existing = _budget_row(con, dataset)
         if existing is not None:
             verify_cap(existing)
@@ -326,7 +323,7 @@ def register_budget(
         )
         return BudgetState(dataset, PrivacyCap(cap.epsilon, cap.delta), Decimal(0), unit)
 
-    return run_transaction(path, body)
+    return store.transaction(body)
 
 
 def _unregistered(dataset: str) -> UnregisteredDatasetError:
@@ -416,9 +413,9 @@ def charge(
     altered.
     """
     rho = cost.charge_for(cap)  # a pure cap refuses an approximate release before any write
-    ensure_privacy_schema(path)
+    store = privacy_store(path)
 
-    def body(con: duckdb.DuckDBPyConnection) -> Charge:
+    def body(con: Sql) -> Charge:
         budget = _budget_row(con, dataset)
         if budget is None:
             raise _unregistered(dataset)
@@ -478,15 +475,15 @@ def charge(
         con.execute(insert_sql("privacy.charges", Charge), values_of(row))
         return row
 
-    return run_transaction(path, body)
+    return store.transaction(body)
 
 
 def charge_for_run(path: Path, run_id: str) -> Charge | None:
     """The committed charge of a run, if any."""
-    if not path.exists():
+    store = privacy_store(path, create=False)
+    if not store.exists():
         return None
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    with store.snapshot() as con:
         row = con.execute(
             f"SELECT {select_list(Charge)} FROM privacy.charges WHERE run_id = ?", [run_id]
         ).fetchone()
@@ -495,10 +492,10 @@ def charge_for_run(path: Path, run_id: str) -> Charge | None:
 
 def release_charge_count(path: Path, dataset: str, release: str) -> int:
     """How many runs of ``release`` have been charged to ``dataset`` (a horizon's runs done)."""
-    if not path.exists():
+    store = privacy_store(path, create=False)
+    if not store.exists():
         return 0
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    with store.snapshot() as con:
         row = con.execute(
             "SELECT count(*) FROM privacy.charges WHERE dataset = ? AND release = ?",
             [dataset, release],
@@ -515,16 +512,13 @@ def budget_state(
     spec that declares another cap (or protects another unit) than the registered one: all
     before anything is read or charged.
     """
-    ensure_privacy_schema(path)
-    with connect(path) as con:
-        # One read transaction: a snapshot, so that a charge committed by another run between
-        # reading the budget and its charges is never mistaken for a tampered ledger.
-        con.begin()
+    # One read transaction: a snapshot, so that a charge committed by another run between
+    # reading the budget and its charges is never mistaken for a tampered ledger.
+    with privacy_store(path).snapshot() as con:
         budget = _budget_row(con, dataset)
         charges = [] if budget is None else _charges(con, dataset)
         if budget is not None:
             _unpaid_runs(con, dataset, {c.run_id for c in charges})
-        con.commit()
     if budget is None:
         if cap is not None:
             raise _unregistered(dataset)
@@ -543,8 +537,7 @@ def budget_state(
 
 def latest_delta(path: Path, dataset: str) -> float | None:
     """The delta of the dataset's newest charge (the terms its releases speak in), if any."""
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    with privacy_store(path).snapshot() as con:
         row = con.execute(
             "SELECT delta FROM privacy.charges WHERE dataset = ? ORDER BY seq DESC LIMIT 1",
             [dataset],
@@ -554,8 +547,7 @@ def latest_delta(path: Path, dataset: str) -> float | None:
 
 def all_budgets(path: Path) -> list[BudgetState]:
     """Every registered dataset's verified budget state."""
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    with privacy_store(path).snapshot() as con:
         datasets = [
             r[0] for r in con.execute("SELECT dataset FROM privacy.budgets ORDER BY 1").fetchall()
         ]
@@ -619,7 +611,7 @@ def history(path: Path, dataset: str) -> list[HistoryRow]:
     state = budget_state(path, dataset)
     if state is None:
         return []
-    with connect(path) as con:
+    with privacy_store(path).snapshot() as con:
         charges = _charges(con, dataset)
         outcomes = dict(
             con.execute(

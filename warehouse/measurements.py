@@ -22,19 +22,19 @@ from dpcore.marginals import CountOracle, Measurement
 from dpcore.spend import spent
 from dpcore.synth.coarse import CoarseMeasurement
 from dpcore.units import PrivacyUnit
-from warehouse.connection import connect, run_transaction
+from warehouse.connection import connect
 from warehouse.errors import ChargeMissingError
 from warehouse.faults import crash_point
-from warehouse.schema import ensure_privacy_schema
 from warehouse.source import DuckDBOracle
+from warehouse.store import Sql, privacy_store
 
 
 def load_measurements(path: Path, run_id: str) -> list[Measurement] | None:
     """The run's stored measurements in order, or None if it has none."""
-    if not path.exists():
+    store = privacy_store(path, create=False)
+    if not store.exists():
         return None
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    with store.snapshot() as con:
         rows = con.execute(
             "SELECT clique, sigma, noisy, private, groups, selection_epsilon, noise "
             "FROM privacy.measurements "
@@ -52,10 +52,10 @@ def newest_measured_run(path: Path, release: str) -> str | None:
     Measurements are stored in one transaction after the run's charge, so any run that has
     them holds a full, paid-for set, whether or not it went on to publish.
     """
-    if not path.exists():
+    store = privacy_store(path, create=False)
+    if not store.exists():
         return None
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    with store.snapshot() as con:
         row = con.execute(
             "SELECT r.run_id FROM privacy.runs r WHERE r.release = ? AND r.kind IS DISTINCT "
             "FROM 'refresh' AND EXISTS (SELECT 1 FROM privacy.measurements m "
@@ -96,18 +96,22 @@ def recomputed_spend(
     measurements add up in rho; Laplace ones add up in epsilon, which a zCDP cap counts as
     ``epsilon**2 / 2``. None for a run with no measurements yet, or with measurements stored
     before their parameters were recorded."""
-    if not path.exists() or not run_ids:
+    store = privacy_store(path, create=False)
+    if not run_ids or not store.exists():
         return dict.fromkeys(run_ids)
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    wanted = sorted(set(run_ids))
+    with store.snapshot() as con:
         rows = con.execute(
-            "SELECT run_id, list(struct_pack(s := sigma, e := selection_epsilon, "
-            "d := sensitivity, n := coalesce(noise, 'gaussian'))) FROM privacy.measurements "
-            "WHERE list_contains(?, run_id) "
-            "GROUP BY run_id",
-            [list(run_ids)],
+            "SELECT run_id, sigma, selection_epsilon, sensitivity, coalesce(noise, 'gaussian') "
+            f"FROM privacy.measurements WHERE run_id IN ({', '.join('?' for _ in wanted)}) "
+            "ORDER BY run_id, idx",
+            wanted,
         ).fetchall()
-    found = {str(run): params for run, params in rows}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for run, sigma, epsilon, sensitivity, noise in rows:
+        found.setdefault(str(run), []).append(
+            {"s": sigma, "e": epsilon, "d": sensitivity, "n": noise}
+        )
     out: dict[str, float | None] = {}
     for run in run_ids:
         params = found.get(run)
@@ -137,7 +141,7 @@ def _groups_json(m: Measurement) -> str | None:
     return json.dumps([list(g) for g in groups]) if groups else None
 
 
-def _charged(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def _charged(con: Sql, run_id: str) -> None:
     """Raise ``ChargeMissingError`` unless the run's charge is committed."""
     charged = con.execute(
         "SELECT count(*) FROM privacy.charges WHERE run_id = ?", [run_id]
@@ -176,12 +180,13 @@ def measure_once(
 
     Returns the measurements and whether they were reused.
     """
-    ensure_privacy_schema(path)  # a fresh warehouse has no charge: ChargeMissingError below
+    privacy = privacy_store(path)  # a fresh warehouse has no charge: ChargeMissingError below
     stored = load_measurements(path, run_id)
     if stored is not None:
         return stored, True
-    with connect(path) as con:
-        _charged(con, run_id)
+    with privacy.snapshot() as held:
+        _charged(held, run_id)
+    with connect(path) as con:  # source rows always come from the DuckDB warehouse
         if oracle is not None:
             source: CountOracle = oracle(con)
         else:
@@ -190,7 +195,7 @@ def measure_once(
             source = counted.detached(lambda: connect(path))
     measurements = draw(source)
 
-    def store(con: duckdb.DuckDBPyConnection) -> bool:
+    def store(con: Sql) -> bool:
         _charged(con, run_id)
         existing = con.execute(
             "SELECT count(*) FROM privacy.measurements WHERE run_id = ?", [run_id]
@@ -219,7 +224,7 @@ def measure_once(
             crash_point("while-measuring")
         return False
 
-    if run_transaction(path, store):  # another attempt stored first: use those, never ours
+    if privacy.transaction(store):  # another attempt stored first: use those, never ours
         again = load_measurements(path, run_id)
         assert again is not None
         return again, True

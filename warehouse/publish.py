@@ -7,6 +7,9 @@ one transaction, checkpoints, and renames the copy over the live file. Readers h
 old file keep reading it undisturbed; new readers see the old release or the new one, never
 part of one, and a reader can never block a publish.
 
+With a PostgreSQL privacy store (``$DPRELEASE_DATABASE_URL``), publishers on every host
+take turns on a database advisory lock as well (:meth:`warehouse.store.PrivacyStore.exclusive`).
+
 A version's rows arrive as a stream of pandas chunks, each inserted into the staging copy
 and committed there on its own under a DuckDB ``memory_limit`` (one transaction for all rows
 grows DuckDB's memory with the row count); comments, view and catalog row follow in one last
@@ -47,6 +50,7 @@ from warehouse.release_file import (
     wait_until_free,
 )
 from warehouse.rows import column_names, insert_sql, values_of
+from warehouse.store import privacy_store
 from warehouse.vocabulary import ReleaseKind
 
 if TYPE_CHECKING:  # pandas is imported where chunks arrive: reading commands never need it
@@ -272,7 +276,12 @@ def publish(
             "this synthetic table was made with a seeded test generator and is not private; "
             "it cannot be published. Run the release without a test seed."
         )
-    with publish_lock(paths.publish_lock):
+    # One publisher at a time per release database: the file lock serialises this host's
+    # publishers; with a PostgreSQL store, its advisory lock serialises every host's (a file
+    # lock on shared storage may not hold across hosts).
+    store = privacy_store(paths.warehouse, create=False)
+    shared = store.exclusive(f"publish:{paths.release.name}")
+    with shared, publish_lock(paths.publish_lock):
         wait_until_free(paths.release)  # a foreign session's writes would be lost, or its WAL
         discard_foreign_wal(paths.release)  # outlive the file it was written for
         for stale in paths.home.glob(".release-*.duckdb*"):

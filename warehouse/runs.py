@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
-
 from warehouse import clock
-from warehouse.connection import connect, run_transaction
 from warehouse.process import current_process
 from warehouse.rows import from_row, select_list
-from warehouse.schema import ensure_privacy_schema
 from warehouse.stale import settle_stopped_runs
+from warehouse.store import Sql, privacy_store
 from warehouse.vocabulary import ReleaseKind, RunStatus
 
 STATUSES = tuple(RunStatus)
@@ -73,11 +70,11 @@ def start_run(
     """
     if kind not in RELEASE_KINDS:
         raise ValueError(f"unknown run kind {kind!r}")
-    ensure_privacy_schema(path)
+    store = privacy_store(path)
     settle_stopped_runs(path, release)
     owner = current_process()
 
-    def body(con: duckdb.DuckDBPyConnection) -> None:
+    def body(con: Sql) -> None:
         now = clock.utc_now()
         con.execute(
             "INSERT INTO privacy.runs (run_id, release, dataset, spec_hash, spec_path, status, "
@@ -103,7 +100,7 @@ def start_run(
             ],
         )
 
-    run_transaction(path, body)
+    store.transaction(body)
     record = get_run(path, run_id)
     assert record is not None
     return record
@@ -111,10 +108,10 @@ def start_run(
 
 def get_run(path: Path, run_id: str) -> RunRecord | None:
     """A run's record, if it exists."""
-    if not path.exists():
+    store = privacy_store(path, create=False)
+    if not store.exists():
         return None
-    ensure_privacy_schema(path)
-    with connect(path) as con:
+    with store.snapshot() as con:
         row = con.execute(
             f"SELECT {_COLUMNS} FROM privacy.runs WHERE run_id = ?", [run_id]
         ).fetchone()
@@ -133,9 +130,9 @@ def set_status(
     """Move a run to ``status``; a published run never goes back."""
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}")
-    ensure_privacy_schema(path)
+    store = privacy_store(path)
 
-    def body(con: duckdb.DuckDBPyConnection) -> None:
+    def body(con: Sql) -> None:
         con.execute(
             "UPDATE privacy.runs SET status = ?, updated_at = ?, "
             "error = coalesce(?, error), input_report = coalesce(?, input_report), "
@@ -143,30 +140,30 @@ def set_status(
             [status, clock.utc_now(), error, input_report, version, run_id],
         )
 
-    run_transaction(path, body)
+    store.transaction(body)
 
 
 def set_kind(path: Path, run_id: str, kind: str, measurement_run: str | None) -> None:
     """Mark a started run as a ``release`` or as a ``refresh`` of ``measurement_run``."""
     if kind not in RELEASE_KINDS:
         raise ValueError(f"unknown run kind {kind!r}")
-    ensure_privacy_schema(path)
+    store = privacy_store(path)
 
-    def body(con: duckdb.DuckDBPyConnection) -> None:
+    def body(con: Sql) -> None:
         con.execute(
             "UPDATE privacy.runs SET kind = ?, measurement_run = ?, updated_at = ? "
             "WHERE run_id = ?",
             [kind, measurement_run, clock.utc_now(), run_id],
         )
 
-    run_transaction(path, body)
+    store.transaction(body)
 
 
 def list_runs(path: Path, release: str | None = None) -> list[RunRecord]:
     """Runs, newest first, optionally for one release; killed runs are settled first."""
-    ensure_privacy_schema(path)
+    store = privacy_store(path)
     settle_stopped_runs(path, release)
-    with connect(path) as con:
+    with store.snapshot() as con:
         rows = con.execute(
             f"SELECT {_COLUMNS} FROM privacy.runs WHERE ? IS NULL OR release = ? "
             "ORDER BY started_at DESC",

@@ -19,13 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from warehouse import clock
-from warehouse.connection import connect, run_transaction
 from warehouse.paths import WarehousePaths
 from warehouse.process import ProcessIdentity, is_gone
 from warehouse.publish import published_for_run
+from warehouse.store import Sql, privacy_store
 
 TERMINAL = ("published", "failed")
 
@@ -56,7 +54,7 @@ class _Unsettled:
 
 
 def _unsettled(path: Path, release: str | None) -> list[_Unsettled]:
-    with connect(path) as con:
+    with privacy_store(path).snapshot() as con:
         rows = con.execute(
             "SELECT r.run_id, r.status, r.spec_path, r.owner_host, r.owner_pid, "
             "coalesce(r.owner_start, ''), c.run_id IS NOT NULL "
@@ -76,7 +74,7 @@ def _settle(
 ) -> bool:
     """Move ``run`` to ``status`` unless it moved on or changed owner since it was read."""
 
-    def body(con: duckdb.DuckDBPyConnection) -> bool:
+    def body(con: Sql) -> bool:
         changed = con.execute(
             "UPDATE privacy.runs SET status = ?, error = ?, version = coalesce(?, version), "
             "updated_at = ? WHERE run_id = ? AND status = ? AND owner_host = ? "
@@ -95,7 +93,7 @@ def _settle(
         ).fetchall()
         return bool(changed)
 
-    return run_transaction(path, body)
+    return privacy_store(path).transaction(body)
 
 
 def settle_stopped_runs(path: Path, release: str | None = None) -> list[str]:

@@ -22,6 +22,10 @@ COVERED_ELSEWHERE = {
         ".ci/run (venv + install) and the demo below"
     ),
     "dprelease serve": "tests/e2e/test_prefect_ui.py and tests/flows/test_deployments.py",
+    "pip install -e '.[postgres]'": ".ci/run (the postgres extra)",
+    "export DPRELEASE_DATABASE_URL=postgresql://dprelease@db.internal:5432/dprelease": (
+        "tests/warehouse (store_home: the ledger and run log suites with it set)"
+    ),
 }
 
 

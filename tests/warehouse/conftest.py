@@ -19,3 +19,13 @@ def paths(tmp_path: Path) -> WarehousePaths:
 def warehouse(paths: WarehousePaths) -> Path:
     """The (not yet created) private warehouse file of ``paths``."""
     return paths.warehouse
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_home(request: pytest.FixtureRequest, paths: WarehousePaths) -> Path:
+    """The warehouse file of a home whose privacy store (ledger, run log, measurements) is
+    DuckDB (the file itself) or PostgreSQL (a temporary cluster's fresh schema): a suite
+    that takes it as its ``warehouse`` runs against both backends."""
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_url")
+    return paths.warehouse

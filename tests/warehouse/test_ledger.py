@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dpcore.accounting import (
@@ -34,6 +32,7 @@ from warehouse.errors import (
     UnregisteredDatasetError,
 )
 from warehouse.runs import set_status, start_run
+from warehouse.store import privacy_store
 
 DATASET = "raw.adult"
 DELTA = 1e-6
@@ -94,17 +93,30 @@ def charge(
     )
 
 
+@pytest.fixture
+def warehouse(store_home: Path) -> Path:
+    """Every test of this suite runs with the ledger in DuckDB and in PostgreSQL."""
+    return store_home
+
+
+def query(
+    path: Path, statement: str, params: list[object] | None = None
+) -> list[tuple[object, ...]]:
+    """Rows of ``statement`` read from the ledger's store (either backend)."""
+    with privacy_store(path).snapshot() as con:
+        return [tuple(row) for row in con.execute(statement, params or []).fetchall()]
+
+
 def table_rows(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """Everything in budgets and charges, for before/after comparisons."""
-    with duckdb.connect(str(path)) as con:
-        budgets = con.execute("SELECT * FROM privacy.budgets ORDER BY dataset").fetchall()
-        charges = con.execute("SELECT * FROM privacy.charges ORDER BY dataset, seq").fetchall()
+    budgets = query(path, "SELECT * FROM privacy.budgets ORDER BY dataset")
+    charges = query(path, "SELECT * FROM privacy.charges ORDER BY dataset, seq")
     return budgets, charges
 
 
-def sql(path: Path, statement: str) -> None:
-    with duckdb.connect(str(path)) as con:
-        con.execute(statement)
+def sql(path: Path, statement: str, params: list[object] | None = None) -> None:
+    """A hand edit of the ledger's store, committed."""
+    privacy_store(path).transaction(lambda con: con.execute(statement, params or []))
 
 
 # --- single charges ---------------------------------------------------------------------
@@ -122,8 +134,7 @@ def test_charge_commits_and_budget_state_reflects_it(warehouse: Path) -> None:
     assert (c.seq, c.run_id, c.dataset) == (1, "run-1", DATASET)
     assert c.rho == cost.ledger_rho == c.spent_after
     assert (c.epsilon, c.delta) == (0.3, DELTA)
-    with duckdb.connect(str(warehouse)) as con:
-        (seal,) = con.execute("SELECT cap_hash FROM privacy.budgets").fetchall()[0]
+    ((seal,),) = query(warehouse, "SELECT cap_hash FROM privacy.budgets")
     assert c.prev_hash == seal != ledger.GENESIS  # the chain starts at the registered cap
     assert c.row_hash == c.expected_hash()
     state = ledger.budget_state(warehouse, DATASET)
@@ -257,10 +268,9 @@ def test_a_cap_raised_by_hand_is_detected(warehouse: Path, edit: str) -> None:
 
 def test_a_cap_raised_with_its_seal_recomputed_breaks_the_chain(warehouse: Path) -> None:
     charge(warehouse, "run-1", exact("0.5"))
-    with duckdb.connect(str(warehouse)) as con:
-        (created,) = con.execute("SELECT created_at FROM privacy.budgets").fetchall()[0]
-        seal = ledger.cap_hash(DATASET, 1.0, DELTA, Decimal(10), created)
-        con.execute("UPDATE privacy.budgets SET cap_rho = 10, cap_hash = ?", [seal])
+    ((created,),) = query(warehouse, "SELECT created_at FROM privacy.budgets")
+    seal = ledger.cap_hash(DATASET, 1.0, DELTA, Decimal(10), created)  # type: ignore[arg-type]
+    sql(warehouse, "UPDATE privacy.budgets SET cap_rho = 10, cap_hash = ?", [seal])
     with pytest.raises(LedgerError, match="does not follow the previous row's hash"):
         charge(warehouse, "run-2", exact("0.6"))
 
@@ -340,16 +350,14 @@ def test_a_persons_k_is_not_part_of_the_unit(warehouse: Path) -> None:
     """Releases bounding persons to different k protect the same people: one cap."""
     charge(warehouse, "run-1", exact("0.01"), unit="person:pid")
     charge(warehouse, "run-2", exact("0.01"), unit="person:pid")
-    with duckdb.connect(str(warehouse)) as con:
-        units = con.execute("SELECT unit FROM privacy.charges ORDER BY seq").fetchall()
+    units = query(warehouse, "SELECT unit FROM privacy.charges ORDER BY seq")
     assert units == [("person:pid",), ("person:pid",)]
 
 
 def _rewrite_in_the_unnumbered_format(path: Path) -> None:
     """Turn every charge into what dprelease wrote before hash formats were numbered: no
     ``hash_version``, and the hash of that format, chained from the cap's seal."""
-    with duckdb.connect(str(path)) as con:
-        (seal,) = con.execute("SELECT cap_hash FROM privacy.budgets").fetchall()[0]
+    ((seal,),) = query(path, "SELECT cap_hash FROM privacy.budgets")
     previous = seal
     for c in ledger.history(path, DATASET):
         old = replace(c.charge, prev_hash=previous, hash_version=None)
@@ -357,12 +365,12 @@ def _rewrite_in_the_unnumbered_format(path: Path) -> None:
             old.prev_hash, old.dataset, old.seq, old.run_id, old.release, old.spec_hash,
             old.epsilon, old.delta, old.rho, old.spent_after, old.charged_at, old.unit,
         )  # fmt: skip
-        with duckdb.connect(str(path)) as con:
-            con.execute(
-                "UPDATE privacy.charges SET hash_version = NULL, prev_hash = ?, row_hash = ? "
-                "WHERE seq = ?",
-                [previous, legacy, old.seq],
-            )
+        sql(
+            path,
+            "UPDATE privacy.charges SET hash_version = NULL, prev_hash = ?, row_hash = ? "
+            "WHERE seq = ?",
+            [previous, legacy, old.seq],
+        )
         previous = legacy
 
 
@@ -401,8 +409,7 @@ def test_a_ledger_from_before_units_is_fixed_by_its_next_charge(warehouse: Path)
     charge(warehouse, "run-1", exact("0.01"))
     sql(warehouse, "UPDATE privacy.budgets SET unit = NULL")
     charge(warehouse, "run-2", exact("0.01"), unit="person:pid")
-    with duckdb.connect(str(warehouse)) as con:
-        assert con.execute("SELECT unit FROM privacy.budgets").fetchall() == [("person:pid",)]
+    assert query(warehouse, "SELECT unit FROM privacy.budgets") == [("person:pid",)]
     with pytest.raises(UnitMismatchError):
         charge(warehouse, "run-3", exact("0.01"), unit="row")
 
@@ -443,8 +450,7 @@ def test_history_cumulative_numbers_recompute_from_rows(warehouse: Path) -> None
         assert row.cumulative_delta == DELTA
         previous_eps = row.cumulative_epsilon
     assert [r.outcome for r in rows] == ["?", "published", "?", "?", "?"]
-    with duckdb.connect(str(warehouse)) as con:
-        db_sum = con.execute("SELECT sum(rho) FROM privacy.charges").fetchall()[0][0]
+    ((db_sum,),) = query(warehouse, "SELECT sum(rho) FROM privacy.charges")
     assert db_sum == total
     assert ledger.history(warehouse, "raw.other") == []
 
@@ -466,19 +472,10 @@ TAMPERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def three_charges(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ledger with three intact charges of 0.1 (built once, copied by each test)."""
-    path = tmp_path_factory.mktemp("template") / "w.duckdb"
-    for i in range(3):
-        charge(path, f"run-{i}", exact("0.1"))
-    return path
-
-
 @pytest.mark.parametrize("statement", TAMPERS.values(), ids=list(TAMPERS))
-def test_hand_edits_are_detected(three_charges: Path, tmp_path: Path, statement: str) -> None:
-    warehouse = tmp_path / "w.duckdb"
-    shutil.copyfile(three_charges, warehouse)
+def test_hand_edits_are_detected(warehouse: Path, statement: str) -> None:
+    for i in range(3):
+        charge(warehouse, f"run-{i}", exact("0.1"))
     assert len(ledger.history(warehouse, DATASET)) == 3  # intact before the edit
     sql(warehouse, statement)
     after_edit = table_rows(warehouse)
@@ -552,8 +549,8 @@ def _race(n: int, attempt: Callable[[int], object]) -> tuple[int, int, list[Base
 
 
 @pytest.mark.parametrize("repeat", range(5))
-def test_concurrent_threads_never_pass_the_cap(tmp_path: Path, repeat: int) -> None:
-    path = tmp_path / f"w{repeat}.duckdb"
+def test_concurrent_threads_never_pass_the_cap(warehouse: Path, repeat: int) -> None:
+    path = warehouse
     cost = exact("0.15")
 
     ok, refused, other = _race(16, lambda i: charge(path, f"t{i}", cost))
@@ -616,8 +613,8 @@ CHARGER = textwrap.dedent(
 )
 
 
-def test_concurrent_processes_never_pass_the_cap(tmp_path: Path) -> None:
-    path, go = tmp_path / "w.duckdb", tmp_path / "go"
+def test_concurrent_processes_never_pass_the_cap(warehouse: Path, tmp_path: Path) -> None:
+    path, go = warehouse, tmp_path / "go"
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", CHARGER, str(path), str(go), f"p{k}", "4"],

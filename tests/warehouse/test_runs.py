@@ -9,6 +9,12 @@ import pytest
 from warehouse.runs import STATUSES, get_run, list_runs, set_status, start_run
 
 
+@pytest.fixture
+def warehouse(store_home: Path) -> Path:
+    """The run log's tests run against both privacy stores."""
+    return store_home
+
+
 def start(path: Path, run_id: str, release: str = "adult") -> None:
     start_run(
         path,
