@@ -21,10 +21,9 @@ Where both name the same expectation type and column, the generated one is used:
 the spec and this run's measurements. A steward tightens a generated check by adding another
 expectation type (``expect_column_values_to_be_between`` with ``mostly``, say).
 
-A table larger than one batch (:data:`~dpcore.synth.sampling.DEFAULT_CHUNK_ROWS` rows) is
-validated batch by batch, each against a suite with its own NULL-share allowance; the row
-count is then checked on the whole table by the utility report instead (a batch's row count
-says nothing about the table's).
+A table larger than one batch (:data:`BATCH_ROWS` rows) is validated batch by batch, each
+against a suite with its own NULL-share allowance; the row count is then checked on the
+whole table by the utility report instead (a batch's row count says nothing of the table's).
 """
 
 from __future__ import annotations
@@ -46,6 +45,9 @@ from expectations.noisy_marginals import OneWayEstimate, one_way_estimates, shar
 from expectations.validation import ExpectationSpec, Validation, snake_name
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
+BATCH_ROWS = 250_000
+"""The most rows in one GX batch: bounds the GX child's memory (a whole Adult-sized table is
+one batch, ~275 MB at its peak; GX's pandas metrics copy columns of the batch)."""
 DEFAULT_SUITE = "default"
 # The dtypes the release decodes to (tasks.synthesize.decode_frame: categoricals, nullable
 # Int64 and Float64), as GX's type check names their scalar types.
@@ -235,6 +237,16 @@ def merged(
     return checks
 
 
+def _cut(frames: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """The frames' rows in order, in pieces of at most ``rows``."""
+    for frame in frames:
+        if len(frame) <= rows:
+            yield frame
+            continue
+        for start in range(0, len(frame), rows):
+            yield frame.iloc[start : start + rows]
+
+
 def synthetic_validations(
     batches: Iterable[pd.DataFrame],
     inputs: SuiteInputs,
@@ -244,8 +256,9 @@ def synthetic_validations(
     table_rows: int,
     docs_dir: str | None,
 ) -> Iterator[Validation]:
-    """One validation per batch of the synthetic table (lazily: one batch held at a time)."""
-    for i, frame in enumerate(batches):
+    """One validation per batch of the synthetic table (lazily: one batch held at a time),
+    each of at most :data:`BATCH_ROWS` rows (a longer chunk is cut)."""
+    for i, frame in enumerate(_cut(batches, BATCH_ROWS)):
         whole = len(frame) == table_rows
         name = f"{release}-synthetic" if whole else f"{release}-synthetic-batch-{i + 1}"
         yield Validation(

@@ -130,3 +130,16 @@ def test_data_docs_show_the_validation_of_the_synthetic_rows(
     assert "expect_column_proportion_of_non_null_values_to_be_between" in page or (
         "non-null" in page.lower()
     )
+
+
+def test_a_chunk_longer_than_a_batch_is_cut(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from expectations import synthetic_suite
+
+    monkeypatch.setattr(synthetic_suite, "BATCH_ROWS", 2000)
+    report = _run(scenario)  # one frame of ~5,000 rows: three GX batches
+    assert report.success, report.failed()
+    assert len([o for o in report.expectations if o.check == "domain:age"]) == 3
+    (rows,) = [c for c in report.checks if c.name == "row_count"]
+    assert rows.expectation is None
