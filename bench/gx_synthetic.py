@@ -8,7 +8,8 @@ spec's marginals with the ``independent`` method and seeded (not private) noise,
 samples ``N`` synthetic rows (default: the noisy total, ~48,800), then times
 ``tasks.utility.check_utility_fn`` with Great Expectations in its child process, as a run
 does, and reads the child's peak RSS (``RUSAGE_CHILDREN``). Checkouts alternate, so both see
-the same machine load. Results go to ``bench/results/gx_synthetic.json``.
+the same machine load. Results are merged into ``bench/results/gx_synthetic.json`` (one
+entry per checkout and rows).
 """
 
 from __future__ import annotations
@@ -121,17 +122,15 @@ def main() -> None:
         summary[key] = {"median_seconds": seconds, "median_child_peak_mb": peak, "runs": runs}
         print(f"{label:<8} {runs[0]['rows']:>9,} {seconds:>24.2f} {peak:>17.1f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": platform.platform(),
-                "load_average": list(_load()),
-                "results": summary,
-            },
-            indent=2,
-        )
-    )
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    entry = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.platform(),
+        "load_average": list(_load()),
+    }
+    merged = previous.get("results", {})
+    merged.update({key: {**entry, **value} for key, value in summary.items()})
+    RESULTS.write_text(json.dumps({"results": merged}, indent=2))
 
 
 def _env() -> dict[str, str]:
