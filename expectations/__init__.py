@@ -1,22 +1,24 @@
-"""Data-quality checks of a release, built on Great Expectations (the only package importing it).
+"""Data-quality checks of a release; Great Expectations runs only here, on synthetic rows.
 
-* :func:`report_from_counts` (counts from the warehouse's SQL profile) and
-  :func:`validate_input` (a frame) check the source against the codec's public domain and
-  return an operator-only :class:`InputReport` holding counts, never values.
-* :func:`check_utility` compares the synthetic table (its :class:`SyntheticSummary`, built
-  chunk by chunk with :func:`summarise`) with the noisy measurements only, so its
-  :class:`UtilityReport` is safe to publish alongside the release.
+* :func:`report_from_counts` decides the input checks on counts the warehouse took in SQL
+  (plain checks: GX's SQL path does not run on DuckDB 2.x) and returns an operator-only
+  :class:`InputReport` holding counts, never values.
+* :func:`check_utility` validates the synthetic table with Great Expectations (a steward's
+  suite file with the spec's expectations on top, as real batches, with Data Docs) and
+  compares it (its :class:`SyntheticSummary`, built chunk by chunk with :func:`summarise`)
+  with the noisy measurements, so its :class:`UtilityReport` is safe to publish alongside
+  the release.
 """
 
 from __future__ import annotations
 
 from expectations.errors import ExpectationRunError, InvalidConfigError, SchemaMismatchError
-from expectations.input_suite import (
+from expectations.input_checks import (
     ColumnCounts,
     ColumnInputStats,
+    InputCheck,
     InputReport,
     report_from_counts,
-    validate_input,
 )
 from expectations.runner import ExpectationOutcome
 from expectations.synthetic_summary import ColumnValues, SyntheticSummary, summarise
@@ -28,6 +30,7 @@ __all__ = [
     "ColumnValues",
     "ExpectationOutcome",
     "ExpectationRunError",
+    "InputCheck",
     "InputReport",
     "InvalidConfigError",
     "SchemaMismatchError",
@@ -38,5 +41,4 @@ __all__ = [
     "check_utility",
     "report_from_counts",
     "summarise",
-    "validate_input",
 ]

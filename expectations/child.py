@@ -1,21 +1,23 @@
 """Run Great Expectations validations in a short-lived child process; outcomes come back as JSON.
 
 Importing GX costs a process about 130 MB (with scipy, SQLAlchemy and Altair) and ~3 s, for a
-suite that runs in milliseconds. A release run only validates DP outputs with it (the
-utility suite's aggregate frames of the synthetic table and the noisy measurements), so
+suite that runs in well under a second. A release run only validates DP outputs with it (the
+synthetic table's rows, against expectations derived from the spec and the noisy
+measurements), so
 :func:`validate` runs those validations in ``python -m expectations.child_main`` instead:
 the run's own process never imports GX, and the memory is returned when the child exits.
 
 The boundary is generic: any :class:`~expectations.validation.Validation` (a frame, a suite
-of :class:`~expectations.validation.ExpectationSpec`, a name) goes in; one
-``{key: ExpectationOutcome}`` per validation comes out. What crosses it, in a private
-temporary directory (mode 0700):
+of :class:`~expectations.validation.ExpectationSpec`, a name, optionally a Data Docs folder)
+goes in; one ``{key: ExpectationOutcome}`` per validation comes out. What crosses it, in a
+private temporary directory (mode 0700):
 
-* ``request.json``: suite names, expectation class names and their arguments;
-* ``frame-<i>.pkl``: each frame, pickled by pandas (exact dtypes: nullable floats, object
-  columns with ``None``; no extra dependency). Only frames of DP outputs are sent: the
-  input suite's frame path, which sees source rows, runs in its own process
-  (:func:`expectations.input_suite.validate_input`);
+* ``request.json``: suite names, expectation class names, their arguments and notes, and
+  each validation's Data Docs folder (the child renders the site there itself);
+* ``frame-<i>.pkl``: each frame, pickled by pandas (exact dtypes: categoricals, nullable
+  integers and floats; no extra dependency), written as the validations are iterated, so a
+  table streamed in batches is never whole in this process. Only frames of DP outputs are
+  sent (the synthetic table's batches); source rows never reach Great Expectations;
 * ``result.json`` (written by the child): the outcomes, or the typed error it raised.
 
 Failures are typed, never a hang: an error the child raised (e.g.
@@ -36,7 +38,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,7 @@ import pandas as pd
 
 from expectations import errors
 from expectations.errors import ExpectationRunError
-from expectations.runner import ExpectationOutcome, run_validation
+from expectations.runner import ExpectationOutcome, run_validations
 from expectations.validation import ExpectationSpec, Validation
 
 TIMEOUT_ENV = "DPRELEASE_GX_TIMEOUT_S"
@@ -83,25 +85,27 @@ def _timeout_s() -> float:
     return value if value > 0 else DEFAULT_TIMEOUT_S
 
 
-def validate(validations: Sequence[Validation], timeout_s: float | None = None) -> list[Outcomes]:
+def validate(validations: Iterable[Validation], timeout_s: float | None = None) -> list[Outcomes]:
     """Run each validation (in a child process unless inline) and return its outcomes.
 
+    ``validations`` is consumed once, in order (a generator of a table's batches works).
     Raises what the suite raised (:class:`~expectations.errors.ExpectationRunError` for an
     errored expectation) or :class:`GXProcessError` if the child failed to answer.
     """
-    if not validations:
-        return []
     if _runs_inline():
-        return [run_validation(v) for v in validations]
+        return run_validations(validations)
     with tempfile.TemporaryDirectory(prefix="dprelease-gx-") as tmp:
         folder = Path(tmp)
-        write_request(folder, validations)
+        count = write_request(folder, validations)
+        if not count:
+            return []
         _run_child(folder, timeout_s or _timeout_s())
-        return read_result(folder, len(validations))
+        return read_result(folder, count)
 
 
-def write_request(folder: Path, validations: Sequence[Validation]) -> None:
-    """Write ``request.json`` and one pickled frame per validation into ``folder``."""
+def write_request(folder: Path, validations: Iterable[Validation]) -> int:
+    """Write one pickled frame per validation, then ``request.json``, into ``folder``;
+    returns how many validations were written."""
     request = []
     for i, v in enumerate(validations):
         v.frame.to_pickle(folder / f"frame-{i}.pkl")
@@ -110,23 +114,26 @@ def write_request(folder: Path, validations: Sequence[Validation]) -> None:
                 "suite_name": v.suite_name,
                 "keep_observed": v.keep_observed,
                 "checks": {key: spec.as_json() for key, spec in v.checks.items()},
+                "docs_dir": v.docs_dir,
+                "suite_meta": dict(v.suite_meta),
             }
         )
     (folder / "request.json").write_text(json.dumps(request))
+    return len(request)
 
 
-def read_request(folder: Path) -> list[Validation]:
-    """The inverse of :func:`write_request` (in the child)."""
+def read_request(folder: Path) -> Iterator[Validation]:
+    """The inverse of :func:`write_request` (in the child): one frame read at a time."""
     request = json.loads((folder / "request.json").read_text())
-    return [
-        Validation(
+    for i, item in enumerate(request):
+        yield Validation(
             suite_name=str(item["suite_name"]),
             frame=pd.read_pickle(folder / f"frame-{i}.pkl"),
             checks={k: ExpectationSpec.from_json(s) for k, s in item["checks"].items()},
             keep_observed=bool(item["keep_observed"]),
+            docs_dir=item.get("docs_dir"),
+            suite_meta=dict(item.get("suite_meta") or {}),
         )
-        for i, item in enumerate(request)
-    ]
 
 
 def write_result(

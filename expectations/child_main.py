@@ -1,7 +1,7 @@
 """Entry point of the Great Expectations child process (see :mod:`expectations.child`).
 
 ``python -m expectations.child_main FOLDER PARENT_PID``: read the validations in ``FOLDER``,
-run them with :func:`expectations.runner.run_validation`, write ``result.json`` there, exit 0.
+run them with :func:`expectations.runner.run_validations`, write ``result.json`` there, exit 0.
 Any exception is written as the result's error (and its traceback to stderr, which the
 parent keeps to itself); the process ends on its own if its parent dies, so a killed run
 leaves no child behind.
@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from expectations.child import read_request, write_result
-from expectations.runner import run_validation
+from expectations.runner import run_validations
 
 
 def _exit_with_parent(parent: int, interval_s: float = 0.5) -> None:
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         _exit_with_parent(int(argv[1]))
     try:
-        outcomes = [run_validation(v) for v in read_request(folder)]
+        outcomes = run_validations(read_request(folder))
     except Exception as error:
         traceback.print_exc()
         write_result(folder, None, error)

@@ -133,3 +133,15 @@ def sampling_allowance(q: npt.NDArray[np.float64], rows: int) -> float:
         return 1.0
     q = np.asarray(q, dtype=np.float64)
     return 0.5 * _SQRT_2_OVER_PI * float(np.sqrt(q * (1.0 - q) / rows).sum())
+
+
+def share_allowance(estimate: OneWayEstimate, noisy_total: float, share: float, rows: int) -> float:
+    """About four standard deviations of a synthetic share of one cell around the noisy one.
+
+    The noisy share of the cell carries the cell's noise, about ``cell_sigma / total``; ``rows``
+    draws at that share add sampling error ``sqrt(share·(1 - share) / rows)``. Four standard
+    deviations of both together leave a false alarm about once in 15,000 checks.
+    """
+    noise = estimate.cell_sigma / max(float(noisy_total), 1.0)
+    sampling = math.sqrt(max(share * (1.0 - share), 0.0) / rows) if rows > 0 else 1.0
+    return 4.0 * math.sqrt(noise**2 + sampling**2)

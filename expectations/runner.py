@@ -1,13 +1,15 @@
 """Shared Great Expectations plumbing: one cached context, running a suite, plain-data results.
 
-Every suite runs through :func:`run_suite`, in this process (the input suite's frame path)
-or in a child process (:mod:`expectations.child`, which calls it there), so the rules below
-hold everywhere:
+Every suite runs through :func:`run_validations`, in the child process
+(:mod:`expectations.child`) or, for tests, in this one, so the rules below hold everywhere:
 
-* One ephemeral context per process with one pandas data source, one dataframe asset and one
-  whole-dataframe batch definition; each run passes its own frame as a batch parameter and
-  validates an unsaved suite, so nothing accumulates in the context between runs. A lock
-  serialises runs because the context is not documented as thread-safe.
+* A validation without a Data Docs folder runs in one cached ephemeral context per process
+  (one pandas data source, one dataframe asset, one whole-dataframe batch definition): each
+  run passes its own frame as a batch parameter and validates an unsaved suite, so nothing
+  accumulates between runs. Validations naming a Data Docs folder run as checkpoints of a
+  fresh ephemeral context per folder (its site then shows that request's results only), and
+  the site is built once, after the last of them. A lock serialises runs because a context
+  is not documented as thread-safe.
 * Progress bars are off and the ``great_expectations`` logger is raised to WARNING unless
   the operator configured it.
 * Results are requested with ``partial_unexpected_count=0``, so GX never even collects example
@@ -23,8 +25,9 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,13 +88,118 @@ def _batch_definition() -> Any:
 
 
 def run_validation(validation: Validation) -> dict[str, ExpectationOutcome]:
-    """:func:`run_suite` for one :class:`~expectations.validation.Validation`."""
+    """:func:`run_suite` for one :class:`~expectations.validation.Validation` (no Data Docs)."""
     return run_suite(
         validation.frame,
         validation.checks,
         suite_name=validation.suite_name,
         keep_observed=validation.keep_observed,
     )
+
+
+def run_validations(validations: Iterable[Validation]) -> list[dict[str, ExpectationOutcome]]:
+    """Run each validation in turn; those naming a ``docs_dir`` run as checkpoints of one
+    context per folder, whose Data Docs site is built once, after the last of them."""
+    sites: dict[str, _DocsSite] = {}
+    outcomes: list[dict[str, ExpectationOutcome]] = []
+    for validation in validations:
+        if validation.docs_dir is None:
+            outcomes.append(run_validation(validation))
+            continue
+        site = sites.get(validation.docs_dir)
+        if site is None:
+            site = sites[validation.docs_dir] = _DocsSite(Path(validation.docs_dir))
+        with _LOCK:
+            results = site.run(validation)
+        outcomes.append(
+            _outcomes(validation.suite_name, validation.checks, results, validation.keep_observed)
+        )
+    with _LOCK:
+        for site in sites.values():
+            site.build()
+    return outcomes
+
+
+class _DocsSite:
+    """A fresh ephemeral context with one local Data Docs site in ``folder``: the site shows
+    this request's validations only (a cached context would list earlier ones too)."""
+
+    SITE = "release"
+
+    def __init__(self, folder: Path) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
+        # SiteBuilder's own arguments: GX's TypedDict for this config does not list the last
+        # two, so the config is passed untyped.
+        site_config: Any = {
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(folder),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            # The index and one page per validation result, which lists every expectation
+            # with its arguments: separate suite pages would only repeat them (and each page
+            # costs GX ~0.3 s of template compiling).
+            "site_section_builders": {"expectations": "0", "profiling": "0"},
+            "show_how_to_buttons": False,
+        }
+        self.context.add_data_docs_site(site_name=self.SITE, site_config=site_config)
+        source = self.context.data_sources.add_pandas("dprelease")
+        self.batch_definition = source.add_dataframe_asset(
+            "synthetic"
+        ).add_batch_definition_whole_dataframe("whole-table")
+        self.checkpoints: dict[str, Any] = {}
+
+    def run(self, validation: Validation) -> Sequence[Any]:
+        """Validate the frame as one batch by the suite's checkpoint; the GX results."""
+        import great_expectations as gx
+
+        checkpoint = self.checkpoints.get(validation.suite_name)
+        if checkpoint is None:
+            suite = self.context.suites.add(
+                _suite(validation.suite_name, validation.checks, validation.suite_meta)
+            )
+            definition = self.context.validation_definitions.add(
+                gx.ValidationDefinition(
+                    name=validation.suite_name, data=self.batch_definition, suite=suite
+                )
+            )
+            checkpoint = self.context.checkpoints.add(
+                gx.Checkpoint(
+                    name=validation.suite_name,
+                    validation_definitions=[definition],
+                    actions=[],
+                    result_format=_RESULT_FORMAT,
+                )
+            )
+            self.checkpoints[validation.suite_name] = checkpoint
+        run = checkpoint.run(batch_parameters={"dataframe": validation.frame})
+        (result,) = run.run_results.values()
+        return list(result.results)
+
+    def build(self) -> None:
+        """Render the site: an index, the suites and every validation result."""
+        self.context.build_data_docs(site_names=[self.SITE])
+
+
+def _suite(
+    name: str, checks: Mapping[str, ExpectationSpec], meta: Mapping[str, Any] | None = None
+) -> Any:
+    """A GX suite of ``checks``, each expectation tagged with its check key."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=name, meta=dict(meta or {}))
+    for key, spec in checks.items():
+        expectation = spec.build()
+        expectation.meta = {**(expectation.meta or {}), _KEY: key}
+        suite.add_expectation(expectation)
+    return suite
 
 
 def run_suite(
@@ -107,21 +215,24 @@ def run_suite(
     that errored; its message holds the exception's class only, since GX messages can quote
     data values.
     """
-    import great_expectations as gx
-
     with _LOCK:
         batch_definition = _batch_definition()  # GX needs an active context to build suites
-        suite = gx.ExpectationSuite(name=suite_name)
-        for key, spec in checks.items():
-            expectation = spec.build()
-            expectation.meta = {**(expectation.meta or {}), _KEY: key}
-            suite.add_expectation(expectation)
+        suite = _suite(suite_name, checks)
         batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(suite, result_format=_RESULT_FORMAT)
+    return _outcomes(suite_name, checks, result.results, keep_observed)
 
+
+def _outcomes(
+    suite_name: str,
+    checks: Mapping[str, ExpectationSpec],
+    results: Iterable[Any],
+    keep_observed: bool,
+) -> dict[str, ExpectationOutcome]:
+    """One outcome per check key from GX's results; raise if any errored or is absent."""
     outcomes: dict[str, ExpectationOutcome] = {}
     errored: list[str] = []
-    for item in result.results:
+    for item in results:
         config = item.expectation_config
         key = str((config.meta or {}).get(_KEY))
         column = config.kwargs.get("column")
@@ -155,8 +266,8 @@ def _outcome(
         value = res.get("observed_value")
         if isinstance(value, str):
             observed = value
-        elif value is not None:
-            observed = float(value)
+        elif isinstance(value, int | float | np.integer | np.floating):
+            observed = float(value)  # lists (a table's columns, values seen) are not kept
     return ExpectationOutcome(
         check=key,
         expectation=str(kind),

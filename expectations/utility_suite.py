@@ -1,47 +1,37 @@
-"""Utility suite: does the synthetic table agree with the noisy measurements it was fit to?
+"""Utility checks: does the synthetic table agree with the noisy measurements it was fit to?
 
-Inputs are a :class:`~expectations.synthetic_summary.SyntheticSummary` of the synthetic table
-(accumulated chunk by chunk over exactly the rows that get published: row count, code counts,
-decoded-value summaries), the noisy measurements and the noisy total. Source rows are never
-touched, so every number in the :class:`UtilityReport` is a function of DP outputs and is
-safe to publish (if the measurements are private, see ``measurements_private``).
+Inputs are the synthetic table itself, streamed in batches (its rows go to Great
+Expectations: they are not private), its :class:`~expectations.synthetic_summary.
+SyntheticSummary` (accumulated chunk by chunk over exactly the rows that get published), the
+noisy measurements and the noisy total. Source rows are never touched, so every number in the
+:class:`UtilityReport` is a function of DP outputs and is safe to publish (if the measurements
+are private, see ``measurements_private``).
 
-The table may be far larger than memory, so GX runs on a small aggregate frame instead of
-the rows: one row per distinct *value class* of each column (each distinct category, the
-smallest and largest number, a NULL if there is one; the smallest and largest code). A class
-is valid exactly when every row in it is, so each expectation passes on the aggregate frame
-exactly when it would pass on the whole table; the ``observed`` counts are the numbers of
-offending rows, taken from the summary's counts.
+Two kinds of check, each computed by what suits it:
 
-Both suites run in one short-lived child process (:mod:`expectations.child`), so the run's
-own process never imports GX; only these aggregates of DP outputs are sent to it.
-
-Checks (each one GX expectation):
-
-* ``row_count`` — ``ExpectColumnValuesToBeBetween`` on the summary's row count: rows within
-  ``row_tolerance`` (relative) of the noisy total. The synthesizer picks its row count from
-  the noisy total, so this catches plumbing bugs, not noise.
-* ``domain`` — every decoded value inside the public domain: ``ExpectColumnValuesToBeInSet``
-  (categories) or ``ExpectColumnValuesToBeBetween`` (numeric bounds), plus
-  ``ExpectColumnValuesToNotBeNull`` for columns without a missing code.
-* ``codes`` — every code in ``[0, size)``: ``ExpectColumnValuesToBeBetween`` on the codes.
-* ``marginal_tvd`` — per measured column, the total variation distance between the synthetic
-  1-way distribution (from the code counts) and the (combined, clipped, normalised) noisy
-  1-way distribution. The TVD is summed by ``ExpectColumnSumToBeBetween`` over a small frame
-  of ``|p - q| / 2`` cells (TVD tolerates zero cells, unlike KL divergence). Allowed:
-  ``max_tvd + allowance_scale * (noise allowance + sampling allowance)``, see
-  :mod:`expectations.noisy_marginals`.
+* **Great Expectations on the synthetic rows** (:mod:`expectations.synthetic_suite`): the
+  steward's suite file with the spec's expectations on top (columns, types, domains, NULLs,
+  NULL shares against the noisy missing shares, row count against the noisy total), run as
+  real batches in the GX child process (:mod:`expectations.child`), with Data Docs rendered
+  into ``docs_dir`` when given. Each expectation becomes one report row named after its
+  check (``domain``, ``null_share``, ...; a steward's are ``suite:<expectation type>``).
+* **plain numpy on the summary and the measurements** (no GX: they are sums, not questions
+  about rows): ``codes`` (every code in ``[0, size)``), ``marginal_tvd`` (per measured
+  column, the total variation distance between the synthetic 1-way distribution and the
+  inverse-variance combination of every noisy measurement covering it, clipped and
+  normalised; allowed ``max_tvd + allowance_scale * (noise + sampling allowance)``, see
+  :mod:`expectations.noisy_marginals`), and ``row_count`` for a table of several batches
+  (one batch's row count says nothing of the table's).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from dpcore.distributions import clipped_distribution, half_abs_diff
@@ -49,19 +39,22 @@ from dpcore.encoding import TableCodec
 from dpcore.marginals import Measurement
 from expectations.child import validate
 from expectations.errors import InvalidConfigError, SchemaMismatchError
-from expectations.noisy_marginals import (
-    noise_allowance,
-    one_way_estimates,
-    sampling_allowance,
-)
+from expectations.noisy_marginals import noise_allowance, sampling_allowance
 from expectations.runner import ExpectationOutcome
+from expectations.synthetic_suite import (
+    ALLOWANCE,
+    DEFAULT_SUITE,
+    NOISY_SHARE,
+    SUITES_DIR,
+    SuiteInputs,
+    load_suite,
+    row_band,
+    synthetic_validations,
+)
 from expectations.synthetic_summary import SyntheticSummary
-from expectations.validation import ExpectationSpec, Validation
+from expectations.validation import ExpectationSpec, Validation, snake_name
 
 logger = logging.getLogger(__name__)
-
-_CODE_PREFIX = "code::"
-_ROWS = "table::rows"
 
 
 @dataclass(frozen=True)
@@ -92,10 +85,14 @@ class UtilityConfig:
 
 @dataclass(frozen=True)
 class UtilityCheck:
-    """One check row: ``observed`` must not exceed ``threshold``.
+    """One check row: ``observed`` beside ``threshold``, and whether it passed.
 
-    For ``row_count`` the observed value is the relative deviation ``|rows - total| / total``;
-    for ``domain`` and ``codes`` it is the number of offending values (threshold 0).
+    ``expectation`` names the GX expectation that decided it (None for the plain checks).
+    For ``domain``, ``not_null`` and ``codes`` the observed value is the number of offending
+    values (threshold 0); for ``null_share`` the distance of the synthetic non-NULL share from
+    the noisy one (threshold: its allowance); for ``row_count`` the row count (threshold: the
+    most allowed) when GX checked it, else the relative deviation ``|rows - total| / total``;
+    for ``marginal_tvd`` the distance (threshold: the allowed distance).
     """
 
     name: str
@@ -103,6 +100,11 @@ class UtilityCheck:
     observed: float
     threshold: float
     passed: bool
+    expectation: str | None = None
+
+    def describe(self) -> str:
+        """``observed 3 (allowed 0)``, for messages."""
+        return f"observed {self.observed:.4g} (allowed {self.threshold:.4g})"
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,11 @@ class UtilityReport:
     unmeasured_columns: tuple[str, ...]
     measurements_private: bool
     expectations: tuple[ExpectationOutcome, ...]
+    """Great Expectations' outcomes on the synthetic table's batches."""
+    suite_file: str | None = None
+    """The steward's suite file the GX suite started from (its name in the suites folder)."""
+    data_docs: str | None = None
+    """The folder GX rendered its Data Docs into (``index.html``), if any."""
 
     def failed(self) -> tuple[UtilityCheck, ...]:
         """The checks that did not pass."""
@@ -142,13 +149,22 @@ def check_utility(
     noisy_total: float,
     config: UtilityConfig | None = None,
     expected_rows: int | None = None,
+    *,
+    batches: Iterable[pd.DataFrame] = (),
+    release: str = DEFAULT_SUITE,
+    docs_dir: str | None = None,
+    suites: Path = SUITES_DIR,
 ) -> UtilityReport:
-    """Run the utility suite on the summary of a synthetic table (see the module docstring).
+    """Run the utility checks on a synthetic table (see the module docstring).
 
-    ``expected_rows`` is the row count the table was asked for (a spec's ``rows`` or a run's
-    override); without it the row count is checked against the noisy total.
+    ``batches`` are the table's decoded rows, batch by batch (exactly the summarised rows);
+    ``release`` picks the steward's suite file in ``suites``; ``docs_dir`` is where GX renders
+    its Data Docs (none without it). ``expected_rows`` is the row count the table was asked
+    for (a spec's ``rows`` or a run's override); without it the row count is checked against
+    the noisy total.
 
-    Raises :class:`SchemaMismatchError` when the summary is not of ``codec``'s columns and
+    Raises :class:`SchemaMismatchError` when the summary is not of ``codec``'s columns,
+    :class:`InvalidConfigError` for an unreadable suite file and
     :class:`~expectations.errors.ExpectationRunError` when an expectation errors.
     """
     config = config or UtilityConfig()
@@ -159,182 +175,102 @@ def check_utility(
             f"{list(names)}; summarise the table with the codec it was decoded with."
         )
     rows = summary.rows
-    total = max(float(noisy_total), 0.0)
-
-    target = total if expected_rows is None else float(expected_rows)
-    table = Validation(
-        "dprelease-utility-table",
-        _aggregate_frame(summary, codec),
-        _table_checks(codec, target, config.row_tolerance),
+    inputs = SuiteInputs.of(
+        codec,
+        measurements,
+        noisy_total,
+        expected_rows=expected_rows,
+        row_tolerance=config.row_tolerance,
+        max_tvd=config.max_tvd,
+        allowance_scale=config.allowance_scale,
     )
+    steward = load_suite(release, suites)
+    validations = synthetic_validations(
+        batches, inputs, steward, release=release, table_rows=rows, docs_dir=docs_dir
+    )
+    batch_suites: list[Mapping[str, ExpectationSpec]] = []
 
-    estimates = one_way_estimates(codec, measurements)
-    tvd_cells: dict[str, npt.NDArray[np.float64]] = {}
-    allowed: dict[str, float] = {}
+    def noting(items: Iterable[Validation]) -> Iterator[Validation]:
+        for v in items:  # keep each batch's suite (its thresholds) beside its outcomes
+            batch_suites.append(v.checks)
+            yield v
+
+    batch_outcomes = validate(noting(validations))
+
+    checks = [*_gx_rows(list(zip(batch_suites, batch_outcomes, strict=True)))]
+    if not any("row_count" in suite for suite in batch_suites):  # several batches (or none)
+        lo, hi = row_band(inputs.target_rows, config.row_tolerance)
+        target = inputs.target_rows
+        deviation = abs(rows - target) / target if target > 0 else float(rows > 0)
+        checks.insert(
+            0, UtilityCheck("row_count", None, deviation, config.row_tolerance, lo <= rows <= hi)
+        )
+    checks.extend(_plain_rows(codec, summary, inputs, config))
+    report = UtilityReport(
+        success=all(c.passed for c in checks),
+        rows=rows,
+        noisy_total=float(noisy_total),
+        checks=tuple(checks),
+        unmeasured_columns=tuple(n for n in names if n not in inputs.estimates),
+        measurements_private=all(m.private for m in measurements),
+        expectations=tuple(o for each in batch_outcomes for o in each.values()),
+        suite_file=steward.path.name,
+        data_docs=None if docs_dir is None or not batch_outcomes else docs_dir,
+    )
+    for c in report.failed():
+        logger.warning("utility check %s on %s failed: %s", c.name, c.column, c.describe())
+    return report
+
+
+def _gx_rows(
+    batches: Sequence[tuple[Mapping[str, ExpectationSpec], Mapping[str, ExpectationOutcome]]],
+) -> Iterator[UtilityCheck]:
+    """One report row per GX check over every batch (each batch's suite beside its outcomes):
+    passed if every batch passed; offending rows added up, other values the farthest seen."""
+    keys = list(dict.fromkeys(k for _, outcomes in batches for k in outcomes))
+    for key in keys:
+        pairs = [(suite[key], outcomes[key]) for suite, outcomes in batches if key in outcomes]
+        spec = pairs[0][0]
+        kind = key.split(":", 1)[0]
+        name = f"suite:{snake_name(spec.kind)}" if kind == "suite" else kind
+        observed, threshold = _observed(pairs)
+        passed = all(o.success for _, o in pairs)
+        yield UtilityCheck(name, spec.column, observed, threshold, passed, spec.kind)
+
+
+def _observed(
+    pairs: Sequence[tuple[ExpectationSpec, ExpectationOutcome]],
+) -> tuple[float, float]:
+    """A row's observed value and threshold: offending rows against 0 for row-level
+    expectations; a NULL share's distance from the noisy share against its allowance (the
+    farthest over batches, beside the tightest allowance); a numeric observed value against
+    the expectation's upper bound; else 0 (passed) or 1 (failed) against 0."""
+    counts = [o.unexpected_count for _, o in pairs if o.unexpected_count is not None]
+    if counts:
+        return float(sum(counts)), 0.0
+    seen = [(spec, float(o.observed)) for spec, o in pairs if isinstance(o.observed, float)]
+    if seen and all(NOISY_SHARE in spec.meta for spec, _ in seen):
+        distance = max(abs((1.0 - v) - float(spec.meta[NOISY_SHARE])) for spec, v in seen)
+        return distance, min(float(spec.meta[ALLOWANCE]) for spec, _ in seen)
+    bounds = [spec.kwargs.get("max_value") for spec, _ in seen]
+    if seen and all(isinstance(b, int | float) for b in bounds):
+        return max(v for _, v in seen), min(float(b) for b in bounds)  # type: ignore[arg-type]
+    return float(not all(o.success for _, o in pairs)), 0.0
+
+
+def _plain_rows(
+    codec: TableCodec, summary: SyntheticSummary, inputs: SuiteInputs, config: UtilityConfig
+) -> Iterator[UtilityCheck]:
+    """``codes`` and ``marginal_tvd`` per column, from the summary and the measurements."""
+    rows = summary.rows
     for col, counts in zip(codec.columns, summary.codes.columns, strict=True):
-        estimate = estimates.get(col.name)
+        yield UtilityCheck("codes", col.name, float(counts.outside), 0.0, counts.outside == 0)
+        estimate = inputs.estimates.get(col.name)
         if estimate is None:
             continue
         q = clipped_distribution(estimate.counts)
         p = counts.counts / max(float(counts.counts.sum()), 1.0)
-        tvd_cells[col.name] = half_abs_diff(p, q)
-        allowance = noise_allowance(estimate, total) + sampling_allowance(q, rows)
-        allowed[col.name] = config.max_tvd + config.allowance_scale * allowance
-    tvd = _tvd_validation(tvd_cells, allowed)
-    # Both suites in one call: one child process, one GX import (see expectations.child).
-    table_outcomes, *rest = validate([table] if tvd is None else [table, tvd])
-    tvd_outcomes = rest[0] if rest else {}
-
-    checks = _report_rows(
-        codec, summary, table_outcomes, tvd_outcomes, allowed, target, config.row_tolerance
-    )
-    checks_passed = all(c.passed for c in checks)
-    report = UtilityReport(
-        success=checks_passed,
-        rows=rows,
-        noisy_total=float(noisy_total),
-        checks=checks,
-        unmeasured_columns=tuple(n for n in names if n not in estimates),
-        measurements_private=all(m.private for m in measurements),
-        expectations=(*table_outcomes.values(), *tvd_outcomes.values()),
-    )
-    for c in report.failed():
-        logger.warning(
-            "utility check %s on %s failed: observed %.4g > threshold %.4g",
-            c.name,
-            c.column,
-            c.observed,
-            c.threshold,
-        )
-    return report
-
-
-def _aggregate_frame(summary: SyntheticSummary, codec: TableCodec) -> pd.DataFrame:
-    """One row per value class of each column (see the module docstring), padded by repeats.
-
-    Repeating a class changes no expectation's outcome. A column with no class at all (an
-    empty table) holds one valid placeholder, so it passes as the empty column would.
-    """
-    columns: dict[str, list[object]] = {_ROWS: [summary.rows]}
-    for col, values, codes in zip(
-        codec.columns, summary.values, summary.codes.columns, strict=True
-    ):
-        classes: list[object]
-        placeholder: object
-        if col.kind == "category":
-            classes = list(values.categories)
-            placeholder = col.categories[0]
-        else:
-            classes = [v for v in (values.lowest, values.highest) if v is not None]
-            placeholder = float(col.bounds[0])
-        if values.nulls:
-            classes.append(None)
-        columns[col.name] = classes or [placeholder]
-        extremes: list[object] = [c for c in (codes.lowest, codes.highest) if c is not None]
-        columns[f"{_CODE_PREFIX}{col.name}"] = extremes or [0]
-    length = max(len(v) for v in columns.values())
-    data: dict[str, pd.Series] = {}
-    for key, classes in columns.items():
-        padded = classes + [classes[-1]] * (length - len(classes))
-        data[key] = pd.Series(padded, dtype=object)
-    frame = pd.DataFrame(data)
-    for col in codec.columns:
-        if col.kind != "category":
-            frame[col.name] = frame[col.name].astype("Float64")
-        frame[f"{_CODE_PREFIX}{col.name}"] = frame[f"{_CODE_PREFIX}{col.name}"].astype("int64")
-    frame[_ROWS] = frame[_ROWS].astype("int64")
-    return frame
-
-
-def _table_checks(codec: TableCodec, total: float, tolerance: float) -> dict[str, ExpectationSpec]:
-    """Row-count, domain and code-range expectations for the combined frame."""
-    lo = math.ceil(total * (1.0 - tolerance) - 1e-9)
-    hi = math.floor(total * (1.0 + tolerance) + 1e-9)
-    if lo > hi:  # a band narrower than one row: accept the nearest whole number
-        lo = hi = round(total)
-    checks: dict[str, ExpectationSpec] = {
-        "row_count": ExpectationSpec.of(
-            "ExpectColumnValuesToBeBetween", column=_ROWS, min_value=max(lo, 0), max_value=hi
-        )
-    }
-    for col in codec.columns:
-        name = col.name
-        if col.kind == "category":
-            checks[f"domain:{name}"] = ExpectationSpec.of(
-                "ExpectColumnValuesToBeInSet", column=name, value_set=list(col.categories)
-            )
-        else:
-            low, high = col.bounds
-            checks[f"domain:{name}"] = ExpectationSpec.of(
-                "ExpectColumnValuesToBeBetween",
-                column=name,
-                min_value=float(low),
-                max_value=float(high),
-            )
-        if not col.has_missing:
-            checks[f"not_null:{name}"] = ExpectationSpec.of(
-                "ExpectColumnValuesToNotBeNull", column=name
-            )
-        checks[f"codes:{name}"] = ExpectationSpec.of(
-            "ExpectColumnValuesToBeBetween",
-            column=f"{_CODE_PREFIX}{name}",
-            min_value=0,
-            max_value=col.size - 1,
-        )
-    return checks
-
-
-def _tvd_validation(
-    cells: dict[str, npt.NDArray[np.float64]], allowed: dict[str, float]
-) -> Validation | None:
-    """Sum each column's ``|p - q| / 2`` cells with GX and compare with the allowed TVD
-    (None when no column was measured)."""
-    if not cells:
-        return None
-    longest = max(v.size for v in cells.values())
-    frame = pd.DataFrame(
-        {n: np.pad(v, (0, longest - v.size)) for n, v in cells.items()}, dtype=np.float64
-    )
-    checks: dict[str, ExpectationSpec] = {
-        f"marginal_tvd:{n}": ExpectationSpec.of(
-            "ExpectColumnSumToBeBetween", column=n, min_value=0.0, max_value=float(allowed[n])
-        )
-        for n in cells
-    }
-    return Validation("dprelease-utility-tvd", frame, checks, keep_observed=True)
-
-
-def _report_rows(
-    codec: TableCodec,
-    summary: SyntheticSummary,
-    table: dict[str, ExpectationOutcome],
-    tvd: dict[str, ExpectationOutcome],
-    allowed: dict[str, float],
-    total: float,
-    tolerance: float,
-) -> tuple[UtilityCheck, ...]:
-    """Fold the GX outcomes into report rows (offending rows or distance vs threshold)."""
-    rows = summary.rows
-    deviation = abs(rows - total) / total if total > 0 else float(rows > 0)
-    result = [UtilityCheck("row_count", None, deviation, tolerance, table["row_count"].success)]
-    for col, values, codes in zip(
-        codec.columns, summary.values, summary.codes.columns, strict=True
-    ):
-        offending = {
-            "domain": values.outside(col),
-            "not_null": values.nulls,
-            "codes": codes.outside,
-        }
-        for kind in ("domain", "not_null", "codes"):
-            outcome = table.get(f"{kind}:{col.name}")
-            if outcome is not None:
-                result.append(
-                    UtilityCheck(kind, col.name, float(offending[kind]), 0.0, outcome.success)
-                )
-        outcome = tvd.get(f"marginal_tvd:{col.name}")
-        if outcome is not None:
-            observed = float(outcome.observed) if isinstance(outcome.observed, float) else 1.0
-            result.append(
-                UtilityCheck("marginal_tvd", col.name, observed, allowed[col.name], outcome.success)
-            )
-    return tuple(result)
+        tvd = float(half_abs_diff(p, q).sum())
+        allowance = noise_allowance(estimate, inputs.noisy_total) + sampling_allowance(q, rows)
+        allowed = config.max_tvd + config.allowance_scale * allowance
+        yield UtilityCheck("marginal_tvd", col.name, tvd, allowed, tvd <= allowed)

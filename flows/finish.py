@@ -66,7 +66,7 @@ def sample_check_publish(
     with step("fitting and sampling"):
         table = synthesize_table(request, measurements)
     with step("checking utility"):
-        utility = check_utility_task(request, table, measurements)
+        utility = check_utility_task(request, table, measurements, run_id, home)
     require_utility(utility, run_id)
     with step("publishing"):
         published = publish_release(
@@ -137,6 +137,7 @@ def _report(
                 utility.success,
                 home,
                 refresh_of,
+                utility.data_docs,
             )
             report = written.path
             logger.info("release report written to %s", report)

@@ -4,8 +4,10 @@ Browsers refuse ``file://`` links on pages served over ``http://``, so the ``rel
 artifact links a report at an HTTP address instead. ``dprelease serve`` runs this server in
 a thread of its own process: stdlib ``http.server``, bound to 127.0.0.1, read-only (GET and
 HEAD), serving only the home's release reports (``reports/<name>_v<N>.html``, built from DP
-outputs only) and an index of them. Any other path, a traversal included, is a 404 without
-touching the file system beyond the reports directory.
+outputs only), an index of them, and the Great Expectations Data Docs the reports link
+(``reports/data-docs/<run_id>/...``: static pages GX rendered from synthetic rows and noisy
+measurements only). Any other path, a traversal included, is a 404 without touching the file
+system beyond those folders; operator-only input reports are never served.
 
 The address the artifacts link is ``$DPRELEASE_REPORTS_URL`` if set (e.g. a tunnel or proxy
 in front of the server), else the running server's own ``http://127.0.0.1:<port>``. A
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mimetypes
 import os
 import re
 import threading
@@ -31,6 +34,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from warehouse.paths import DATA_DOCS
 
 REPORTS_URL_ENV = "DPRELEASE_REPORTS_URL"
 REPORTS_PORT_ENV = "DPRELEASE_REPORTS_PORT"
@@ -46,6 +51,17 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
+# GX's Data Docs pages load Bootstrap, jQuery, Vega and fonts from public CDNs and run inline
+# scripts; nothing on them is private, so those are allowed there (and only there).
+DATA_DOCS_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' https:; "
+        "style-src 'self' 'unsafe-inline' https:; img-src 'self' data: https:; "
+        "font-src 'self' data: https:; connect-src 'self' https:"
+    ),
+}
+DATA_DOCS_SUFFIXES = {".html", ".css", ".js", ".png", ".gif", ".svg", ".ico", ".otf", ".ttf"}
 
 
 def report_files(reports: Path) -> list[Path]:
@@ -85,6 +101,28 @@ def report_for_path(reports: Path, url_path: str) -> Path | None:
     return candidate.resolve() if _inside(candidate, reports) else None
 
 
+def data_docs_file(reports: Path, url_path: str) -> Path | None:
+    """The Data Docs file a request path names (``/data-docs/<run_id>/<path>``), or None.
+
+    Only a regular file of a served kind (pages, styles, images, fonts) inside
+    ``reports/data-docs`` after resolving every link and ``..``; a folder means its
+    ``index.html``."""
+    path = unquote(urlsplit(url_path).path)
+    prefix = f"/{DATA_DOCS}/"
+    if not path.startswith(prefix) or "\x00" in path:
+        return None
+    root = (reports / DATA_DOCS).resolve()
+    try:
+        candidate = (root / path[len(prefix) :]).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if candidate.is_dir():
+        candidate = candidate / "index.html"
+    if root not in candidate.parents or not candidate.is_file():
+        return None
+    return candidate if candidate.suffix.lower() in DATA_DOCS_SUFFIXES else None
+
+
 def index_page(reports: Path) -> str:
     """A plain list of the reports served, newest version of each release first."""
     items = "".join(
@@ -98,7 +136,8 @@ def index_page(reports: Path) -> str:
 
 
 class ReportHandler(BaseHTTPRequestHandler):
-    """GET/HEAD of ``/`` (the index) and ``/<name>_v<N>.html``; everything else is refused."""
+    """GET/HEAD of ``/`` (the index), ``/<name>_v<N>.html`` and ``/data-docs/...``;
+    everything else is refused."""
 
     server_version = SERVER_NAME
     sys_version = ""
@@ -113,8 +152,15 @@ class ReportHandler(BaseHTTPRequestHandler):
         self._respond(head_only=True)
 
     def _respond(self, *, head_only: bool) -> None:
+        content_type, headers = "text/html; charset=utf-8", SECURITY_HEADERS
         if urlsplit(self.path).path == "/":
             body = index_page(self.reports).encode("utf-8")
+        elif (docs := data_docs_file(self.reports, self.path)) is not None:
+            body = docs.read_bytes()
+            content_type = mimetypes.guess_type(docs.name)[0] or "application/octet-stream"
+            if content_type.startswith("text/"):
+                content_type += "; charset=utf-8"
+            headers = DATA_DOCS_HEADERS
         else:
             report = report_for_path(self.reports, self.path)
             if report is None:
@@ -122,9 +168,9 @@ class ReportHandler(BaseHTTPRequestHandler):
                 return
             body = report.read_bytes()
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.send_header(HOME_HEADER, home_id(self.reports.parent))
         self.end_headers()

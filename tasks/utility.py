@@ -1,4 +1,4 @@
-"""Task: utility expectations on the synthetic table against the noisy measurements."""
+"""Task: utility checks of the synthetic table against the noisy measurements, with GX."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from dpcore.errors import DPReleaseError
 from dpcore.marginals import Measurement
 from expectations import UtilityConfig, UtilityReport, check_utility
+from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from tasks.synthesize import SyntheticTable
 
@@ -19,15 +20,22 @@ class UtilityCheckFailedError(DPReleaseError):
 
 
 def check_utility_fn(
-    request: ReleaseRequest, table: SyntheticTable, measurements: Sequence[Measurement]
+    request: ReleaseRequest,
+    table: SyntheticTable,
+    measurements: Sequence[Measurement],
+    run_id: str | None = None,
+    home: str | None = None,
 ) -> UtilityReport:
-    """Run the utility suite (synthetic rows vs noisy measurements, never source rows).
+    """Run the utility checks (synthetic rows vs noisy measurements, never source rows).
 
-    It reads the table's summary, built over exactly the rows that publishing writes.
+    Great Expectations validates the table's rows, streamed again batch by batch (the rows
+    publishing writes); with ``run_id`` its Data Docs go to the home's
+    ``reports/data-docs/<run_id>/``. The plain checks read the table's summary.
     """
     config = UtilityConfig(
         max_tvd=request.utility.max_tvd, row_tolerance=request.utility.row_tolerance
     )
+    docs = None if run_id is None else warehouse_paths(home).data_docs(run_id)
     return check_utility(
         table.summary,
         request.codec,
@@ -35,6 +43,9 @@ def check_utility_fn(
         table.synthetic.noisy_total,
         config,
         expected_rows=request.rows,
+        batches=table.frames(),
+        release=request.name,
+        docs_dir=None if docs is None else str(docs),
     )
 
 
@@ -42,15 +53,20 @@ def require_utility(report: UtilityReport, run_id: str) -> None:
     """Stop before publishing if any utility check failed."""
     if not report.success:
         failed = ", ".join(
-            f"{c.name}{'(' + c.column + ')' if c.column else ''}: {c.observed:.4g} > "
-            f"{c.threshold:.4g}"
+            f"{c.name}{'(' + c.column + ')' if c.column else ''}: {c.describe()}"
             for c in report.failed()
         )
+        docs = (
+            f" Great Expectations' Data Docs: {report.data_docs}/index.html."
+            if report.data_docs
+            else ""
+        )
         raise UtilityCheckFailedError(
-            f"the synthetic table failed its utility checks ({failed}); nothing was published. "
-            f"The charge stands and the measurements are kept: `dprelease run SPEC --resume "
-            f"{run_id}` re-samples from them at no privacy cost, or relax "
-            "expectations.utility in the spec."
+            f"the synthetic table failed its utility checks ({failed}); nothing was published."
+            f"{docs} The charge stands and the measurements are kept: `dprelease run SPEC "
+            f"--resume {run_id}` re-samples from them at no privacy cost, or relax "
+            "expectations.utility in the spec (or the steward's suite file, "
+            f"expectations/suites/{report.suite_file or 'default.json'})."
         )
 
 

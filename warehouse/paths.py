@@ -9,6 +9,9 @@ from pathlib import Path
 from dpcore.errors import DPReleaseError
 from warehouse.failures import storage_error
 
+DATA_DOCS = "data-docs"
+"""The folder of ``reports`` holding each run's Great Expectations Data Docs."""
+
 
 class HomeError(DPReleaseError):
     """The warehouse home cannot be used as a directory."""
@@ -60,3 +63,8 @@ class WarehousePaths:
         path = self.home / "reports"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def data_docs(self, run_id: str) -> Path:
+        """Great Expectations' Data Docs of a run's synthetic table (``index.html`` inside),
+        beside the release reports: built from synthetic rows and noisy measurements only."""
+        return self.reports / DATA_DOCS / run_id

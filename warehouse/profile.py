@@ -4,7 +4,7 @@ For each release column: NULLs, missing tokens, present values outside the publi
 present values of the wrong kind, decided by the encoder's own SQL tests
 (:func:`warehouse.source.token_test`, :func:`warehouse.source.in_domain_test`), so the counts
 describe exactly what the spec's rules will act on. One scan, no row leaves DuckDB; the
-result is plain counts for the operator-only input report (:mod:`expectations.input_suite`).
+result is plain counts for the operator-only input report (:mod:`expectations.input_checks`).
 """
 
 from __future__ import annotations

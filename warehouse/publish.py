@@ -143,8 +143,39 @@ class CatalogRow:
     cumulative_share: float | None
     guarantee: str
 
+    @classmethod
+    def of(
+        cls,
+        meta: ReleaseMetadata,
+        *,
+        version: int,
+        table_name: str,
+        rows: int,
+        columns: list[str],
+        created_at: datetime,
+    ) -> CatalogRow:
+        """The catalog row of a version: every column named like a field of ``meta`` is
+        copied by name; publishing adds the version, table, rows, columns and time. Only
+        ``utility`` (stored as JSON) and ``measurement_run`` (a measured version's own run)
+        are converted, so a field added to both classes needs no code here."""
+        copied = {name: getattr(meta, name) for name in CATALOG_COLUMNS if hasattr(meta, name)}
+        copied.update(
+            utility=json.dumps(meta.utility, sort_keys=True, default=str),
+            measurement_run=meta.source_run,
+        )
+        return cls(
+            **copied,
+            version=version,
+            table_name=table_name,
+            rows=rows,
+            columns=columns,
+            created_at=created_at,
+        )
+
 
 CATALOG_COLUMNS = column_names(CatalogRow)
+PUBLISHED_COLUMNS = frozenset({"version", "table_name", "rows", "columns", "created_at"})
+"""The catalog columns publishing fills in; every other one comes from ReleaseMetadata."""
 
 
 @dataclass(frozen=True)
@@ -370,34 +401,8 @@ def _write_version(
             f"COMMENT ON VIEW {quote(meta.name)} IS "
             f"{literal(f'Newest version of {meta.name} (now {table}). ' + meta.description)}"
         )
-        row = CatalogRow(
-            name=meta.name,
-            version=version,
-            table_name=table,
-            run_id=meta.run_id,
-            source=meta.source,
-            spec_hash=meta.spec_hash,
-            description=meta.description,
-            method=meta.method,
-            rows=rows,
-            columns=columns,
-            epsilon=meta.epsilon,
-            delta=meta.delta,
-            rho=meta.rho,
-            cumulative_epsilon=meta.cumulative_epsilon,
-            cumulative_delta=meta.cumulative_delta,
-            cap_epsilon=meta.cap_epsilon,
-            cap_delta=meta.cap_delta,
-            created_at=now,
-            utility_passed=meta.utility_passed,
-            utility=json.dumps(meta.utility, sort_keys=True, default=str),
-            kind=meta.kind,
-            measurement_run=meta.source_run,
-            cumulative_rho=meta.cumulative_rho,
-            unit=meta.unit,
-            cost_share=meta.cost_share,
-            cumulative_share=meta.cumulative_share,
-            guarantee=meta.guarantee,
+        row = CatalogRow.of(
+            meta, version=version, table_name=table, rows=rows, columns=columns, created_at=now
         )
         con.execute(insert_sql("catalog", CatalogRow), values_of(row))
         if marginals is not None:

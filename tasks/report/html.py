@@ -69,6 +69,17 @@ def _lead(inputs: ReportInputs) -> str:
     )
 
 
+def _data_docs(inputs: ReportInputs) -> str:
+    """A link to Great Expectations' Data Docs of the synthetic table, when they were built."""
+    if inputs.data_docs is None:
+        return ""
+    return (
+        f'<p id="data-docs">Great Expectations validated the synthetic table (the steward\'s '
+        f'suite and the spec\'s expectations): <a href="{escape(inputs.data_docs)}">its Data '
+        "Docs</a>, built from synthetic rows and noisy measurements only.</p>"
+    )
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The whole report page for ``inputs`` (all text escaped, no external resources)."""
     f = inputs.facts
@@ -152,7 +163,7 @@ def render_report(inputs: ReportInputs) -> str:
 <p class="note">Built only from differentially private outputs: the stored noisy
 measurements, the synthetic table, the budget ledger and the public spec. Reading it costs
 no privacy budget. Query the data with <code>SELECT * FROM release.{escape(f.name)}</code>.</p>
-<h2>What was released</h2>{summary}
+<h2>What was released</h2>{summary}{_data_docs(inputs)}
 <h2>Privacy budget of {escape(f.dataset)}</h2>{budget}{ledger}
 <h2>Noise per measured marginal</h2>
 <p class="note">Each noisy cell carries {noise_words}; the last column puts sigma beside an

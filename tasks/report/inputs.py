@@ -128,6 +128,9 @@ class ReportInputs:
     """Every column's 1-way comparison (the plots show only the largest TVDs)."""
     budget_sentence: str = ""
     """The dataset's budget in the one language every screen uses (dpcore.accounting)."""
+    data_docs: str | None = None
+    """The link (relative to the report) to Great Expectations' Data Docs of the synthetic
+    table, if they were built."""
 
 
 def _comparison(
@@ -223,6 +226,7 @@ def build_report_inputs(
     *,
     utility_passed: bool,
     refresh_of: str | None = None,
+    data_docs: str | None = None,
     max_one_way: int = MAX_ONE_WAY_PLOTS,
     max_two_way: int = MAX_TWO_WAY_PLOTS,
 ) -> ReportInputs:
@@ -259,4 +263,5 @@ def build_report_inputs(
         one_way_tvd=tuple((c.clique[0], c.tvd) for c in one),
         one_way_all=tuple(one),
         utility_passed=utility_passed,
+        data_docs=data_docs,
     )

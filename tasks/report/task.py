@@ -46,12 +46,16 @@ def write_release_report_fn(
     utility_passed: bool,
     home: str | None,
     refresh_of: str | None = None,
+    data_docs: str | None = None,
 ) -> WrittenReport:
     """Render the report from DP outputs (measurements, synthetic counts, ledger) and save it.
 
-    ``receipt`` is the charge that paid for the measurements; ``refresh_of`` marks a refresh.
+    ``receipt`` is the charge that paid for the measurements; ``refresh_of`` marks a refresh;
+    ``data_docs`` is the folder of Great Expectations' Data Docs of the synthetic table, which
+    the report links (relatively, so the link works from a file and over HTTP alike).
     """
     ledger = history(warehouse_paths(home).warehouse, request.dataset)
+    path = report_path(home, published)
     inputs = build_report_inputs(
         request,
         published,
@@ -61,12 +65,23 @@ def write_release_report_fn(
         ledger,
         utility_passed=utility_passed,
         refresh_of=refresh_of,
+        data_docs=_relative_link(path, data_docs),
     )
-    path = report_path(home, published)
     partial = path.with_suffix(".html.partial")
     partial.write_text(render_report(inputs), encoding="utf-8")
     partial.replace(path)
     return WrittenReport(path, headline(inputs))
+
+
+def _relative_link(report: Path, docs: str | None) -> str | None:
+    """The Data Docs index relative to the report's folder (None if absent or elsewhere)."""
+    if docs is None or not (Path(docs) / "index.html").is_file():
+        return None
+    try:
+        relative = (Path(docs) / "index.html").resolve().relative_to(report.parent.resolve())
+    except ValueError:
+        return None
+    return relative.as_posix()
 
 
 write_release_report = task(name="write release report", cache_policy=NO_CACHE)(

@@ -129,10 +129,14 @@ def test_the_child_exits_when_its_parent_is_gone(tmp_path: Path) -> None:
     assert not (tmp_path / "result.json").exists()
 
 
-def test_the_utility_report_is_the_same_from_the_child(in_child: None, scenario: Scenario) -> None:
-    from_child = _run(scenario)
+def test_the_utility_report_is_the_same_from_the_child(
+    in_child: None, scenario: Scenario, tmp_path: Path
+) -> None:
+    """The child validates the synthetic rows and renders the Data Docs itself."""
+    from_child = _run(scenario, docs_dir=str(tmp_path / "docs"))
+    assert (tmp_path / "docs" / "index.html").is_file()
     child.set_inline(True)
-    assert from_child == _run(scenario)
+    assert from_child == _run(scenario, docs_dir=str(tmp_path / "docs"))
 
 
 def test_validating_in_the_child_leaves_gx_out_of_this_process() -> None:

@@ -80,6 +80,8 @@ def test_every_readme_command_is_exercised(
     assert "commands use it and start no server" in by_command["dprelease server status"][0]
     report = (tmp_path / ".dprelease" / "reports" / "adult_v1.html").read_text()
     assert report.count('<img alt="1-way') >= 4 and 'alt="budget over time"' in report
+    docs = re.search(r'<a href="(data-docs/[^"]+/index.html)">', report)  # GX's, linked
+    assert docs and (tmp_path / ".dprelease" / "reports" / docs[1]).is_file()
     out, _ = by_command["dprelease run deployments/specs/adult.yaml --epsilon 0.5 --rows 10000"]
     assert "adult_v2: 10,000 rows" in out
     out, _ = by_command["dprelease refresh adult --rows 10000"]

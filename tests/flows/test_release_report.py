@@ -40,7 +40,14 @@ def test_report_holds_no_source_value_and_the_artifact_links_it(
     html = report.read_text()
     assert MARKER not in html
     assert html.count('<img alt="1-way') == 2 and 'alt="budget over time"' in html
-    assert list(home.reports.iterdir()) == [report]  # no operator-only report beside it
+    # Beside it only GX's Data Docs of the synthetic table (no operator-only report), linked
+    # from it and holding no source value either.
+    assert sorted(home.reports.iterdir()) == [home.reports / "data-docs", report]
+    docs = home.data_docs(outcome.run_id)
+    assert f'href="data-docs/{outcome.run_id}/index.html"' in html
+    pages = list(docs.rglob("*.html"))
+    assert len(pages) == 2  # the index and the validation result
+    assert not any(MARKER in p.read_text() for p in pages)
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (

@@ -42,6 +42,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "warehouse.duckdb").write_text("PRIVATE ROWS")
     (tmp_path / "outside_v1.html").write_text("PRIVATE ELSEWHERE")
     (reports / "link_v1.html").symlink_to(tmp_path / "outside_v1.html")
+    docs = reports / "data-docs" / "run-1"
+    (docs / "static" / "styles").mkdir(parents=True)
+    (docs / "index.html").write_text("<html>GX DATA DOCS</html>")
+    (docs / "static" / "styles" / "docs.css").write_text("body { color: #222 }")
+    (docs / "notes.json").write_text("{}")
+    (docs / "escape.html").symlink_to(tmp_path / "outside_v1.html")
+    (reports / "run-1_input.json").write_text("PRIVATE COUNTS")
     return root
 
 
@@ -80,9 +87,29 @@ def test_serves_a_report_read_only_on_loopback(served: str, home: Path) -> None:
         assert get(served, "/adult_v2.html", method)[0] == 501  # read-only
 
 
+def test_serves_the_data_docs_a_report_links(served: str) -> None:
+    status, headers, body = get(served, "/data-docs/run-1/index.html")
+    assert status == 200 and body == "<html>GX DATA DOCS</html>"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "https:" in headers["Content-Security-Policy"]  # GX's pages load CDN assets
+    assert get(served, "/data-docs/run-1/")[2] == body  # a folder is its index
+    status, headers, css = get(served, "/data-docs/run-1/static/styles/docs.css")
+    assert status == 200 and headers["Content-Type"] == "text/css; charset=utf-8"
+    assert css == "body { color: #222 }"
+    assert "default-src 'none'" in get(served, "/adult_v2.html")[1]["Content-Security-Policy"]
+
+
 @pytest.mark.parametrize(
     "path",
     [
+        "/data-docs/run-1/../../warehouse.duckdb",
+        "/data-docs/%2e%2e/%2e%2e/warehouse.duckdb",
+        "/data-docs/run-1/escape.html",  # a symlink out of the Data Docs
+        "/data-docs/run-1/notes.json",  # not a kind of file Data Docs are made of
+        "/data-docs/../run-1_input.json",
+        "/data-docs/run-2/index.html",
+        "/data-docs",
+        "/run-1_input.json",
         "/../warehouse.duckdb",
         "/%2e%2e/warehouse.duckdb",
         "/..%2fwarehouse.duckdb",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from datetime import UTC, datetime
@@ -167,8 +168,16 @@ def test_the_report_takes_only_dp_outputs() -> None:
         "ledger": "Sequence[HistoryRow]",
         "utility_passed": "bool",
         "refresh_of": "str | None",  # a run id (refreshes only)
+        "data_docs": "str | None",  # a link to GX's Data Docs of the synthetic table
         "max_one_way": "int",
         "max_two_way": "int",
     }
     params = inspect.signature(build_report_inputs).parameters
     assert {n: p.annotation for n, p in params.items()} == allowed
+
+
+def test_the_report_links_the_data_docs_when_they_were_built() -> None:
+    inputs = inputs_for("Census")
+    assert 'id="data-docs"' not in render_report(inputs)
+    linked = dataclasses.replace(inputs, data_docs="data-docs/run-1/index.html")
+    assert '<a href="data-docs/run-1/index.html">' in render_report(linked)

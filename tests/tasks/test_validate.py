@@ -1,5 +1,5 @@
-"""The validate task: input counts from SQL, equal to the GX frame path on the Adult source,
-stored in the run log for operators."""
+"""The validate task: input counts from SQL on the Adult source, stored in the run log for
+operators."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import duckdb
 
-from expectations import validate_input
 from flows.spec import load_spec
 from tasks.runlog import start_run_fn
 from tasks.validate import validate_source_fn
@@ -18,19 +17,20 @@ from warehouse.runs import get_run
 from warehouse.seed import seed_adult
 
 
-def test_sql_report_equals_the_frame_report_on_adult(tmp_path: Path) -> None:
+def test_the_input_report_of_adult_counts_its_missing_tokens(tmp_path: Path) -> None:
     home = WarehousePaths.from_env(tmp_path / "home")
     seed_adult(home.warehouse)
     request = load_spec(SPECS / "adult.yaml").to_request("adult.yaml")
     start_run_fn(request, "run", str(home.home))
     report = validate_source_fn(request, "run", str(home.home))
 
-    names = ", ".join(f'"{c.name}"' for c in request.codec.columns)
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        frame = con.execute(f"SELECT {names} FROM raw.adult").df()
-    assert report == validate_input(frame, request.codec)
-    assert report.rows == len(frame) > 30_000
-    assert report.column("workclass").missing_tokens > 0  # Adult's "?" values
+        ((rows, tokens),) = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE workclass = '?') FROM raw.adult"
+        ).fetchall()
+    assert report.rows == rows > 30_000
+    assert report.column("workclass").missing_tokens == tokens > 0  # Adult's "?" values
+    assert {c.check for c in report.checks} == {"exists", "not_null", "type", "domain"}
 
     record = get_run(home.warehouse, "run")
     assert record is not None and record.status == "validated"

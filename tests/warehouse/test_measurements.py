@@ -288,7 +288,7 @@ def test_a_runs_spend_is_recomputed_from_its_stored_parameters(source: Path, k: 
 
 
 CHARGE_OTHER = """
-import sys
+import json, sys, time
 from decimal import Decimal
 from pathlib import Path
 from dpcore.accounting import PrivacyCap, PrivacyCost
@@ -304,9 +304,12 @@ class Cap(PrivacyCap):
     def ledger_rho(self):
         return Decimal("1")
 
+begin = time.monotonic()
 charge(Path(sys.argv[1]), dataset="raw.other", run_id="other-run", release="other",
        spec_hash="h", cost=Fixed(0.5, 1e-6), cap=Cap(10.0, 1e-6))
+print(json.dumps({"seconds": time.monotonic() - begin, "ended": time.time()}))
 """
+# The charge above, timed (not its imports): how long another dataset's charge waited.
 
 
 def test_a_long_draw_holds_no_write_transaction(source: Path) -> None:

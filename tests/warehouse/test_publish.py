@@ -423,3 +423,20 @@ def test_an_older_catalog_gains_the_provenance_columns(paths: WarehousePaths) ->
         "SELECT version, run_id, kind, measurement_run FROM catalog ORDER BY version",
     )
     assert rows == [(1, "run-old", "measured", "run-old"), (2, "run-new", "measured", "run-new")]
+
+
+def test_the_catalog_row_is_the_release_metadata_plus_what_publishing_adds() -> None:
+    """One description of a version: each catalog column is a ReleaseMetadata field (copied
+    by name) or one publishing fills in; only the column comments stay out of the catalog."""
+    from dataclasses import fields
+    from datetime import UTC, datetime
+
+    from warehouse.publish import CATALOG_COLUMNS, PUBLISHED_COLUMNS, CatalogRow
+
+    given = {f.name for f in fields(ReleaseMetadata)}
+    assert set(CATALOG_COLUMNS) == (given - {"column_comments"}) | PUBLISHED_COLUMNS
+    m = meta("r1", kind="refresh", measurement_run="r0", epsilon=0.0, delta=0.0, rho=0.0)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    row = CatalogRow.of(m, version=3, table_name="adult_v3", rows=9, columns=["a"], created_at=now)
+    assert (row.name, row.version, row.rows, row.created_at) == ("adult", 3, 9, now)
+    assert row.measurement_run == "r0" and json.loads(row.utility) == m.utility

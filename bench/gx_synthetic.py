@@ -1,0 +1,149 @@
+"""Time and peak memory of a release's utility step, where Great Expectations validates the
+synthetic table, side by side for two checkouts.
+
+Run ``.venv/bin/python bench/gx_synthetic.py [--before /work/main] [--rows N ...]
+[--repetitions 3]``. Each measurement is a fresh process (this script with ``--one``) run
+from one checkout: it seeds a temporary home with the bundled Adult data, measures the Adult
+spec's marginals with the ``independent`` method and seeded (not private) noise, fits and
+samples ``N`` synthetic rows (default: the noisy total, ~48,800), then times
+``tasks.utility.check_utility_fn`` with Great Expectations in its child process, as a run
+does, and reads the child's peak RSS (``RUSAGE_CHILDREN``). Checkouts alternate, so both see
+the same machine load. Results are merged into ``bench/results/gx_synthetic.json`` (one
+entry per checkout and rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parents[1]
+RESULTS = HERE / "bench" / "results" / "gx_synthetic.json"
+
+
+def one(rows: int | None) -> dict[str, Any]:
+    """One utility step on a fresh Adult table (in the checkout on ``sys.path``)."""
+    import duckdb
+    import yaml
+
+    from dpcore.noise import seeded_source
+    from expectations import child
+    from flows.spec import load_spec
+    from tasks.synthesize import synthesize_fn
+    from tasks.utility import check_utility_fn
+    from warehouse.paths import WarehousePaths
+    from warehouse.seed import seed_adult
+    from warehouse.source import DuckDBOracle
+
+    tmp = Path(tempfile.mkdtemp(prefix="gx-bench-"))
+    paths = WarehousePaths.from_env(tmp / "home")
+    seed_adult(paths.warehouse)
+    data = yaml.safe_load((Path.cwd() / "deployments" / "specs" / "adult.yaml").read_text())
+    data.pop("constraints", None)
+    data["synthesizer"] = {"method": "independent", "rows": rows if rows else "noisy"}
+    spec = tmp / "adult.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    request = load_spec(spec).to_request(str(spec))
+    synthesizer = request.synthesizer()
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        oracle = DuckDBOracle(con, request.source_table, request.codec)
+        measurements = synthesizer.measure(
+            request.codec.domain, request.measure_rho, oracle, seeded_source(1)
+        )
+    table = synthesize_fn(request, measurements)
+    child.set_inline(False)
+    kwargs: dict[str, Any] = {}
+    if "run_id" in inspect.signature(check_utility_fn).parameters:
+        kwargs = {"run_id": "bench-run", "home": str(paths.home)}
+    started = time.perf_counter()
+    report = check_utility_fn(request, table, measurements, **kwargs)
+    seconds = time.perf_counter() - started
+    docs = paths.reports / "data-docs" / "bench-run" / "index.html"
+    return {
+        "rows": table.rows,
+        "seconds": seconds,
+        "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "passed": report.success,
+        "checks": len(report.checks),
+        "data_docs": docs.is_file(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", default="/work/main", help="the checkout to compare with")
+    parser.add_argument("--rows", type=float, nargs="*", default=[0])
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(int(args.rows[0]) or None)))
+        return
+    trees = {"before": Path(args.before).resolve(), "after": HERE}
+    results: dict[str, list[dict[str, Any]]] = {}
+    for rows in args.rows:
+        for _ in range(args.repetitions):
+            for label, tree in trees.items():
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        str(HERE / "bench" / "gx_synthetic.py"),
+                        "--one",
+                        "--rows",
+                        str(int(rows)),
+                    ],
+                    cwd=tree,
+                    env={**_env(), "PYTHONPATH": str(tree)},
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                results.setdefault(f"{label}:{int(rows)}", []).append(result)
+    print(f"{'checkout':<8} {'rows':>9} {'utility step s (median)':>24} {'GX child peak MB':>17}")
+    summary = {}
+    for key, runs in results.items():
+        label, _ = key.split(":")
+        seconds = statistics.median(r["seconds"] for r in runs)
+        peak = statistics.median(r["child_peak_mb"] for r in runs)
+        summary[key] = {"median_seconds": seconds, "median_child_peak_mb": peak, "runs": runs}
+        print(f"{label:<8} {runs[0]['rows']:>9,} {seconds:>24.2f} {peak:>17.1f}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    entry = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.platform(),
+        "load_average": list(_load()),
+    }
+    merged = previous.get("results", {})
+    merged.update({key: {**entry, **value} for key, value in summary.items()})
+    RESULTS.write_text(json.dumps({"results": merged}, indent=2))
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def _load() -> tuple[float, ...]:
+    import os
+
+    return os.getloadavg()
+
+
+if __name__ == "__main__":
+    main()
