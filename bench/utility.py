@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> None:
                     record = run_one(table, method, epsilon, {**options_for(synth), **extra})
                     record["run"] = run
                     records.append(record)
+                    write_results(Path(args.out), records, [])  # partial results survive a stop
                     print(
                         f"{name:<9} eps={epsilon:<4} {method:<14} run {run}: "
                         f"1way {record['1way']:.4f} 2way {record['2way']:.4f} "
@@ -419,7 +420,12 @@ def main(argv: list[str] | None = None) -> None:
                         flush=True,
                     )
     summary = print_summary(records)
-    out = Path(args.out)
+    write_results(Path(args.out), records, summary)
+    print(f"\nwrote {args.out}")
+
+
+def write_results(out: Path, records: list[dict[str, Any]], summary: list[dict[str, Any]]) -> None:
+    """The JSON results: the protocol, the summary rows and every run."""
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "protocol": __doc__,
@@ -429,7 +435,6 @@ def main(argv: list[str] | None = None) -> None:
         "runs": records,
     }
     out.write_text(json.dumps(payload, indent=2))
-    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":
