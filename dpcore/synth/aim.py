@@ -114,19 +114,31 @@ class AIMSynthesizer:
         """``rounds`` if set, else ``T = 8 d`` capped so that a round's initial noise
         ``sigma = sqrt(T / (2 alpha rho))`` (``rho`` here: the budget left after the 1-way
         tables) is at most ``round_noise_cap`` times the estimated row count ``total`` (public:
-        from the noisy 1-way tables), and at least one round.
+        from the noisy 1-way tables); but at least ``d - 1`` rounds (enough to connect every
+        column, as MST's spanning tree does) where that keeps the noise within twice the cap,
+        and at least one round.
 
         At small budgets many rounds at a noise of several percent of a marginal's cells each
         give a model built from many imprecise measurements; fewer, more precise rounds keep
         the strong relationships (annealing still halves the noise when a measurement barely
         moves the model). On Adult the cap binds at epsilon 0.3 (about ``3 d`` rounds), not at
-        epsilon >= 1.
+        epsilon >= 1. On a smaller table it can bind hard: on the 17,818 training rows of
+        ``bench/utility.py``'s CPS table at epsilon 0.3 it left 8 rounds for 12 columns, and
+        the floor's 11 rounds lowered the 2-way TVD (median of 3 runs 0.056 against 0.060).
+        Every quantity here is public, so the count costs nothing.
         """
         if self.rounds is not None:
             return self.rounds
         cheapest = self.calculus.measurement_cost(self.round_noise_cap * max(total, 1.0))
         limit = self.measure_share * rho / cheapest
-        return max(1, min(8 * len(domain), math.floor(limit)))
+        # Twice the noise is a quarter (pure DP: half) of the cost per round.
+        widest = (
+            self.measure_share
+            * rho
+            / self.calculus.measurement_cost(2.0 * self.round_noise_cap * max(total, 1.0))
+        )
+        connected = min(len(domain) - 1, math.floor(widest))
+        return max(1, connected, min(8 * len(domain), math.floor(limit)))
 
     def group_count(self, sigma: float, total: float) -> int:
         """Groups ``k`` per grouped column: ``coarse_groups``, capped so that a group holds
