@@ -119,16 +119,19 @@ def test_aim_rounds_shrink_with_the_budget() -> None:
     synth = AIMSynthesizer()
     assert synth.default_rounds(domain, 1.0, 10_000) == 8 * len(domain)
     # Initial round noise capped at round_noise_cap * total: T <= 2 alpha rho (cap total)^2.
-    small = synth.default_rounds(domain, 1e-3, 10_000)
-    assert small == math.floor(2 * synth.measure_share * 1e-3 * (synth.round_noise_cap * 1e4) ** 2)
-    assert 1 <= small < 8 * len(domain)
+    small = synth.default_rounds(domain, 1e-2, 10_000)
+    assert small == math.floor(2 * synth.measure_share * 1e-2 * (synth.round_noise_cap * 1e4) ** 2)
+    assert len(domain) - 1 <= small < 8 * len(domain)
+    # At least d - 1 rounds (connecting every column) while the noise stays within 2x the cap.
+    assert synth.default_rounds(domain, 1e-3, 10_000) == len(domain) - 1
+    assert synth.default_rounds(domain, 2e-4, 10_000) == 2  # 4x the cap's 0.58 rounds
     assert synth.default_rounds(domain, 1e-9, 10) == 1
     assert AIMSynthesizer(rounds=5).default_rounds(domain, 1e-9, 10) == 5
 
 
 def test_aim_spends_exactly_rho_with_a_single_round() -> None:
     domain, codes = _data()
-    rho = 0.002  # the cap leaves one round: the 1-way tables, then one final selection
+    rho = 0.001  # the cap leaves one round: the 1-way tables, then one final selection
     synth = AIMSynthesizer()
     measurements = synth.measure(domain, rho, ArrayOracle(domain, codes), seeded_source(5))
     d = len(domain)
