@@ -136,12 +136,22 @@ class GraphicalModel:
     potentials: Mapping[Clique, FloatArray] = field(repr=False)
     beliefs: tuple[FloatArray, ...] = field(repr=False)
     total: float
+    _tables: dict[Clique, FloatArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def marginal(self, clique: Clique) -> FloatArray:
-        """Probability table over ``clique`` in the given column order, flattened (C order)."""
+        """Probability table over ``clique`` in the given column order, flattened (C order).
+
+        Tables are remembered per canonical clique (AIM asks for each candidate's marginal
+        once per variant); callers must not write into the returned array."""
         clique = tuple(clique)
         canon = self.domain.canonical(clique)
-        table = clique_marginal(self.tree, self.beliefs, canon)
+        table = self._tables.get(canon)
+        if table is None:
+            table = clique_marginal(self.tree, self.beliefs, canon).view()
+            table.flags.writeable = False
+            self._tables[canon] = table
         if canon != clique:
             table = np.transpose(table, [canon.index(n) for n in clique])
         return np.ascontiguousarray(table).reshape(-1)
