@@ -22,6 +22,12 @@ Usage::
     .venv/bin/python bench/scale.py --sizes 1e6      # one size
     .venv/bin/python bench/scale.py --with-1e8       # adds 10**8 (about 2 GB of disk)
     .venv/bin/python bench/scale.py --method mst --merge   # MST's rounds instead of AIM's
+    .venv/bin/python bench/scale.py --sizes 1e7 --baseline main   # beside main's code
+
+"table written once" is the time this code spends writing the synthetic table into its spool
+(:mod:`warehouse.spool`) while summarising it; publish / written once is the publish step's
+time over it. With ``--baseline REF`` each size also runs from a detached git worktree of
+``REF`` (its own ``bench/scale.py`` child, same interpreter), one after the other.
 
 DuckDB runs under ``$DPRELEASE_DUCKDB_MEMORY`` (default 1GB). Writes ``bench/results/scale.json``.
 """
@@ -46,6 +52,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.baseline import checkout  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "scale.json"
 MARK = "SCALE-RESULT "
@@ -194,6 +202,27 @@ def child(rows: int, home: Path, time_budget: float, method: str) -> dict[str, A
         counting.append(time.perf_counter() - start)
 
     DuckDBOracle._count = timed  # type: ignore[method-assign]
+    writing: list[float] = []
+    try:  # the spool is the table written once (absent from code before it existed)
+        from warehouse.spool import SpoolWriter
+    except ImportError:
+        SpoolWriter = None  # type: ignore[assignment,misc]
+    if SpoolWriter is not None:
+        write, finish = SpoolWriter.write, SpoolWriter.finish
+
+        def timed_write(self: Any, frame: Any) -> None:
+            start = time.perf_counter()
+            write(self, frame)
+            writing.append(time.perf_counter() - start)
+
+        def timed_finish(self: Any) -> Any:
+            start = time.perf_counter()
+            done = finish(self)
+            writing.append(time.perf_counter() - start)
+            return done
+
+        SpoolWriter.write = timed_write  # type: ignore[method-assign]
+        SpoolWriter.finish = timed_finish  # type: ignore[method-assign]
 
     paths = WarehousePaths.from_env(home)
     start = time.perf_counter()
@@ -233,7 +262,12 @@ def child(rows: int, home: Path, time_budget: float, method: str) -> dict[str, A
     by_stage = {s["stage"]: s for s in recorder.stages}
     validate_s = by_stage["loading and validating source"]["seconds"]
     measure_s = by_stage["measuring marginals"]["seconds"]
+    publish_s = by_stage["publishing"]["seconds"]
+    write_once_s = sum(writing) if writing else None
     return {
+        "code": str(ROOT),
+        "write_once_seconds": write_once_s,
+        "publish_ratio": None if not write_once_s else publish_s / write_once_s,
         "rows": rows,
         "method": method,
         "generate_seconds": generate_s,
@@ -256,14 +290,21 @@ def child(rows: int, home: Path, time_budget: float, method: str) -> dict[str, A
 
 
 def run_size(
-    rows: int, workdir: Path, time_budget: float, keep: bool, method: str
+    rows: int,
+    workdir: Path,
+    time_budget: float,
+    keep: bool,
+    method: str,
+    code: Path = ROOT,
 ) -> dict[str, Any]:
-    """One size in a fresh process (so peaks do not carry over); returns its result."""
-    home = workdir / f"rows-{rows}"
+    """One size in a fresh process (so peaks do not carry over) running the bench and code of
+    ``code`` (this checkout, or a baseline worktree); returns its result."""
+    home = workdir / f"rows-{rows}-{code.name}"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     env = {**os.environ, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    command = [sys.executable, __file__, "--child", str(rows), "--home", str(home)]
+    script = code / "bench" / "scale.py"
+    command = [sys.executable, str(script), "--child", str(rows), "--home", str(home)]
     command += ["--time-budget", str(time_budget), "--method", method]
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -298,6 +339,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"  {'  of which counting (scans)':<32} {r['count_seconds']:>8.2f} "
             f"{'':>8} ({r['count_scans']} scan(s))"
         )
+        if r.get("write_once_seconds"):
+            print(
+                f"  {'  table written once (spool)':<32} {r['write_once_seconds']:>8.2f} "
+                f"{'':>8} publish / written once = {r['publish_ratio']:.2f}"
+            )
         print(
             f"  release {r['release_seconds_after_startup']:.1f} s, peak "
             f"{r['release_peak_mb']:.0f} MB; (validate + measure) / floor = {r['ratio']:.2f}; "
@@ -318,6 +364,11 @@ def main() -> None:
     parser.add_argument(
         "--merge", action="store_true", help="keep the other sizes' results already in --out"
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="also run each size with the code of this git ref (e.g. main), side by side",
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--home", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -334,9 +385,16 @@ def main() -> None:
     free = shutil.disk_usage(workdir).free / 2**30
     print(f"work directory {workdir} ({free:.0f} GiB free); sizes {sizes}")
     results = []
+    codes = [ROOT]
+    if args.baseline:
+        codes.append(checkout(args.baseline, workdir))
     for rows in sizes:
-        results.append(run_size(rows, workdir, args.time_budget, args.keep, args.method))
-        print_table(results[-1:])
+        for code in codes:
+            result = run_size(rows, workdir, args.time_budget, args.keep, args.method, code)
+            result["code"] = "this" if code == ROOT else f"baseline {args.baseline}"
+            results.append(result)
+            print(f"\n[{result['code']}]", end="")
+            print_table(results[-1:])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and out.exists():
@@ -353,6 +411,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
         },
         "time_budget_s": args.time_budget,
+        "baseline": args.baseline,
         "free_disk_gib": free,
         "results": results,
     }

@@ -64,7 +64,7 @@ def sample_check_publish(
     """Fit, sample, check and publish from ``measurements``, paid for by ``receipt``."""
     logger = get_run_logger()
     with step("fitting and sampling"):
-        table = synthesize_table(request, measurements)
+        table = synthesize_table(request, measurements, home, spool=True)
     with step("checking utility"):
         utility = check_utility_task(request, table, measurements, run_id, home)
     require_utility(utility, run_id)

@@ -1,4 +1,5 @@
-"""Task: publish the synthetic table with its catalog row, atomically, streamed in chunks."""
+"""Task: publish the synthetic table with its catalog row, atomically: copied from the spool
+written while it was checked, or streamed in chunks (:mod:`tasks.synthesize`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from warehouse.faults import crash_point
 from warehouse.ledger import Charge, budget_state
 from warehouse.publish import PublishedRelease, ReleaseMetadata, publish
 from warehouse.runs import set_status
+from warehouse.spool import discard
 from warehouse.vocabulary import ReleaseKind, RunStatus
 
 
@@ -86,9 +88,10 @@ def publish_fn(
         guarantee="pure" if request.cost.pure else "zcdp",
     )
     marginals = marginal_rows(table, measurements, refresh_of or run_id) if measurements else None
-    published = publish(
-        paths, table.frames(), meta, private=table.synthetic.private, marginals=marginals
-    )
+    rows = table.frames() if table.spool is None else table.spool
+    published = publish(paths, rows, meta, private=table.synthetic.private, marginals=marginals)
+    if table.spool is not None:
+        discard(table.spool)
     crash_point("after-rename")
     set_status(paths.warehouse, run_id, RunStatus.PUBLISHED, version=published.version)
     return published

@@ -3,11 +3,18 @@
 The table is never held whole. The task fits the model, draws a fresh 128-bit seed (from
 ``secrets``, never logged or stored) and streams the table once, chunk by chunk, to build its
 :class:`~expectations.SyntheticSummary` (rows, code counts, clique counts, decoded-value
-summaries), which the utility checks and the report use. Publishing streams the table again
-from the same model and seed: sampling and decoding are deterministic given the seed, so the
-published rows are exactly the summarised rows, and :meth:`SyntheticTable.frames` re-checks
-this (a mismatch raises before the last chunk is handed over, so nothing is published).
-The price is sampling twice; the gain is bounded memory with no scratch files to clean up.
+summaries), which the utility checks and the report use.
+
+With ``spool=True`` (what the release flow does) the same pass writes each decoded chunk to a
+private scratch table (:mod:`warehouse.spool`), and publishing copies that table into the
+release inside DuckDB: the table is sampled and decoded once. The spool carries a checksum
+taken as it was written, which the publish verifies before its rename, so the published rows
+are exactly the summarised ones.
+
+Without a spool, publishing streams the table again from the same model and seed: sampling
+and decoding are deterministic given the seed, so the published rows are exactly the
+summarised rows, and :meth:`SyntheticTable.frames` re-checks this (a mismatch raises before
+the last chunk is handed over, so nothing is published). That path samples twice.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from dpcore.synth.release import SyntheticCodes, synthesize
 from dpcore.synth.sampling import DEFAULT_CHUNK_ROWS
 from dpcore.synth.tally import CodeTally
 from expectations import ColumnValues, SyntheticSummary, summarise
+from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
+from warehouse.spool import SpooledTable, SpoolWriter
 
 NUMERIC_DTYPES = {"integer": "Int64", "float": "Float64"}
 # Rows sampled, decoded and published at a time: bounds memory (~0.3 GB per 10^6 rows of
@@ -46,14 +55,16 @@ class ResampleMismatchError(DPReleaseError):
 class SyntheticTable:
     """The synthetic table as a reproducible stream of decoded chunks, with its summary.
 
-    ``summary`` describes exactly the rows :meth:`frames` yields; ``cliques`` are the measured
-    (full-resolution) cliques whose synthetic counts it holds, for the report.
+    ``summary`` describes exactly the rows :meth:`frames` yields (and ``spool`` holds, if
+    the rows were spooled); ``cliques`` are the measured (full-resolution) cliques whose
+    synthetic counts it holds, for the report.
     """
 
     codec: TableCodec = field(repr=False)
     synthetic: SyntheticCodes = field(repr=False)
     summary: SyntheticSummary = field(repr=False)
     cliques: tuple[Clique, ...] = ()
+    spool: SpooledTable | None = field(default=None, repr=False)
 
     @property
     def rows(self) -> int:
@@ -118,10 +129,16 @@ def tallied_cliques(codec: TableCodec, measurements: Sequence[Measurement]) -> t
     return tuple(sorted(cliques))
 
 
-def synthesize_fn(request: ReleaseRequest, measurements: Sequence[Measurement]) -> SyntheticTable:
+def synthesize_fn(
+    request: ReleaseRequest,
+    measurements: Sequence[Measurement],
+    home: str | None = None,
+    spool: bool = False,
+) -> SyntheticTable:
     """Post-processing of DP measurements only; the sampler's seed is fresh and unrecorded.
 
-    Streams the table once, :data:`CHUNK_ROWS` rows at a time, to summarise it.
+    Streams the table once, :data:`CHUNK_ROWS` rows at a time, to summarise it; with
+    ``spool`` also writes it to a spool under the warehouse ``home`` for the publish.
     """
     synthesizer = request.synthesizer()
     synthetic = synthesize(
@@ -138,9 +155,16 @@ def synthesize_fn(request: ReleaseRequest, measurements: Sequence[Measurement]) 
         CodeTally.empty(request.codec.domain, cliques),
         tuple(_empty_values(request.codec)),
     )
-    for _, part in _decoded(request.codec, synthetic, cliques):
-        summary = summary.plus(part)
-    return SyntheticTable(request.codec, synthetic, summary, cliques)
+    if not spool:
+        for _, part in _decoded(request.codec, synthetic, cliques):
+            summary = summary.plus(part)
+        return SyntheticTable(request.codec, synthetic, summary, cliques)
+    with SpoolWriter(warehouse_paths(home)) as writer:
+        for frame, part in _decoded(request.codec, synthetic, cliques):
+            summary = summary.plus(part)
+            writer.write(frame)
+        spooled = writer.finish()
+    return SyntheticTable(request.codec, synthetic, summary, cliques, spooled)
 
 
 def _empty_values(codec: TableCodec) -> Iterator[ColumnValues]:

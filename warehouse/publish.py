@@ -50,6 +50,7 @@ from warehouse.release_file import (
     wait_until_free,
 )
 from warehouse.rows import column_names, insert_sql, values_of
+from warehouse.spool import SpooledTable, checksum, insert_frame
 from warehouse.store import privacy_store
 from warehouse.vocabulary import ReleaseKind
 
@@ -219,9 +220,6 @@ class ReleaseMetadata:
         return self.measurement_run or self.run_id
 
 
-_CHUNK_VIEW = "dprelease_synthetic_chunk"
-
-
 @dataclass(frozen=True)
 class PublishedRelease:
     """A version as it stands in the catalog."""
@@ -252,14 +250,15 @@ def _existing(con: duckdb.DuckDBPyConnection, run_id: str) -> PublishedRelease |
 
 def publish(
     paths: WarehousePaths,
-    frame: pd.DataFrame | Iterable[pd.DataFrame],
+    frame: pd.DataFrame | Iterable[pd.DataFrame] | SpooledTable,
     meta: ReleaseMetadata,
     *,
     private: bool,
     memory_limit: str | None = None,
     marginals: pd.DataFrame | None = None,
 ) -> PublishedRelease:
-    """Publish ``frame`` (synthetic rows only, or a stream of chunks with the same columns) as
+    """Publish ``frame`` (synthetic rows only: a frame, a stream of chunks with the same
+    columns, or a spool written while the table was checked, :mod:`warehouse.spool`) as
     the next version of ``meta.name``, with DuckDB held to ``memory_limit`` (default: the
     cap every connection gets, ``$DPRELEASE_DUCKDB_MEMORY``, see ``warehouse.connection``).
 
@@ -270,7 +269,9 @@ def publish(
     """
     import pandas as pd
 
-    chunks = [frame] if isinstance(frame, pd.DataFrame) else frame
+    chunks: Iterable[pd.DataFrame] | SpooledTable = (
+        [frame] if isinstance(frame, pd.DataFrame) else frame
+    )
     if not private:
         raise NotPrivateError(
             "this synthetic table was made with a seeded test generator and is not private; "
@@ -318,40 +319,23 @@ def publish(
 
 
 def _write_rows(
-    con: duckdb.DuckDBPyConnection, table: str, chunks: Iterable[pd.DataFrame]
+    con: duckdb.DuckDBPyConnection, table: str, chunks: Iterable[pd.DataFrame] | SpooledTable
 ) -> tuple[int, list[str]]:
     """Create ``table`` in the private staging copy from the chunks, committing each chunk on
-    its own (bounded memory); returns (rows, column names).
+    its own (bounded memory), or copy it from a spool; returns (rows, column names).
 
     Categorical columns are stored as VARCHAR. The ``while-publishing`` crash point fires
-    after the first chunk (between chunks, when there are several).
+    after the first chunk (between chunks, when there are several) or after the copy.
     """
-    import pandas as pd
-
+    if isinstance(chunks, SpooledTable):
+        return _copy_spool(con, table, chunks)
     rows = 0
     columns: list[str] | None = None
     for frame in chunks:
         names = [str(c) for c in frame.columns]
         if columns is not None and names != columns:
             raise PublishError(f"a chunk has columns {names}, the first one had {columns}")
-        select = ", ".join(
-            f"CAST({quote(n)} AS VARCHAR) AS {quote(n)}"
-            if isinstance(frame[n].dtype, pd.CategoricalDtype)
-            else quote(n)
-            for n in names
-        )
-        con.register(_CHUNK_VIEW, frame)
-        try:
-            verb = (
-                f"CREATE TABLE {quote(table)} AS"
-                if columns is None
-                else f"INSERT INTO {quote(table)}"
-            )
-            con.begin()
-            con.execute(f"{verb} SELECT {select} FROM {_CHUNK_VIEW}")
-            con.commit()
-        finally:
-            con.unregister(_CHUNK_VIEW)
+        insert_frame(con, table, frame, create=columns is None)
         rows += len(frame)
         if columns is None:
             columns = names
@@ -361,9 +345,39 @@ def _write_rows(
     return rows, columns
 
 
+def _copy_spool(
+    con: duckdb.DuckDBPyConnection, table: str, spooled: SpooledTable
+) -> tuple[int, list[str]]:
+    """Copy a spool's table into ``table`` inside DuckDB, then check that the copy has the
+    rows and checksum the spool had when it was written and summarised (else nothing is
+    published: see :mod:`warehouse.spool`)."""
+    if not spooled.path.exists():
+        raise PublishError(
+            f"the synthetic table's spool {spooled.path.name} is gone; nothing was published. "
+            "Resume the run to sample and check it again."
+        )
+    con.execute(f"ATTACH {literal(str(spooled.path))} AS dprelease_spool (READ_ONLY)")
+    try:
+        con.begin()
+        con.execute(
+            f"CREATE TABLE {quote(table)} AS SELECT * FROM dprelease_spool.{quote(spooled.table)}"
+        )
+        con.commit()
+    finally:
+        con.execute("DETACH dprelease_spool")
+    crash_point("while-publishing")
+    if checksum(con, quote(table)) != (spooled.rows, spooled.checksum):
+        raise PublishError(
+            "the spooled synthetic table differs from the one that was checked; nothing was "
+            "published. Resume the run to sample and check it again."
+        )
+    names = [str(r[0]) for r in con.execute(f"DESCRIBE {quote(table)}").fetchall()]
+    return spooled.rows, names
+
+
 def _write_version(
     con: duckdb.DuckDBPyConnection,
-    chunks: Iterable[pd.DataFrame],
+    chunks: Iterable[pd.DataFrame] | SpooledTable,
     meta: ReleaseMetadata,
     marginals: pd.DataFrame | None = None,
 ) -> PublishedRelease:

@@ -90,8 +90,9 @@ class AIMSynthesizer:
     ``coarse_noise_ratio``: see :meth:`group_count`; ``coarse_levels``: 1 (grouped
     candidates at ``k`` groups) or 2 (also at ``k // 2``, see :func:`group_levels`);
     ``round_iterations`` / ``fit_iterations``: junction-tree calibrations per refit between
-    rounds (warm-started) and for the final fit; ``zeros``: declared constraints every fit
-    respects (:mod:`dpcore.constraints`).
+    rounds (warm-started from the previous round's potentials and step size: 80 of them fit
+    as closely as 100 from a fresh step did) and for the final fit; ``zeros``: declared
+    constraints every fit respects (:mod:`dpcore.constraints`).
     """
 
     workload: Sequence[Sequence[str]] | None = None
@@ -100,7 +101,7 @@ class AIMSynthesizer:
     rounds: int | None = None
     measure_share: float = 0.9
     oneway_share: float | None = None
-    round_iterations: int = 100
+    round_iterations: int = 80
     fit_iterations: int = 400
     coarse_groups: int = 12
     round_noise_cap: float = 0.004
@@ -249,7 +250,7 @@ class AIMSynthesizer:
         used = sum(price.measurement_cost(sigma) for sigma in sigmas)
         if used > rho * (1 + 1e-12):
             raise ValueError("rho is too small for the 1-way measurements")
-        model, _ = fit_model(
+        model, fitted = fit_model(
             domain, measurements, iterations=self.round_iterations, zeros=self.zeros
         )
         rounds = self.default_rounds(domain, rho - used, model.total)
@@ -283,11 +284,12 @@ class AIMSynthesizer:
             measurements.append(replace(measured, selection_epsilon=epsilon))
             if final:
                 break
-            model, _ = fit_model(
+            model, fitted = fit_model(
                 domain,
                 measurements,
                 iterations=self.round_iterations,
                 warm_start=model.potentials,
+                step=fitted.step,  # warm start of the solver's step size too
                 zeros=self.zeros,
             )
             change = float(np.abs(chosen.estimate(_Estimates(model)) - before).sum())

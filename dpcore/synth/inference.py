@@ -1,9 +1,19 @@
 """Exact inference on a junction tree: calibrated clique beliefs and marginals of any clique.
 
 Potentials are log-tables over the tree's cliques (axes in the domain's column order).
-Calibration is one upward and one downward sum-product pass in log space; the downward
-message reuses the calibrated parent belief (``parent marginal / upward message``), so each
-clique table is exponentiated twice per pass.
+Calibration is one upward and one downward sum-product pass; the downward message reuses the
+calibrated parent belief (``parent marginal / upward message``).
+
+Two equivalent calibrations. :func:`calibrate` works in log space on whole clique tables,
+exponentiating each clique table twice. :func:`calibrate_factors` takes each clique's
+potential as a sum of small log-tables (one per measured clique) and works in probability
+space: it exponentiates only the small tables (each shifted by its maximum), multiplies them
+into the clique table and scales every factor and message to a maximum of 1, so a whole
+calibration costs products and sums, no ``exp`` or ``log`` of a large table (about half the
+time). Every factor and message is scaled to a maximum of 1, so no product overflows; a
+product table whose maximum falls below ``1e-280`` (potentials spanning hundreds of nats
+that cancel across tables) would lose precision, so it returns None and the caller uses
+:func:`calibrate`.
 """
 
 from __future__ import annotations
@@ -33,16 +43,23 @@ def broadcast_shape(domain: Domain, sub: Clique, clique: Clique) -> tuple[int, .
 @lru_cache(maxsize=65536)
 def _sum_layout(
     domain: Domain, clique: Clique, sub: Clique
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
+) -> tuple[list[int], list[int], tuple[int, ...]]:
     inside = set(sub)
-    axes = tuple(i for i, n in enumerate(clique) if n not in inside)
-    return axes, domain.shape(sub)
+    axes = list(range(len(clique)))
+    kept = [i for i, n in enumerate(clique) if n in inside]
+    return axes, kept, domain.shape(sub)
 
 
 def sum_to(domain: Domain, table: FloatArray, clique: Clique, sub: Clique) -> FloatArray:
-    """Sum a table over ``clique`` down to canonical ``sub`` (shape ``domain.shape(sub)``)."""
-    axes, shape = _sum_layout(domain, clique, sub)
-    out = table.sum(axis=axes) if axes else table
+    """Sum a table over ``clique`` down to canonical ``sub`` (shape ``domain.shape(sub)``).
+
+    Through ``einsum``, which sums several non-adjacent axes in one pass (about twice as fast
+    as ``ndarray.sum`` with an axis tuple on the model's clique tables)."""
+    axes, kept, shape = _sum_layout(domain, clique, sub)
+    if len(kept) == len(axes):
+        return np.asarray(table, dtype=np.float64).reshape(shape)
+    einsum: Any = np.einsum  # the sublist form (operand, axes, output) is not in its stubs
+    out = einsum(table, axes, kept)
     return np.asarray(out, dtype=np.float64).reshape(shape)
 
 
@@ -86,6 +103,66 @@ def calibrate(
     return beliefs, log_z
 
 
+_FLOOR = 1e-280
+"""Smallest maximum a product table may have before precision would be lost."""
+
+
+def _product(factors: Sequence[FloatArray], shape: tuple[int, ...]) -> FloatArray:
+    """``exp`` of the sum of log-tables broadcast to ``shape``, each shifted by its maximum
+    (a new array; ones when there are no factors)."""
+    scaled = [np.exp(f - float(f.max())) for f in factors]
+    if not scaled:
+        return np.ones(shape)
+    if len(scaled) == 1:
+        return np.array(np.broadcast_to(scaled[0], shape), dtype=np.float64)
+    out = np.multiply(scaled[0], scaled[1], out=np.empty(shape))
+    for extra in scaled[2:]:
+        out *= extra
+    return out
+
+
+def calibrate_factors(
+    tree: JunctionTree, factors: Sequence[Sequence[FloatArray]]
+) -> list[FloatArray] | None:
+    """Normalised beliefs of every tree clique, as :func:`calibrate` gives for potentials
+    ``sum(factors[i])`` (each log-table shaped to broadcast along clique ``i``), computed in
+    probability space (see the module docstring); None if a product table underflows."""
+    domain = tree.domain
+    kids = _children(tree)
+    tables: list[FloatArray] = [np.empty(0)] * len(tree.cliques)
+    up: list[FloatArray] = [np.empty(0)] * len(tree.cliques)
+    for i in reversed(tree.order):
+        clique = tree.cliques[i]
+        table = _product(factors[i], domain.shape(clique))
+        for child in kids[i]:
+            table *= up[child].reshape(broadcast_shape(domain, tree.separator[child], clique))
+        top = float(table.max())  # at most 1: every factor and message has maximum 1
+        if not (top > _FLOOR and math.isfinite(top)):
+            return None
+        tables[i] = table
+        if tree.parent[i] >= 0:
+            message = sum_to(domain, table, clique, tree.separator[i])
+            up[i] = message / float(message.max())  # >= top > 0
+    beliefs: list[FloatArray] = [np.empty(0)] * len(tree.cliques)
+    root = tree.order[0]
+    beliefs[root] = tables[root]
+    beliefs[root] *= 1.0 / float(tables[root].sum())
+    for i in tree.order[1:]:
+        parent, sep, clique = tree.parent[i], tree.separator[i], tree.cliques[i]
+        marg = sum_to(domain, beliefs[parent], tree.cliques[parent], sep)
+        message = up[i]
+        ratio = np.divide(marg, message, out=np.zeros_like(marg), where=message > 0)
+        belief = tables[i]
+        belief *= ratio.reshape(broadcast_shape(domain, sep, clique))
+        total = float(belief.sum())
+        if total > 0:
+            belief *= 1.0 / total
+        else:
+            belief.fill(1.0 / belief.size)
+        beliefs[i] = belief
+    return beliefs
+
+
 @lru_cache(maxsize=256)
 def _children(tree: JunctionTree) -> tuple[tuple[int, ...], ...]:
     return tree.children()
@@ -117,6 +194,39 @@ def steiner_subtree(tree: JunctionTree, nodes: Sequence[int]) -> list[int]:
     return sorted(chosen, key=lambda n: (depth[n], n))
 
 
+@lru_cache(maxsize=4096)
+def _join(
+    tree: JunctionTree, clique: Clique
+) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[int, ...]]:
+    """The tree cliques joined for a marginal of ``clique`` outside any one tree clique (its
+    Steiner subtree over each column's smallest holder, top first), each one's einsum labels,
+    and the output's labels (public structure only: cached across calls)."""
+    domain = tree.domain
+    holders = []
+    for name in clique:
+        options = [i for i, c in enumerate(tree.cliques) if name in c]
+        holders.append(min(options, key=lambda i: (domain.cells(tree.cliques[i]), i)))
+    nodes = tuple(steiner_subtree(tree, holders))
+    columns = sorted({n for i in nodes for n in tree.cliques[i]}, key=domain.index)
+    label = {n: k for k, n in enumerate(columns)}
+    labels = tuple(tuple(label[n] for n in tree.cliques[i]) for i in nodes)
+    return nodes, labels, tuple(label[n] for n in clique)
+
+
+@lru_cache(maxsize=4096)
+def _contraction_path(
+    labels: tuple[tuple[int, ...], ...], shapes: tuple[tuple[int, ...], ...], out: tuple[int, ...]
+) -> list[Any]:
+    """numpy's greedy contraction order for these operand shapes (cached: it depends on the
+    shapes only, and finding it costs as much as a small contraction)."""
+    operands: list[Any] = []
+    for lab, shape in zip(labels, shapes, strict=True):
+        operands.extend([np.broadcast_to(np.zeros(()), shape), list(lab)])
+    operands.append(list(out))
+    path, _ = np.einsum_path(*operands, optimize="greedy")
+    return list(path)
+
+
 def clique_marginal(
     tree: JunctionTree, beliefs: Sequence[FloatArray], clique: Clique
 ) -> FloatArray:
@@ -129,15 +239,9 @@ def clique_marginal(
     if home >= 0:
         return sum_to(domain, beliefs[home], tree.cliques[home], clique)
     # Pick, for each column, the smallest tree clique holding it, then join them.
-    holders = []
-    for name in clique:
-        options = [i for i, c in enumerate(tree.cliques) if name in c]
-        holders.append(min(options, key=lambda i: (domain.cells(tree.cliques[i]), i)))
-    nodes = steiner_subtree(tree, holders)
-    columns = sorted({n for i in nodes for n in tree.cliques[i]}, key=domain.index)
-    label = {n: k for k, n in enumerate(columns)}
+    nodes, labels, out_labels = _join(tree, clique)
     operands: list[Any] = []
-    for i in nodes:
+    for i, lab in zip(nodes, labels, strict=True):
         table = beliefs[i]
         if i != nodes[0]:
             sep = tree.separator[i]
@@ -145,10 +249,11 @@ def clique_marginal(
             shape = broadcast_shape(domain, sep, tree.cliques[i])
             denominator = marg.reshape(shape)
             table = np.divide(table, denominator, out=np.zeros_like(table), where=denominator > 0)
-        operands.extend([table, [label[n] for n in tree.cliques[i]]])
-    operands.append([label[n] for n in clique])
+        operands.extend([table, list(lab)])
+    operands.append(list(out_labels))
+    path = _contraction_path(labels, tuple(beliefs[i].shape for i in nodes), out_labels)
     einsum: Any = np.einsum
-    out = einsum(*operands, optimize="greedy")
+    out = einsum(*operands, optimize=path)
     result = np.asarray(out, dtype=np.float64)
     total = float(result.sum())
     if total > 0 and math.isfinite(total):

@@ -59,29 +59,34 @@ class JunctionTree:
 
 
 def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[frozenset[str]]:
-    """Greedy min-size elimination; returns the maximal cliques it creates."""
+    """Greedy min-size elimination; returns the maximal cliques it creates.
+
+    Each step removes the column with the fewest cells in it and its neighbours (ties: the
+    smaller name); only the eliminated column's neighbours change their count, so only theirs
+    is recomputed (this runs for every candidate of every AIM round)."""
     adjacency: dict[str, set[str]] = {n: set() for n in domain.names}
     for clique in cliques:
         for a in clique:
             adjacency[a].update(b for b in clique if b != a)
     sizes = dict(zip(domain.names, domain.sizes, strict=True))
+
+    def cost(v: str) -> int:
+        return sizes[v] * math.prod(sizes[u] for u in adjacency[v])
+
+    costs = {v: cost(v) for v in domain.names}
     created: list[frozenset[str]] = []
-    remaining = set(domain.names)
-    while remaining:
-
-        def cost(v: str) -> tuple[float, str]:
-            cells = sizes[v] * math.prod(sizes[u] for u in adjacency[v])
-            return (cells, v)
-
-        v = min(remaining, key=cost)
+    while costs:
+        v = min(costs, key=lambda u: (costs[u], u))
         block = frozenset({v, *adjacency[v]})
         created.append(block)
         neighbours = list(adjacency[v])
         for a in neighbours:
             adjacency[a].update(b for b in neighbours if b != a)
             adjacency[a].discard(v)
-        remaining.discard(v)
+        del costs[v]
         del adjacency[v]
+        for a in neighbours:
+            costs[a] = cost(a)
     maximal = [c for c in created if not any(c < other for other in created)]
     unique: list[frozenset[str]] = []
     for c in maximal:

@@ -47,6 +47,7 @@ from dpcore.synth.inference import (
     FloatArray,
     broadcast_shape,
     calibrate,
+    calibrate_factors,
     clique_marginal,
     sum_to,
 )
@@ -135,12 +136,22 @@ class GraphicalModel:
     potentials: Mapping[Clique, FloatArray] = field(repr=False)
     beliefs: tuple[FloatArray, ...] = field(repr=False)
     total: float
+    _tables: dict[Clique, FloatArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def marginal(self, clique: Clique) -> FloatArray:
-        """Probability table over ``clique`` in the given column order, flattened (C order)."""
+        """Probability table over ``clique`` in the given column order, flattened (C order).
+
+        Tables are remembered per canonical clique (AIM asks for each candidate's marginal
+        once per variant); callers must not write into the returned array."""
         clique = tuple(clique)
         canon = self.domain.canonical(clique)
-        table = clique_marginal(self.tree, self.beliefs, canon)
+        table = self._tables.get(canon)
+        if table is None:
+            table = clique_marginal(self.tree, self.beliefs, canon).view()
+            table.flags.writeable = False
+            self._tables[canon] = table
         if canon != clique:
             table = np.transpose(table, [canon.index(n) for n in clique])
         return np.ascontiguousarray(table).reshape(-1)
@@ -152,11 +163,13 @@ class GraphicalModel:
 
 @dataclass(frozen=True)
 class FitReport:
-    """How an estimation ended: junction-tree calibrations run, final loss, wall time."""
+    """How an estimation ended: junction-tree calibrations run, final loss, wall time, and
+    the mirror-descent step size it ended with (a warm start's ``step``)."""
 
     iterations: int
     loss: float
     seconds: float
+    step: float = 0.0
 
 
 _FORBIDDEN = -1e6
@@ -200,37 +213,79 @@ class _Problem:
             broadcast_shape(domain, c, tree.cliques[h])
             for c, h in zip(self.cliques, self.pot_homes, strict=True)
         ]
+        self.folds = self._folds()
         self.plan = self._marginal_plan()
 
-    def _marginal_plan(self) -> list[tuple[int, int]]:
-        """Order to compute each observation's marginal, each from the smallest table holding
-        it: ``(obs, source)`` with source ``>= 0`` an earlier observation, ``-1`` its home."""
+    def _folds(self) -> list[tuple[int, int, tuple[int, ...]]]:
+        """``(potential, into, shape)`` for each potential whose clique lies inside a larger
+        potential's at the same tree clique: it is added to that one as a small table (laid
+        out by ``shape``), so calibration multiplies in fewer full-size factors."""
+        sets = [set(c) for c in self.cliques]
+        homes = self.pot_homes
+        maximal = [
+            k
+            for k in range(len(sets))
+            if not any(homes[j] == homes[k] and sets[k] < sets[j] for j in range(len(sets)))
+        ]
+        folds = []
+        for k in range(len(sets)):
+            if k in maximal:
+                continue
+            into = next(j for j in maximal if homes[j] == homes[k] and sets[k] < sets[j])
+            shape = broadcast_shape(self.domain, self.cliques[k], self.cliques[into])
+            folds.append((k, into, shape))
+        return folds
+
+    def _marginal_plan(self) -> tuple[list[tuple[Clique, int]], list[int]]:
+        """How to compute every observation's marginal from the tree beliefs with few passes
+        over large tables: ``steps`` ``(clique, source)`` each sum a table of the work list
+        (tree beliefs first, then the steps' results in order) down to ``clique``; ``refs``
+        gives each observation's entry in that list.
+
+        Per tree clique, the observations homed there share intermediate tables: while at
+        least two of them miss a column, the clique without its largest such column is
+        summed once and they are taken from it (recursively)."""
         domain = self.domain
-        order = sorted(range(len(self.obs)), key=lambda k: -domain.cells(self.obs[k].clique))
-        plan: list[tuple[int, int]] = []
-        done: list[int] = []
-        for k in order:
-            wanted = set(self.obs[k].clique)
-            best, best_cells = -1, domain.cells(self.tree.cliques[self.homes[k]])
-            for j in done:
-                cells = domain.cells(self.obs[j].clique)
-                if wanted <= set(self.obs[j].clique) and cells < best_cells:
-                    best, best_cells = j, cells
-            plan.append((k, best))
-            done.append(k)
-        return plan
+        cliques: list[Clique] = list(self.tree.cliques)
+        steps: list[tuple[Clique, int]] = []
+        found: dict[Clique, int] = {}
+
+        def add(clique: Clique, source: int) -> int:
+            steps.append((clique, source))
+            cliques.append(clique)
+            return len(cliques) - 1
+
+        def expand(source: int, wanted: list[Clique]) -> None:
+            top = cliques[source]
+            remaining = [w for w in wanted if w != top]
+            if len(remaining) < len(wanted):
+                found[top] = source
+            for v in sorted(top, key=lambda n: (-domain.size(n), domain.index(n))):
+                group = [w for w in remaining if v not in w]
+                if len(group) >= 2:
+                    sub = tuple(n for n in top if n != v)
+                    expand(add(sub, source), group)
+                    remaining = [w for w in remaining if v in w]
+            for w in remaining:
+                found[w] = add(w, source)
+
+        for home in range(len(self.tree.cliques)):
+            wanted = sorted(
+                {o.clique for o, h in zip(self.obs, self.homes, strict=True) if h == home},
+                key=lambda c: [domain.index(n) for n in c],
+            )
+            if wanted:
+                expand(home, wanted)
+        self.work_cliques = cliques
+        return steps, [found[o.clique] for o in self.obs]
 
     def marginals(self, beliefs: Sequence[FloatArray]) -> list[FloatArray]:
         """Each observation's clique marginal (full resolution), by the precomputed plan."""
-        out: list[FloatArray] = [np.empty(0)] * len(self.obs)
-        for k, source in self.plan:
-            clique = self.obs[k].clique
-            if source < 0:
-                home = self.homes[k]
-                out[k] = sum_to(self.domain, beliefs[home], self.tree.cliques[home], clique)
-            else:
-                out[k] = sum_to(self.domain, out[source], self.obs[source].clique, clique)
-        return out
+        steps, refs = self.plan
+        work = list(beliefs)
+        for clique, source in steps:
+            work.append(sum_to(self.domain, work[source], self.work_cliques[source], clique))
+        return [work[r] for r in refs]
 
     def assemble(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
         tables: list[FloatArray | None] = [None] * len(self.tree.cliques)
@@ -247,11 +302,34 @@ class _Problem:
             for c, t in zip(self.tree.cliques, tables, strict=True)
         ]
 
+    def factors(self, theta: Sequence[FloatArray]) -> list[list[FloatArray]]:
+        """Per tree clique, the log-tables whose sum is its potential (broadcastable)."""
+        out: list[list[FloatArray]] = [[] for _ in self.tree.cliques]
+        merged: list[FloatArray | None] = list(theta)
+        for k, into, shape in self.folds:
+            target = merged[into]
+            assert target is not None
+            merged[into] = target + theta[k].reshape(shape)
+            merged[k] = None
+        for home, shape, t in zip(self.pot_homes, self.pot_shapes, merged, strict=True):
+            if t is not None:
+                out[home].append(t.reshape(shape))
+        for home, mask in self.masks:
+            out[home].append(mask)
+        return out
+
+    def beliefs(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
+        """Calibrated beliefs: in probability space, or in log space if that underflows."""
+        beliefs = calibrate_factors(self.tree, self.factors(theta))
+        if beliefs is None:
+            beliefs, _ = calibrate(self.tree, self.assemble(theta))
+        return beliefs
+
     def evaluate(
         self, theta: Sequence[FloatArray]
     ) -> tuple[float, list[FloatArray], list[FloatArray], list[FloatArray]]:
         """Loss, gradients (per potential table), model marginals (per observation), beliefs."""
-        beliefs, _ = calibrate(self.tree, self.assemble(theta))
+        beliefs = self.beliefs(theta)
         loss = 0.0
         grads: list[FloatArray] = [np.zeros(self.domain.shape(c)) for c in self.cliques]
         margs: list[FloatArray] = []
@@ -322,6 +400,7 @@ def fit_model(
     time_limit_s: float | None = None,
     tolerance: float = 1e-10,
     zeros: Sequence[StructuralZeros] = (),
+    step: float | None = None,
 ) -> tuple[GraphicalModel, FitReport]:
     """Fit the model to noisy measurements (see the module docstring).
 
@@ -341,7 +420,8 @@ def fit_model(
     tree = build_junction_tree(domain, cliques)
     problem = _Problem(domain, observations, total, tree, zeros)
     n_pot = len(problem.cliques)
-    step = 1.0 / sum(total * total / o.variance for o in observations)
+    if step is None or not (math.isfinite(step) and step > 0):
+        step = 1.0 / sum(total * total / o.variance for o in observations)
     current = _at(problem, _initial_potentials(domain, problem, warm_start))
     previous = current.theta
     momentum = 0
@@ -383,5 +463,5 @@ def fit_model(
             break
     potentials = {c: t for c, t in zip(problem.cliques, current.theta, strict=True)}
     model = GraphicalModel(domain, tree, potentials, tuple(current.beliefs), total)
-    report = FitReport(calls, current.loss, time.perf_counter() - started)
+    report = FitReport(calls, current.loss, time.perf_counter() - started, step)
     return model, report

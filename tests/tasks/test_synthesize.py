@@ -61,7 +61,8 @@ def measurements(private: bool) -> list:  # type: ignore[type-arg]
 
 def test_synthesis_takes_only_measurements_never_source_rows() -> None:
     params = set(inspect.signature(synthesize_fn).parameters)
-    assert params == {"request", "measurements"}
+    # ``home`` and ``spool`` say where the synthetic rows are written, not what is read.
+    assert params == {"request", "measurements", "home", "spool"}
 
 
 def test_row_count_is_the_noisy_total_unless_requested() -> None:
