@@ -7,7 +7,8 @@ ends Failed with its message at once. Neither are the machine's failures that st
 someone acts (a full disk, a refused permission), a release file held by a foreign session
 (already waited for, ``$DPRELEASE_RELEASE_WAIT_S``) or a name collision. What may pass on
 its own is retried: an unexpected exception (an I/O hiccup), a write conflict with a
-concurrent run, and a source read that failed with an error whose text was withheld.
+concurrent run, a source read that failed with an error whose text was withheld, and a
+Dask worker lost mid-count.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prefect.states import State
 
 from dpcore.errors import DPReleaseError
 from tasks.context import SourceReadError
-from warehouse.errors import WarehouseBusyError
+from warehouse.errors import WarehouseBusyError, WorkerLostError
 from warehouse.release_file import ReleaseFileHeldError
 
 P = ParamSpec("P")
@@ -32,9 +33,10 @@ RETRIES = 2
 RETRY_DELAY_S = 1
 """Seconds between them; the warehouse's own waits (``warehouse.backoff``) come first."""
 
-TRANSIENT: tuple[type[DPReleaseError], ...] = (WarehouseBusyError, SourceReadError)
+TRANSIENT: tuple[type[DPReleaseError], ...] = (WarehouseBusyError, SourceReadError, WorkerLostError)
 """Our typed errors that may pass on their own (everything else of ours is a refusal or a
-failure that stays until someone acts: a full disk, a refused permission, a name clash)."""
+failure that stays until someone acts: a full disk, a refused permission, a name clash); a
+Dask worker lost mid-count is retried: the charge stands, the counts start again."""
 
 NEVER: tuple[type[DPReleaseError], ...] = (ReleaseFileHeldError,)
 """Transient in kind, but already waited for before it was raised."""

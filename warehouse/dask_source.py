@@ -30,12 +30,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-from distributed import Client
+from distributed import Client, KilledWorker
 
 from dpcore.domain import Clique, Domain
 from dpcore.encoding import TableCodec
 from dpcore.units import PrivacyUnit
-from warehouse.errors import EmptySourceError, SourceNotFoundError
+from warehouse.errors import EmptySourceError, SourceNotFoundError, WorkerLostError
+from warehouse.faults import crash_point
 from warehouse.source import check_schema, encoded_query
 
 DaskClient = Client
@@ -139,6 +140,7 @@ def count_partition(
     row of a person must be in this partition (the caller shuffles by key) and ``salt`` must
     be the one every partition uses.
     """
+    crash_point("while-counting")  # tests kill a worker here (warehouse.faults)
     with duckdb.connect() as con:
         con.execute("SET threads = 1")
         relation = _register_partition(con, frame)
@@ -167,6 +169,26 @@ def _reduce(parts: list[Any]) -> Any:
     while len(parts) > 1:
         parts = [add(*parts[i : i + _FAN_IN]) for i in range(0, len(parts), _FAN_IN)]
     return parts[0]
+
+
+def _compute(client: Client, graph: Any, what: str) -> Any:
+    """Run ``graph`` on the cluster; a worker lost for good becomes :class:`WorkerLostError`.
+
+    A worker that dies mid-task (SIGKILL, out of memory) has its tasks rerun elsewhere by the
+    scheduler, up to ``distributed.scheduler.allowed-failures`` deaths per task; a partition
+    recounted elsewhere counts the same rows, so the sum is unchanged. Past that the scheduler
+    raises ``KilledWorker``, whose text names only the task and the worker's address.
+    """
+    try:
+        return client.compute(graph).result()
+    except KilledWorker:
+        raise WorkerLostError(
+            f"a Dask worker died while {what} (killed, out of memory, or its host went away) "
+            "and the cluster gave up on the task. Nothing was lost: a charge already made "
+            "stands and is never paid twice, and the counts start again from the source. "
+            "Check the workers' memory and logs, then retry, or resume a charged run with "
+            "`dprelease run SPEC --resume RUN_ID`."
+        ) from None
 
 
 def _partitions(path: str, codec: TableCodec, unit: PrivacyUnit | None = None) -> list[Any]:
@@ -214,7 +236,7 @@ class DaskOracle:
         ]
         if not parts:
             return [np.zeros(int(np.prod(self.domain.shape(c))), np.int64) for c in cliques]
-        summed = self.client.compute(_reduce(parts)).result()
+        summed = _compute(self.client, _reduce(parts), "counting marginals")
         return [np.asarray(a, dtype=np.int64).reshape(-1) for a in summed]
 
 
@@ -277,7 +299,11 @@ def input_counts(
     key = [] if unit is None or unit.key is None else [unit.key]
     frame = _frame(path, [c.source for c in codec.columns] + key)
     parts = [stats(p, codec, unit) for p in frame.to_delayed()]
-    summed = client.compute(_reduce(parts)).result() if parts else [np.zeros(2, np.int64)]
+    summed = (
+        _compute(client, _reduce(parts), "counting the input report")
+        if parts
+        else [np.zeros(2, np.int64)]
+    )
     rows = int(summed[0][0])
     if rows == 0:
         raise EmptySourceError(f"Parquet source {path} has no rows; nothing to release.")

@@ -51,3 +51,8 @@ class WriteConflictError(WarehouseBusyError):
 
 class PublishError(DPReleaseError):
     """A release could not be published."""
+
+
+class WorkerLostError(DPReleaseError):
+    """A Dask worker died (killed, out of memory, its host gone) while counting a partition,
+    and the cluster gave up on the task; the counts restart from the source on a retry."""

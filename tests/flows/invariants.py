@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import duckdb
-
 from warehouse import ledger
 from warehouse.paths import WarehousePaths
 from warehouse.publish import fresh_reader
+from warehouse.store import privacy_store
 
 
 @dataclass(frozen=True)
@@ -30,13 +29,14 @@ class Snapshot:
 
 
 def _measurements(paths: WarehousePaths) -> dict[str, list[tuple[int, bytes]]]:
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+    """Every stored measurement, from the home's privacy store (DuckDB or PostgreSQL)."""
+    with privacy_store(paths.warehouse).snapshot() as con:
         rows = con.execute(
             "SELECT run_id, idx, noisy FROM privacy.measurements ORDER BY run_id, idx"
         ).fetchall()
     by_run: dict[str, list[tuple[int, bytes]]] = {}
     for run_id, idx, blob in rows:
-        by_run.setdefault(run_id, []).append((idx, blob))
+        by_run.setdefault(run_id, []).append((idx, bytes(blob)))
     return by_run
 
 

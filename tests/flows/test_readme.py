@@ -26,6 +26,15 @@ COVERED_ELSEWHERE = {
     "export DPRELEASE_DATABASE_URL=postgresql://dprelease@db.internal:5432/dprelease": (
         "tests/warehouse (store_home: the ledger and run log suites with it set)"
     ),
+    "dask scheduler --host 10.0.0.5 --port 8786 --scheduler-file /shared/dask/scheduler.json": (
+        "tests/flows/test_dask_release.py (the same on loopback, tests/dask_processes.py)"
+    ),
+    "dask worker tcp://10.0.0.5:8786 --nthreads 1 --nanny": (
+        "tests/flows/test_dask_release.py (two workers, tests/dask_processes.py)"
+    ),
+    "export DPRELEASE_DASK_ADDRESS=tcp://10.0.0.5:8786": (
+        "tests/flows/test_dask_release.py (the process cluster's address)"
+    ),
 }
 
 
