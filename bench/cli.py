@@ -196,7 +196,8 @@ def refusal_cases(work: Path, template: Path, spec: Path) -> dict[str, tuple[Pat
     }
     for name, statement in (
         ("missing column", "ALTER TABLE raw.adult DROP COLUMN age"),
-        ("type drift", "ALTER TABLE raw.adult ALTER age TYPE VARCHAR"),
+        # BOOLEAN: numbers stored as text (VARCHAR) are cast in SQL by design (issue 15).
+        ("type drift", "ALTER TABLE raw.adult ALTER age TYPE BOOLEAN"),
     ):
         home = register(seeded(template, work / f"refuse-{name.replace(' ', '-')}"), spec)
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
