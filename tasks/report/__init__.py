@@ -1,10 +1,11 @@
 """The release report: a self-contained HTML page built from DP outputs only.
 
 ``inputs`` gathers what the report may show (release facts, ledger history, noise scales and
-noisy-vs-synthetic marginals), ``plots`` draws them, ``html`` lays them out and ``task`` is the
-thin Prefect task that writes ``$DPRELEASE_HOME/reports/<name>_v<N>.html``. Nothing here reads
-source rows: the inputs are the stored noisy measurements, the synthetic code counts, the ledger,
-the catalog row and the public spec.
+noisy-vs-synthetic marginals), ``plots`` draws them as inline SVG (on ``svg``'s building
+blocks), ``html`` lays them out and ``task`` is the thin Prefect task that writes
+``$DPRELEASE_HOME/reports/<name>_v<N>.html``. Nothing here reads source rows: the inputs are
+the stored noisy measurements, the synthetic code counts, the ledger, the catalog row and the
+public spec.
 """
 
 from tasks.report.headline import Headline, headline

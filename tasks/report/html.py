@@ -1,4 +1,4 @@
-"""The release report as one self-contained HTML page (plots embedded as base64 PNGs)."""
+"""The release report as one self-contained HTML page (plots embedded as inline SVG)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; font-size: 0.9rem; }
 th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; display: block; margin: 0.5rem 0 1.5rem; }
+figure.plot { margin: 0.5rem 0 1.5rem; }
+figure.plot svg { max-width: 100%; height: auto; display: block; }
 .note { color: #555; font-size: 0.9rem; }
 .lead { font-size: 1.05rem; background: #f6f8fa; padding: 0.8rem 1rem;
         border-left: 4px solid #4c72b0; }
@@ -38,8 +39,10 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = 
     return f"<table>{thead}<tbody>{body}</tbody></table>"
 
 
-def _img(data: str, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+def _figure(chart: str, name: str) -> str:
+    """An inline SVG chart (it carries its own title and aria-label), named for anchors and
+    tests by ``data-plot``."""
+    return f'<figure class="plot" data-plot="{escape(name)}">{chart}</figure>'
 
 
 def _cost(f: ReleaseFacts) -> str:
@@ -135,9 +138,9 @@ def render_report(inputs: ReportInputs) -> str:
         [[c.clique[0], f"{c.tvd:.4f}", f"{c.noise_floor:.4f}"] for c in inputs.one_way_all],
         numeric={1, 2},
     )
-    bars = "".join(_img(bar_plot(c), f"1-way {c.clique[0]}") for c in inputs.one_way)
+    bars = "".join(_figure(bar_plot(c), f"1-way {c.clique[0]}") for c in inputs.one_way)
     heatmaps = "".join(
-        _img(heatmap_plot(c), f"2-way {' x '.join(c.clique)}") for c in inputs.two_way
+        _figure(heatmap_plot(c), f"2-way {' x '.join(c.clique)}") for c in inputs.two_way
     )
     two_way = (
         f'<h3 id="two-way">Measured 2-way marginals</h3>{heatmaps}'
@@ -145,8 +148,9 @@ def render_report(inputs: ReportInputs) -> str:
         else '<p class="note">This method measured no 2-way marginals.</p>'
     )
     note = budget_note(PrivacyCap(f.cap_epsilon, f.cap_delta))
-    budget = f'<p>{escape(inputs.budget_sentence)}.</p><p class="note">{escape(note)}</p>' + _img(
-        budget_plot(inputs.budget, f.run_id), "budget over time"
+    budget = (
+        f'<p>{escape(inputs.budget_sentence)}.</p><p class="note">{escape(note)}</p>'
+        + _figure(budget_plot(inputs.budget, f.run_id), "budget over time")
     )
     lead = _lead(inputs)
     noise_words = (

@@ -88,7 +88,7 @@ def test_every_readme_command_is_exercised(
     # the harness's API is configured (as PREFECT_API_URL would be): used, none started
     assert "commands use it and start no server" in by_command["dprelease server status"][0]
     report = (tmp_path / ".dprelease" / "reports" / "adult_v1.html").read_text()
-    assert report.count('<img alt="1-way') >= 4 and 'alt="budget over time"' in report
+    assert report.count('data-plot="1-way') >= 4 and 'data-plot="budget over time"' in report
     docs = re.search(r'<a href="(data-docs/[^"]+/index.html)">', report)  # GX's, linked
     assert docs and (tmp_path / ".dprelease" / "reports" / docs[1]).is_file()
     out, _ = by_command["dprelease run deployments/specs/adult.yaml --epsilon 0.5 --rows 10000"]

@@ -39,7 +39,7 @@ def test_report_holds_no_source_value_and_the_artifact_links_it(
     assert report == home.reports / "people_v1.html"
     html = report.read_text()
     assert MARKER not in html
-    assert html.count('<img alt="1-way') == 2 and 'alt="budget over time"' in html
+    assert html.count('data-plot="1-way') == 2 and 'data-plot="budget over time"' in html
     # Beside it only GX's Data Docs of the synthetic table (no operator-only report), linked
     # from it and holding no source value either.
     assert sorted(home.reports.iterdir()) == [home.reports / "data-docs", report]

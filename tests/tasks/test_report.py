@@ -124,10 +124,11 @@ def test_inputs_rank_marginals_by_distance_and_keep_the_ledger() -> None:
 
 def test_the_report_is_self_contained_with_budget_and_utility_plots() -> None:
     html = render_report(inputs_for('Census <script>alert("x")</script> & co'))
-    images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,', html)
-    assert "budget over time" in images
-    assert sum(alt.startswith("1-way") for alt in images) == 4
-    assert sum(alt.startswith("2-way") for alt in images) == 1
+    plots = re.findall(r'<figure class="plot" data-plot="([^"]*)"><svg ', html)
+    assert "budget over time" in plots
+    assert sum(name.startswith("1-way") for name in plots) == 4
+    assert sum(name.startswith("2-way") for name in plots) == 1
+    assert "<img" not in html and "data:" not in html  # inline SVG, no embedded files
     assert "<script>" not in html and "&lt;script&gt;" in html  # text is escaped
     assert not re.search(r'(src|href)="(https?:)?//', html)  # no external resources
     # The noise table: each marginal, how it was chosen, its cells and sigma.
