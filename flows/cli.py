@@ -5,7 +5,7 @@ Commands that run a flow first check everything that can be refused without read
 source row (:mod:`flows.preflight`), then use the home's local Prefect API
 (:mod:`flows.local_api`, started in the background by the first command that needs it).
 Modules are imported where they are used, so that ``plan``, ``budget`` and ``releases``
-never import Prefect, Great Expectations or matplotlib.
+never import Prefect, Great Expectations or the report's renderer.
 
 Long steps print one line each with their duration (``flows.progress``) on stderr, so
 ``--json`` output on stdout stays clean.

@@ -121,8 +121,8 @@ def _report(
 ) -> Path | None:
     """Write the report and artifacts; a failure here warns but never fails the release.
 
-    Its modules (matplotlib, ~0.5 s and ~30 MB) are imported inside the step: they are the
-    report's own cost, and no other step needs them."""
+    Its modules (``tasks.report``, which draws its charts as inline SVG strings of its own)
+    are imported inside the step: no other step needs them."""
     logger = get_run_logger()
     with step("writing report and artifacts"):
         try:

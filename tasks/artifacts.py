@@ -26,7 +26,7 @@ from tasks.request import ReleaseRequest
 from warehouse.ledger import history
 from warehouse.publish import PublishedRelease
 
-if TYPE_CHECKING:  # tasks.report imports matplotlib, which is loaded only when a report is due
+if TYPE_CHECKING:  # tasks.report is imported only when a report is due (flows.finish)
     from tasks.report.headline import Headline
 
 
