@@ -56,3 +56,13 @@ def postgres_url(postgres_cluster: object, monkeypatch: pytest.MonkeyPatch) -> s
     postgres._ensured.discard(url)
     monkeypatch.setenv(DATABASE_URL_ENV, url)
     return url
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A temporary Prefect server for the flow tests (about 20 s to start, so shared). The
+    generous start-up timeout is for a loaded machine: a timeout here fails every flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=240):
+        yield

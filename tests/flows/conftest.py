@@ -1,8 +1,8 @@
-"""Flow-level fixtures: one Prefect test harness per session, and seeded warehouse homes."""
+"""Flow-level fixtures: seeded warehouse homes and specs (the Prefect test harness is in
+``tests/conftest.py``, shared with the packaging tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +14,6 @@ from warehouse.paths import WarehousePaths
 from warehouse.seed import register_adult, seed_adult
 
 SPECS = Path(__file__).resolve().parents[2] / "deployments" / "specs"
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """A temporary Prefect server for the flow tests (about 20 s to start, so shared). The
-    generous start-up timeout is for a loaded machine: a timeout here fails every flow test."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=240):
-        yield
 
 
 @pytest.fixture

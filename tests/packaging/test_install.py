@@ -134,20 +134,26 @@ def test_a_collision_is_named_not_a_traceback_deep_inside(installed: Installed) 
     assert "PackageCollisionError" in result.stderr and "'tasks' from" in result.stderr
 
 
-def test_demo_from_another_directory(installed: Installed, tmp_path: Path) -> None:
-    """The README's one command, installed: seeds, registers, runs the flow, publishes."""
-    env = {**installed.env, "DPRELEASE_HOME": str(tmp_path / "demo-home")}
+def test_demo_from_another_directory(
+    installed: Installed, tmp_path: Path, prefect_harness: None
+) -> None:
+    """The README's one command, installed: seeds, registers, runs the flow, publishes.
+
+    It reports to the test harness's Prefect API (``PREFECT_API_URL``, as a configured
+    deployment would), so no server of its own is started: starting and reusing the local
+    server is ``tests/flows/test_local_api.py``'s subject, and costs ~25 s here.
+    """
+    import prefect.settings
+
+    env = {
+        **installed.env,
+        "DPRELEASE_HOME": str(tmp_path / "demo-home"),
+        "PREFECT_API_URL": str(prefect.settings.PREFECT_API_URL.value()),
+    }
     demo = Installed(installed.venv, installed.cwd, env)
-    try:
-        out = demo.run("dprelease", "demo", timeout=600).stdout
-    finally:
-        subprocess.run(
-            [str(installed.venv / "bin" / "dprelease"), "server", "stop"],
-            cwd=installed.cwd,
-            env=env,
-            capture_output=True,
-            timeout=120,
-        )
+    out = demo.run("dprelease", "demo", timeout=600).stdout
     assert "published release.adult -> adult_v1" in out, out
+    assert "Prefect UI: http://127.0.0.1:" in out  # the configured API's UI
     assert (tmp_path / "demo-home" / "release.duckdb").is_file()
+    assert not (tmp_path / "demo-home" / "prefect").exists(), "a server was started"
     assert not list(installed.cwd.iterdir()), "the demo wrote into the current directory"
