@@ -3,9 +3,13 @@ with the test that runs it, so the README cannot drift from the code."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import subprocess
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import duckdb
 import pytest
@@ -82,6 +86,7 @@ def test_every_readme_command_is_exercised(
 
     out, err = by_command["dprelease demo"]
     assert "measuring marginals" in err and "publishing" in err  # progress lines
+    check_demo_output(out)
     assert "Finished in state" not in err  # ... instead of Prefect's console chatter
     assert "reports/adult_v1.html" in out
     assert "Prefect UI: http://127.0.0.1:" in out and "/runs/flow-run/" in out
@@ -101,6 +106,8 @@ def test_every_readme_command_is_exercised(
     assert "eps=1 " in by_command["dprelease budget --history raw.adult"][0]  # the demo's charge
     assert (tmp_path / "adult_v3.parquet").exists()  # the newest: the refresh
     assert len((tmp_path / "adult_v1.csv").read_text().splitlines()) > 30_000  # v1: noisy total
+
+    check_the_home_after_the_walkthrough(capsys)
 
     sql = blocks("sql")
     assert len(sql) == 2
@@ -125,3 +132,45 @@ def test_readme_documents_every_catalog_column() -> None:
     section = README[README.index("`catalog` columns") :]
     for column in CATALOG_COLUMNS:
         assert f"`{column}`" in section, column
+
+
+def check_demo_output(out: str) -> None:
+    """The demo says what it loaded and published, and how to query and open it; its query
+    hint works with what pip installed (the duckdb module, not its CLI)."""
+    assert "loaded the bundled UCI Adult data" in out
+    assert "published release.adult -> adult_v1" in out
+    assert "SELECT * FROM adult" in out and "duckdb -readonly" not in out
+    hint = next(line for line in out.splitlines() if line.startswith("query it:"))
+    queried = subprocess.run(
+        hint.split(":", 1)[1], shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert queried.returncode == 0 and "workclass" in queried.stdout, queried.stderr
+    assert "open it:   dprelease report adult --open" in out
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    assert main([*argv, "--json"]) == 0, argv
+    return json.loads(capsys.readouterr().out)
+
+
+def check_the_home_after_the_walkthrough(capsys: pytest.CaptureFixture[str]) -> None:
+    """After demo (v1), run (v2) and refresh (v3): budget, history, releases and runs as JSON,
+    and the demo's flow run named and tagged as served runs are."""
+    budgets = cli_json(capsys, "budget")
+    assert [b["dataset"] for b in budgets] == ["raw.adult"]
+    assert 0 < float(budgets[0]["spent_rho"]) < float(budgets[0]["cap_rho"])
+    rows = cli_json(capsys, "budget", "--history", "raw.adult")
+    assert len(rows) >= 2 and {r["outcome"] for r in rows} == {"published"}  # refresh: free
+    assert rows[0]["cumulative_rho"] == rows[0]["rho"]
+    releases = cli_json(capsys, "releases")
+    assert sorted(r["version"] for r in releases if r["name"] == "adult") == [1, 2, 3]
+    assert all(isinstance(r["utility"]["checks"], list) for r in releases)  # not JSON strings
+    runs = cli_json(capsys, "runs")
+    assert {r["status"] for r in runs} == {"published"}
+    (demo_run,) = [r for r in runs if r["release"] == "adult" and r["version"] == 1]
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(demo_run["run_id"]))
+    assert run.name == "adult v1 ε=1"
+    assert {"dprelease", "release:adult", "dataset:raw.adult"} <= set(run.tags)
