@@ -32,16 +32,15 @@ HERE = Path(__file__).resolve().parents[1]
 RESULTS = HERE / "bench" / "results" / "gx_synthetic.json"
 
 
-def one(rows: int | None) -> dict[str, Any]:
-    """One utility step on a fresh Adult table (in the checkout on ``sys.path``)."""
+def adult_table(rows: int | None) -> tuple[Any, Any, Any, Any]:
+    """A fresh home with the Adult data, and the Adult spec's request, synthetic table and
+    seeded measurements (independent method): ``(paths, request, table, measurements)``."""
     import duckdb
     import yaml
 
     from dpcore.noise import seeded_source
-    from expectations import child
     from flows.spec import load_spec
     from tasks.synthesize import synthesize_fn
-    from tasks.utility import check_utility_fn
     from warehouse.paths import WarehousePaths
     from warehouse.seed import seed_adult
     from warehouse.source import DuckDBOracle
@@ -61,7 +60,15 @@ def one(rows: int | None) -> dict[str, Any]:
         measurements = synthesizer.measure(
             request.codec.domain, request.measure_rho, oracle, seeded_source(1)
         )
-    table = synthesize_fn(request, measurements)
+    return paths, request, synthesize_fn(request, measurements), measurements
+
+
+def one(rows: int | None) -> dict[str, Any]:
+    """One utility step on a fresh Adult table (in the checkout on ``sys.path``)."""
+    from expectations import child
+    from tasks.utility import check_utility_fn
+
+    paths, request, table, measurements = adult_table(rows)
     child.set_inline(False)
     kwargs: dict[str, Any] = {}
     if "run_id" in inspect.signature(check_utility_fn).parameters:

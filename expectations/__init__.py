@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from expectations.child import warm_child
 from expectations.errors import ExpectationRunError, InvalidConfigError, SchemaMismatchError
 from expectations.input_checks import (
     ColumnCounts,
@@ -41,4 +42,5 @@ __all__ = [
     "check_utility",
     "report_from_counts",
     "summarise",
+    "warm_child",
 ]

@@ -26,19 +26,32 @@ child that crashes, is killed, or outlives ``$DPRELEASE_GX_TIMEOUT_S`` (default 
 import alone can take 30 s on a loaded machine) is a :class:`GXProcessError`. The child
 exits by itself if this process dies.
 
+A run can hide that import: inside :func:`warm_child`, a child starts at once
+(``child_main --wait``), imports GX and what :func:`~expectations.runner.run_validations`
+uses, then waits on its stdin; :func:`validate` hands it the request when due (``go``), so
+the import overlaps the run's measuring and fitting on the other core instead of following
+them. A release enters it right after its budget charge succeeded: a refused run (pre-flight,
+budget) never starts one, and the ~150 MB it holds while waiting is paid only by runs that
+will validate. An unused warm child is killed on exit; it also exits if this process dies
+or closes its stdin without ``go``.
+
 ``$DPRELEASE_GX_PROCESS=inline`` (or :func:`set_inline`) runs validations in this process
 instead: for the in-process tests, which would otherwise pay GX's import once per suite run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +65,8 @@ from expectations.validation import ExpectationSpec, Validation
 TIMEOUT_ENV = "DPRELEASE_GX_TIMEOUT_S"
 DEFAULT_TIMEOUT_S = 300.0
 MODE_ENV = "DPRELEASE_GX_PROCESS"
+WAIT_FLAG = "--wait"
+GO = b"go\n"
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _inline: bool | None = None
 
@@ -94,6 +109,14 @@ def validate(validations: Iterable[Validation], timeout_s: float | None = None) 
     """
     if _runs_inline():
         return run_validations(validations)
+    warm = _take_warm()
+    if warm is not None:  # its folder is removed by warm_child's exit
+        count = write_request(warm.folder, validations)
+        if not count:
+            return []
+        _hand_over(warm)
+        _await_child(warm.process, warm.folder, timeout_s or _timeout_s())
+        return read_result(warm.folder, count)
     with tempfile.TemporaryDirectory(prefix="dprelease-gx-") as tmp:
         folder = Path(tmp)
         count = write_request(folder, validations)
@@ -101,6 +124,81 @@ def validate(validations: Iterable[Validation], timeout_s: float | None = None) 
             return []
         _run_child(folder, timeout_s or _timeout_s())
         return read_result(folder, count)
+
+
+@dataclass(frozen=True)
+class _WarmChild:
+    """A child started with ``--wait`` on its own private folder, not yet handed a request."""
+
+    process: subprocess.Popen[bytes]
+    folder: Path
+
+
+_warm: _WarmChild | None = None
+_warm_lock = threading.Lock()  # tasks may validate from worker threads
+
+
+def _take_warm() -> _WarmChild | None:
+    """The waiting warm child, now this caller's alone (None if there is none)."""
+    global _warm
+    with _warm_lock:
+        warm, _warm = _warm, None
+    return warm
+
+
+@contextlib.contextmanager
+def warm_child() -> Iterator[None]:
+    """Start a GX child now, to import GX while the caller works; :func:`validate` uses it.
+
+    A no-op when validations run inline or a warm child is already waiting (one per
+    process). On exit an unused child is killed and reaped, and its folder removed.
+    """
+    global _warm
+    if _runs_inline():
+        yield
+        return
+    with _warm_lock:
+        if _warm is not None:
+            started = None
+        else:
+            started = _warm = _start_warm()
+    if started is None:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with _warm_lock:
+            if _warm is started:
+                _warm = None
+        process = started.process
+        if process.poll() is None:  # unused, or left running by an interruption
+            process.kill()
+        process.wait()
+        if process.stdin is not None:
+            process.stdin.close()
+        shutil.rmtree(started.folder, ignore_errors=True)
+
+
+def _start_warm() -> _WarmChild:
+    """A warm child on a new private folder (mode 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="dprelease-gx-"))
+    try:
+        return _WarmChild(_start_child(folder, wait=True), folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _hand_over(warm: _WarmChild) -> None:
+    """Tell the waiting child its request is written (``go``, then end of input)."""
+    stdin = warm.process.stdin
+    assert stdin is not None
+    try:
+        stdin.write(GO)
+        stdin.close()
+    except BrokenPipeError:  # it already died: waiting for it reports how
+        pass
 
 
 def write_request(folder: Path, validations: Iterable[Validation]) -> int:
@@ -203,32 +301,44 @@ def child_command(folder: Path) -> list[str]:
     return [sys.executable, "-m", "expectations.child_main", str(folder), str(os.getpid())]
 
 
-def _run_child(folder: Path, timeout_s: float) -> None:
-    """Run the child on ``folder``; raise :class:`GXProcessError` if it crashes or times out."""
+def _start_child(folder: Path, *, wait: bool = False) -> subprocess.Popen[bytes]:
+    """Start the child on ``folder`` (its output to ``stderr.txt`` there); with ``wait`` it
+    imports GX, then waits for ``go`` on its stdin before reading the request."""
     with (folder / "stderr.txt").open("wb") as stderr:
-        child = subprocess.Popen(
-            child_command(folder),
+        return subprocess.Popen(
+            child_command(folder) + ([WAIT_FLAG] if wait else []),
             cwd=folder,
             env=_child_environment(),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
+            bufsize=0,  # ``go`` reaches the child as written; closing never flushes
             stdout=stderr,
             stderr=stderr,
         )
-        try:
-            code = child.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-            raise GXProcessError(
-                f"the Great Expectations child process did not finish within {timeout_s:g} s "
-                f"and was stopped (${TIMEOUT_ENV} sets the limit). Nothing was published; "
-                "retry the run when the machine is less loaded (`dprelease run SPEC --resume "
-                "RUN_ID` reuses its measurements)."
-            ) from None
-        except BaseException:  # interrupted: leave no child behind
-            child.kill()
-            child.wait()
-            raise
+
+
+def _run_child(folder: Path, timeout_s: float) -> None:
+    """Run the child on ``folder``; raise :class:`GXProcessError` if it crashes or times out."""
+    _await_child(_start_child(folder), folder, timeout_s)
+
+
+def _await_child(child: subprocess.Popen[bytes], folder: Path, timeout_s: float) -> None:
+    """Wait for a child that has its request; raise :class:`GXProcessError` if it crashes
+    or outlives ``timeout_s`` (then it is stopped, as it is if this wait is interrupted)."""
+    try:
+        code = child.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        raise GXProcessError(
+            f"the Great Expectations child process did not finish within {timeout_s:g} s "
+            f"and was stopped (${TIMEOUT_ENV} sets the limit). Nothing was published; "
+            "retry the run when the machine is less loaded (`dprelease run SPEC --resume "
+            "RUN_ID` reuses its measurements)."
+        ) from None
+    except BaseException:  # interrupted: leave no child behind
+        child.kill()
+        child.wait()
+        raise
     if code < 0 and not (folder / "result.json").exists():
         raise GXProcessError(
             "the Great Expectations child process was killed by signal "

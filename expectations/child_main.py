@@ -2,9 +2,11 @@
 
 ``python -m expectations.child_main FOLDER PARENT_PID``: read the validations in ``FOLDER``,
 run them with :func:`expectations.runner.run_validations`, write ``result.json`` there, exit 0.
-Any exception is written as the result's error (and its traceback to stderr, which the
-parent keeps to itself); the process ends on its own if its parent dies, so a killed run
-leaves no child behind.
+With ``--wait`` (a warm child) it first imports GX and what the runner uses, then waits for a
+``go`` line on stdin before reading ``FOLDER``; end of input without one (the parent did not
+need it, or is gone) ends it quietly with 0. Any exception is written as the result's error
+(and its traceback to stderr, which the parent keeps to itself); the process ends on its own
+if its parent dies, so a killed run leaves no child behind.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import time
 import traceback
 from pathlib import Path
 
-from expectations.child import read_request, write_result
-from expectations.runner import run_validations
+from expectations.child import GO, WAIT_FLAG, read_request, write_result
+from expectations.runner import prepare, run_validations
 
 
 def _exit_with_parent(parent: int, interval_s: float = 0.5) -> None:
@@ -31,11 +33,27 @@ def _exit_with_parent(parent: int, interval_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _told_to_go() -> bool:
+    """Import GX and the runner's parts, then block until the parent says ``go`` (True) or
+    closes stdin without it (False)."""
+    try:
+        prepare()
+    except Exception:  # the request's run meets it again and reports it as the result
+        traceback.print_exc()
+    return sys.stdin.buffer.readline() == GO
+
+
 def main(argv: list[str]) -> int:
-    """Run the request in ``argv[0]``; ``argv[1]`` is the parent's pid."""
+    """Run the request in ``argv[0]``; ``argv[1]`` is the parent's pid; ``--wait`` (last)
+    makes a warm child that waits for ``go`` on stdin first."""
+    wait = bool(argv) and argv[-1] == WAIT_FLAG
+    if wait:
+        argv = argv[:-1]
     folder = Path(argv[0])
     if len(argv) > 1:
         _exit_with_parent(int(argv[1]))
+    if wait and not _told_to_go():
+        return 0
     try:
         outcomes = run_validations(read_request(folder))
     except Exception as error:

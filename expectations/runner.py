@@ -87,6 +87,12 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("whole-frame")
 
 
+def prepare() -> None:
+    """Import GX and create this process's cached context now, so the first validation pays
+    neither: a warm child (:mod:`expectations.child`) does this while it waits."""
+    _batch_definition()
+
+
 def run_validation(validation: Validation) -> dict[str, ExpectationOutcome]:
     """:func:`run_suite` for one :class:`~expectations.validation.Validation` (no Data Docs)."""
     return run_suite(

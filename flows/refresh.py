@@ -25,6 +25,7 @@ from flows.spec import load_spec, parse_spec
 from tasks.refresh import RefreshSource, mark_refresh, refresh_source
 from tasks.request import ReleaseRequest
 from tasks.runlog import failed_unless_published, new_run_id, record_start
+from tasks.utility import warm_utility_checks
 
 
 class RefreshSpecError(DPReleaseError):
@@ -59,7 +60,8 @@ def refresh_in_run(
     source: RefreshSource | None = None,
 ) -> ReleaseOutcome:
     """Publish a refresh of ``name`` as run ``run_id`` (already recorded as started), from
-    ``source`` or, if not given, the release's newest stored measurements."""
+    ``source`` or, if not given, the release's newest stored measurements. GX's child
+    starts importing once the measurements and their spec are found, while the model fits."""
     logger = get_run_logger()
     if source is None:
         with step("finding stored measurements"):
@@ -71,9 +73,10 @@ def refresh_in_run(
     logger.info(
         "refresh of %s from the measurements of run %s: no privacy cost", name, source.run_id
     )
-    return sample_check_publish(
-        request, run_id, source.measurements, source.receipt, home, refresh_of=source.run_id
-    )
+    with warm_utility_checks():
+        return sample_check_publish(
+            request, run_id, source.measurements, source.receipt, home, refresh_of=source.run_id
+        )
 
 
 @flow(name="refresh", flow_run_name=refresh_run_name, validate_parameters=True)

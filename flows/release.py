@@ -6,6 +6,8 @@ so a retry or ``resume_run_id`` re-enters after the charge and never pays or dra
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from prefect import flow, get_run_logger
 
 from dpcore.errors import BudgetExhaustedError
@@ -20,6 +22,7 @@ from tasks.budget import charge_budget, plan_release
 from tasks.measure import measure
 from tasks.request import ReleaseRequest
 from tasks.runlog import failed_unless_published, new_run_id, record_start
+from tasks.utility import warm_utility_checks
 from tasks.validate import validate_source
 from warehouse.ledger import charge_for_run
 from warehouse.paths import WarehousePaths
@@ -49,17 +52,22 @@ def _release(
     overrides: ReleaseOverrides | None,
 ) -> ReleaseOutcome:
     """The release's steps: the pre-flight's checks again (a scheduled run has no CLI), then
-    validate, charge, measure, synthesize, check and publish."""
+    validate, charge, measure, synthesize, check and publish.
+
+    Once the charge stands (or a resumed run's request is checked), GX's child starts
+    importing on the other core while this process measures and fits
+    (:func:`~tasks.utility.warm_utility_checks`); a refused run never starts it."""
     logger = get_run_logger()
     resumed = resume_run_id is not None
     request = release_request(spec_path, home, overrides, resume_run_id)
     run_id = resume_run_id or new_run_id()
     record_start(request, run_id, home)
     logger.info("release %s, run %s%s", request.name, run_id, " (resume)" if resumed else "")
-    with failed_unless_published(run_id, home):
+    with failed_unless_published(run_id, home), ExitStack() as stack:
         if resumed:
             receipt = charge_for_run(WarehousePaths.from_env(home).warehouse, run_id)
             assert receipt is not None
+            stack.enter_context(warm_utility_checks())
         else:
             with step("planning"):
                 plan = plan_release(request, home)
@@ -81,6 +89,7 @@ def _release(
                 receipt.delta,
                 request.dataset,
             )
+            stack.enter_context(warm_utility_checks())
         with step("measuring marginals"):
             measurements = measure(request, run_id, home)
         logger.info("%d noisy marginals ready", len(measurements))

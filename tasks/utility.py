@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from dpcore.errors import DPReleaseError
 from dpcore.marginals import Measurement
-from expectations import UtilityConfig, UtilityReport, check_utility
+from expectations import UtilityConfig, UtilityReport, check_utility, warm_child
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from tasks.synthesize import SyntheticTable
@@ -47,6 +48,13 @@ def check_utility_fn(
         release=request.name,
         docs_dir=None if docs is None else str(docs),
     )
+
+
+def warm_utility_checks() -> AbstractContextManager[None]:
+    """Start Great Expectations' child now, to import GX while the run measures and fits;
+    the utility check uses it (see :func:`expectations.child.warm_child`). Enter it only once
+    the run will validate (after the charge): a refused run never starts one."""
+    return warm_child()
 
 
 def require_utility(report: UtilityReport, run_id: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -71,7 +73,68 @@ def test_child_gives_the_outcomes_of_an_inline_run(in_child: None) -> None:
     assert not inline[0]["set"].success and inline[0]["codes"].unexpected_count == 1
 
 
-def test_an_errored_expectation_is_the_same_typed_error(in_child: None) -> None:
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _maybe_warm(warm: bool) -> AbstractContextManager[None]:
+    return child.warm_child() if warm else nullcontext()
+
+
+def test_a_warm_child_gives_the_outcomes_of_an_inline_run(in_child: None) -> None:
+    with child.warm_child():
+        waiting = child._warm
+        assert waiting is not None and waiting.process.poll() is None
+        time.sleep(0.5)  # it imports GX meanwhile
+        from_warm = validate(_validations())
+        assert child._warm is None and waiting.process.returncode == 0  # used, done
+        assert (waiting.folder / "result.json").is_file()
+    assert not waiting.folder.exists()
+    child.set_inline(True)
+    assert from_warm == validate(_validations())
+
+
+def test_an_unused_warm_child_is_stopped_on_exit(in_child: None) -> None:
+    with child.warm_child():
+        waiting = child._warm
+        assert waiting is not None
+        with child.warm_child():  # one per process: the inner one starts nothing
+            assert child._warm is waiting
+        assert waiting.process.poll() is None
+    assert child._warm is None and waiting.process.returncode is not None
+    assert _gone(waiting.process.pid) and not waiting.folder.exists()
+
+
+def test_inline_validation_starts_no_warm_child() -> None:
+    child.set_inline(True)
+    with child.warm_child():
+        assert child._warm is None
+
+
+def test_a_warm_child_whose_input_ends_without_go_exits_by_itself(tmp_path: Path) -> None:
+    waiting = subprocess.Popen(
+        [*child.child_command(tmp_path), child.WAIT_FLAG],
+        env=child._child_environment(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = waiting.communicate(input=b"", timeout=300)  # closes stdin, says nothing
+    assert waiting.returncode == 0, output[-2000:]
+    assert b"Traceback" not in output and not (tmp_path / "result.json").exists()
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_an_errored_expectation_is_the_same_typed_error(in_child: None, warm: bool) -> None:
+    with _maybe_warm(warm):
+        _raise_an_errored_expectation()
+
+
+def _raise_an_errored_expectation() -> None:
     frame = pd.DataFrame({"text": [MARKER, "b"]})
     broken = {
         "broken": ExpectationSpec.of(
@@ -89,6 +152,7 @@ def _fake_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     monkeypatch.setattr(child, "child_command", lambda folder: [sys.executable, "-c", code])
 
 
+@pytest.mark.parametrize("warm", [False, True])
 @pytest.mark.parametrize(
     ("code", "says"),
     [
@@ -98,19 +162,23 @@ def _fake_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     ],
 )
 def test_a_crashed_child_is_a_clear_error(
-    in_child: None, monkeypatch: pytest.MonkeyPatch, code: str, says: str
+    in_child: None, monkeypatch: pytest.MonkeyPatch, code: str, says: str, warm: bool
 ) -> None:
+    """Warm, the child may be gone before it is told to go: the same errors."""
     monkeypatch.delenv("DPRELEASE_DEBUG", raising=False)  # --debug would show the message
     _fake_child(monkeypatch, code)
-    with pytest.raises(GXProcessError) as info:
+    with _maybe_warm(warm), pytest.raises(GXProcessError) as info:
         validate(_validations())
     assert says in str(info.value) and MARKER not in str(info.value)
 
 
-def test_a_child_that_hangs_is_stopped(in_child: None, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_child_that_hangs_is_stopped(
+    in_child: None, monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
     _fake_child(monkeypatch, "import time; time.sleep(60)")
     started = time.monotonic()
-    with pytest.raises(GXProcessError, match="did not finish within 1 s"):
+    with _maybe_warm(warm), pytest.raises(GXProcessError, match="did not finish within 1 s"):
         validate(_validations(), timeout_s=1.0)
     assert time.monotonic() - started < 10
 
@@ -127,6 +195,22 @@ def test_the_child_exits_when_its_parent_is_gone(tmp_path: Path) -> None:
     )
     assert done.returncode == 3 and time.monotonic() - started < 30
     assert not (tmp_path / "result.json").exists()
+
+
+def test_a_warm_child_exits_when_its_parent_is_gone(tmp_path: Path) -> None:
+    """Even while it waits for ``go`` with its input still open."""
+    waiting = subprocess.Popen(
+        [*child.child_command(tmp_path)[:-1], "1", child.WAIT_FLAG],
+        env=child._child_environment(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert waiting.wait(timeout=60) == 3
+    finally:
+        waiting.kill()
+        waiting.communicate()
 
 
 def test_the_utility_report_is_the_same_from_the_child(

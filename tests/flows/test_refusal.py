@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 
-from dpcore.errors import BudgetExhaustedError
+from dpcore.errors import BudgetExhaustedError, DPReleaseError
+from expectations import child
 from flows.overrides import ReleaseOverrides
 from flows.refusal import RefusalLogFilter
 from flows.release import release
@@ -101,3 +104,48 @@ def test_the_filter_drops_only_records_of_our_typed_errors() -> None:
     assert refusal.filter(final_state("SchemaDriftError")) is False
     assert refusal.filter(record(ValueError("a bug"))) is True  # unexpected: traceback kept
     assert refusal.filter(final_state("ValueError")) is True
+
+
+@pytest.fixture
+def gx_starts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Validations in a child process, as in a real run; each GX child started is recorded
+    (True for a warm one) and then really started."""
+    started: list[bool] = []
+    start = child._start_child
+
+    def recording(folder: Path, *, wait: bool = False) -> subprocess.Popen[bytes]:
+        started.append(wait)
+        return start(folder, wait=wait)
+
+    monkeypatch.setattr(child, "_start_child", recording)
+    child.set_inline(False)
+    yield started
+    child.set_inline(True)
+
+
+def test_a_refused_run_starts_no_gx_child(
+    home: WarehousePaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gx_starts: list[bool]
+) -> None:
+    """Refused by the pre-flight or at the charge itself (another run took the budget
+    meanwhile; the plan's refusal comes before it): GX's warm child starts only once the
+    charge stands."""
+    spec = write_spec(tmp_path)
+    with pytest.raises(DPReleaseError, match="higher than the spec's epsilon"):
+        release(spec, home=str(home.home), overrides=ReleaseOverrides(epsilon=3.0))
+
+    def taken(*args: object, **kwargs: object) -> object:
+        raise BudgetExhaustedError("another run took the budget meanwhile")
+
+    monkeypatch.setattr("flows.release.charge_budget", taken)
+    with pytest.raises(BudgetExhaustedError, match="meanwhile"):
+        release(spec, home=str(home.home))
+    assert gx_starts == []
+
+
+def test_a_release_validates_in_the_child_it_warmed_after_the_charge(
+    home: WarehousePaths, tmp_path: Path, gx_starts: list[bool]
+) -> None:
+    outcome = release(write_spec(tmp_path), home=str(home.home))
+    assert outcome.utility_passed
+    assert gx_starts == [True]  # one warm child, used: no cold one
+    assert child._warm is None
