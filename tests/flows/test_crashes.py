@@ -24,7 +24,8 @@ live release that must survive it intact.
 The same crashes, at a representative subset of points (:data:`POSTGRES_POINTS`: just after
 the charge, just after the measurements, inside the publish), also run with the privacy
 store in PostgreSQL (``$DPRELEASE_DATABASE_URL``, a temporary cluster on a loopback port;
-skipped, saying why, without PostgreSQL's server binaries): the charge, the measurements and
+skipped, saying why, without PostgreSQL's server binaries); ``DPRELEASE_CRASH_ALL_POSTGRES=1``
+runs every point there: the charge, the measurements and
 the run log then live in another database than the release file, and must still agree.
 """
 
@@ -224,7 +225,14 @@ def test_a_run_killed_at_each_step_leaves_the_warehouse_consistent(
     crash_and_resume(forkserver, crash_home, point, ROUNDS.get(point, 1))
 
 
-POSTGRES_POINTS = ("after-charge", "after-measurements", "while-publishing")
+# The suite runs a representative subset with PostgreSQL (suite time); set
+# DPRELEASE_CRASH_ALL_POSTGRES=1 to run every crash point on it, as before a release of
+# dprelease: `DPRELEASE_CRASH_ALL_POSTGRES=1 pytest tests/flows/test_crashes.py -k postgresql`.
+POSTGRES_POINTS = (
+    CRASH_POINTS
+    if os.environ.get("DPRELEASE_CRASH_ALL_POSTGRES") == "1"
+    else ("after-charge", "after-measurements", "while-publishing")
+)
 
 
 @pytest.mark.parametrize("point", POSTGRES_POINTS)
