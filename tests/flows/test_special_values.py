@@ -3,6 +3,7 @@ edges so the SQL encoder and the decoder share it; the Adult top-code released a
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import duckdb
@@ -71,8 +72,10 @@ def test_sql_codes_and_decoded_values_agree_on_a_special() -> None:
 def test_the_adult_top_code_is_released_near_its_real_count(
     home: WarehousePaths, tmp_path: Path
 ) -> None:
-    """The Adult spec declares 0 and 99999 special: the synthetic count at 99999 is within
-    three noise standard deviations of the real count (read here, by the test only)."""
+    """The Adult spec declares 0 and 99999 special: the synthetic count at 99999 is near the
+    real count (read here, by the test only): within 4 standard deviations of the noise and
+    the sampling together (the cell's noisy count, sigma, then a multinomial draw of about
+    that many rows, variance about the count). False-failure rate about 6e-5 (normal tail)."""
     spec = write_spec(tmp_path)
     assert load_spec(spec).columns["capital_gain"].special == [0, 99999]  # type: ignore[union-attr]
     outcome = release(spec, home=str(home.home))
@@ -87,4 +90,5 @@ def test_the_adult_top_code_is_released_near_its_real_count(
             "AND marginal = 'capital_gain' AND cell = ['99999']"
         ).fetchall()[0]
     assert real[0][0] > 100  # the census top-code (159 rows in the bundled data)
-    assert abs(released[0][0] - real[0][0]) <= 3 * sigma
+    spread = math.sqrt(sigma**2 + real[0][0])
+    assert abs(released[0][0] - real[0][0]) <= 4 * spread
