@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from results_file import write_results  # bench/ is the script's folder, first on sys.path
 
 HERE = Path(__file__).resolve().parents[1]
 RESULTS = HERE / "bench" / "results" / "report.json"
@@ -159,19 +160,9 @@ def main() -> None:
         f"{first['two_way_plots']} heatmap pairs ({first['two_way_cells']} cells), "
         f"{PRIOR_CHARGES + 1} ledger charges"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": platform.platform(),
-                "load_average": list(os.getloadavg()),
-                "method": args.method,
-                "repetitions": args.repetitions,
-                "results": results,
-            },
-            indent=2,
-        )
+    write_results(
+        RESULTS,
+        {"method": args.method, "repetitions": args.repetitions, "results": results},
     )
 
 

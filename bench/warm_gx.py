@@ -18,14 +18,14 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from results_file import write_results  # bench/ is the script's folder, first on sys.path
 
 HERE = Path(__file__).resolve().parents[1]
 RESULTS = HERE / "bench" / "results" / "warm_gx.json"
@@ -104,21 +104,15 @@ def main() -> None:
         each = " ".join(f"{r['seconds']:.2f}" for r in runs[mode])
         print(f"{mode:<6} {runs[mode][0]['rows']:>8,} {medians[mode]:>24.2f} {each:>24}")
     print(f"cold / warm: {medians['cold'] / medians['warm']:.1f}x")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": platform.platform(),
-                "load_average": list(os.getloadavg()),
-                "lead_seconds": args.lead,
-                "busy": args.busy,
-                "median_seconds": medians,
-                "cold_over_warm": medians["cold"] / medians["warm"],
-                "runs": runs,
-            },
-            indent=2,
-        )
+    write_results(
+        RESULTS,
+        {
+            "lead_seconds": args.lead,
+            "busy": args.busy,
+            "median_seconds": medians,
+            "cold_over_warm": medians["cold"] / medians["warm"],
+            "runs": runs,
+        },
     )
 
 
