@@ -5,21 +5,25 @@ Run ``.venv/bin/python bench/cli.py [--repetitions 5] [--quick]``. Every figure 
 ``dprelease`` processes started as a user would start them (no ``PREFECT_API_URL``: each
 home gets its own local Prefect server, started by its first command):
 
-* ``warm run``: the Adult spec at epsilon 1 (default method) in a home whose server already
-  runs; wall time against the flow's own step times (the progress lines' sum), median of 5;
-* ``first command``: the same run in a fresh home, which starts the server;
+* ``warm run``: the Adult spec at epsilon 1 (default method) in a home whose server and warm
+  runner already run; wall time against the flow's own step times (the progress lines'
+  sum), median of 5;
+* ``runner start``: the first run after ``dprelease server start`` (it starts the warm
+  runner, which imports Prefect and the flows: what every run paid before the runner);
+* ``first command``: the same run in a fresh home, which starts the server and the runner;
 * refusals that need no source row (an epsilon above the spec's, an exhausted budget, a
   missing table, a missing column, a drifted type): median of 5 each; each must exit 2 with
-  one paragraph, no traceback, and start no server;
+  one paragraph, no traceback, and start no server and no runner;
 * ``plan`` and ``budget``: median of 5;
-* the run process's peak memory (from ``wait4``: the largest maximum resident set of the
-  run's process and of the children it waited for, i.e. the Great Expectations child of
-  its utility step; the largest of them, not their sum);
+* the run process's peak memory (from ``wait4`` in the warm runner, which forked it: the
+  largest maximum resident set of the run's process and of the children it waited for,
+  i.e. the Great Expectations child of its utility step; the largest, not their sum;
+  reported through ``$DPRELEASE_RUN_USAGE_FILE``); the command's own process beside it;
 * concurrency: 8 ``dprelease run`` at once in a fresh home, on a copy of the Adult spec
   (method ``independent``, to keep repetitions short) whose cap pays for exactly 3 runs,
   while two CPU-burning processes run beside them: exactly 3 must publish, the other 5 exit
-  2 with the budget message, no output may hold a traceback, and exactly one server must
-  have been started in the home (counted from its log's start banners).
+  2 with the budget message, no output may hold a traceback, and exactly one server and
+  one warm runner must have been started in the home (counted from their logs).
 
 Prints a table and writes ``bench/results/cli.json``; exits 1 if a check failed.
 """
@@ -49,6 +53,7 @@ import yaml
 
 from dpcore.accounting import BudgetState, PrivacyCap
 from flows.local_api import ServerFiles, read_record, stop_server
+from flows.runner_client import USAGE_ENV, RunnerFiles, stop_runners
 from flows.spec import load_spec
 from warehouse.ledger import charge, register_budget
 from warehouse.paths import WarehousePaths
@@ -61,6 +66,7 @@ DPRELEASE = str(Path(sys.executable).parent / "dprelease")
 STEP = re.compile(r"^  (\S.*?)\s+(\d+\.\d) s$", re.M)
 BUDGET_MESSAGE = "privacy budget exhausted"
 SERVER_BANNER = "Check out the dashboard at"
+RUNNER_BANNER = ": listening (idle exit after"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class Done:
     peak_mb: float
     out: str
     err: str
+    run_peak_mb: float | None  # the run's process in the warm runner (None: not run there)
 
     @property
     def steps_s(self) -> float:
@@ -100,6 +107,7 @@ def start(env: dict[str, str], home: Path, *argv: str) -> tuple[subprocess.Popen
     logs = tempfile.TemporaryDirectory(prefix="dprelease-bench-")
     out = (Path(logs.name) / "out").open("wb")
     err = (Path(logs.name) / "err").open("wb")
+    env = {**env, USAGE_ENV: str(Path(logs.name) / "usage.json")}
     proc = subprocess.Popen(
         [DPRELEASE, "--home", str(home), *argv], env=env, cwd=ROOT, stdout=out, stderr=err
     )
@@ -114,12 +122,15 @@ def finish(proc: subprocess.Popen[bytes], handle: Any) -> Done:
     proc.returncode = os.waitstatus_to_exitcode(status)
     out.close()
     err.close()
+    usage_file = Path(logs.name) / "usage.json"
+    run_usage = json.loads(usage_file.read_text()) if usage_file.exists() else None
     done = Done(
         proc.returncode,
         seconds,
         usage.ru_maxrss / 1024,
         (Path(logs.name) / "out").read_text(errors="replace"),
         (Path(logs.name) / "err").read_text(errors="replace"),
+        None if run_usage is None else float(run_usage["peak_mb"]),
     )
     logs.cleanup()
     return done
@@ -166,6 +177,16 @@ def cap_for_exactly(runs: int, spec: Path) -> float:
 def servers_started(home: Path) -> int:
     log = ServerFiles.for_home(home).log
     return log.read_text(errors="replace").count(SERVER_BANNER) if log.exists() else 0
+
+
+def runners_started(home: Path) -> int:
+    log = RunnerFiles.for_home(home).log
+    return log.read_text(errors="replace").count(RUNNER_BANNER) if log.exists() else 0
+
+
+def stop_home(home: Path) -> None:
+    stop_runners(home)
+    stop_server(home)
 
 
 def median(values: list[float]) -> float:
@@ -245,6 +266,7 @@ def concurrency(
             "exit_codes": sorted(d.code for d in done),
             "tracebacks": sum(d.traceback for d in done),
             "servers_started": servers_started(home),
+            "runners_started": runners_started(home),
             "wall_s": round(wall, 1),
         }
         outcome["ok"] = (
@@ -252,11 +274,12 @@ def concurrency(
             and outcome["refused_with_budget_message"] == 5
             and outcome["tracebacks"] == 0
             and outcome["servers_started"] == 1
+            and outcome["runners_started"] == 1
         )
         if not outcome["ok"]:
             outcome["outputs"] = [d.err[-1500:] for d in done if d not in published + refused]
         outcomes.append(outcome)
-        stop_server(home)
+        stop_home(home)
         print(f"  concurrency repetition {rep + 1}/{repetitions}: {outcome}", flush=True)
     return outcomes
 
@@ -284,8 +307,9 @@ def main() -> int:
             warm_home = register(seeded(template, work / "warm"), spec)
             homes.append(warm_home)
             run(env, warm_home, "server", "start")
+            runner_start = run(env, warm_home, "run", str(spec))
             warm = [run(env, warm_home, "run", str(spec)) for _ in range(samples)]
-            for d in [first, *warm]:
+            for d in [first, runner_start, *warm]:
                 if d.code != 0 or d.traceback:
                     failures.append(f"a run failed: {d.err[-800:]}")
             record = read_record(ServerFiles.for_home(first_home))
@@ -296,17 +320,18 @@ def main() -> int:
                 tries = [run(env, home, *argv) for _ in range(samples)]
                 clean = all(d.code == 2 and d.one_paragraph and not d.traceback for d in tries)
                 no_server = not ServerFiles.for_home(home).record.exists()
+                no_server = no_server and not RunnerFiles.for_home(home).records()
                 if not (clean and no_server):
                     failures.append(f"refusal {name!r}: {tries[0].err[-800:]}")
                 refusals[name] = {
                     "median_s": median([d.seconds for d in tries]),
                     "exit_2_one_paragraph": clean,
-                    "no_server_started": no_server,
+                    "no_server_or_runner_started": no_server,
                     "message": tries[0].err.strip()[:160],
                 }
         finally:
             for home in homes:
-                stop_server(home)
+                stop_home(home)
         concurrent = concurrency(work, env, template, repetitions)
         failures += [f"concurrency repetition {c['repetition']}" for c in concurrent if not c["ok"]]
 
@@ -319,7 +344,14 @@ def main() -> int:
             "median_wall_s": warm_wall,
             "median_steps_s": warm_steps,
             "median_overhead_s": median([d.seconds - d.steps_s for d in warm]),
-            "peak_mb": round(max(d.peak_mb for d in warm), 1),
+            "run_peak_mb": round(max(d.run_peak_mb or d.peak_mb for d in warm), 1),
+            "command_process_peak_mb": round(max(d.peak_mb for d in warm), 1),
+            "through_warm_runner": all(d.run_peak_mb is not None for d in warm),
+        },
+        "runner_start_run": {
+            "wall_s": round(runner_start.seconds, 2),
+            "steps_s": round(runner_start.steps_s, 2),
+            "overhead_s": round(runner_start.seconds - runner_start.steps_s, 2),
         },
         "first_command": {
             "wall_s": round(first.seconds, 2),
@@ -343,9 +375,13 @@ def main() -> int:
     print(f"| warm `dprelease run` (Adult, eps 1), median wall | {w['median_wall_s']} s |")
     print(f"| ... the flow's own step times, median | {w['median_steps_s']} s |")
     print(f"| ... overhead (wall - steps), median | {w['median_overhead_s']} s |")
-    print(f"| run process peak memory | {w['peak_mb']} MB |")
+    print(f"| run process peak memory (in the warm runner) | {w['run_peak_mb']} MB |")
+    print(f"| ... the command's own process | {w['command_process_peak_mb']} MB |")
+    rs = results["runner_start_run"]
+    print(f"| run starting the warm runner, wall | {rs['wall_s']} s |")
+    print(f"| ... its overhead (wall - steps) | {rs['overhead_s']} s |")
     fc = results["first_command"]
-    print(f"| first command in a fresh home (starts the server) | {fc['wall_s']} s |")
+    print(f"| first command in a fresh home (starts server and runner) | {fc['wall_s']} s |")
     print(f"| ... more than a warm run | {fc['over_warm_s']} s |")
     print(f"| `dprelease plan`, median | {results['plan_median_s']} s |")
     print(f"| `dprelease budget`, median | {results['budget_median_s']} s |")
@@ -361,7 +397,8 @@ def main() -> int:
         print(
             f"| ... repetition {c['repetition'] + 1} | {c['published']} published, "
             f"{c['refused_with_budget_message']} refused (budget), {c['tracebacks']} "
-            f"tracebacks, {c['servers_started']} server(s) started, {c['wall_s']} s |"
+            f"tracebacks, {c['servers_started']} server(s) and {c['runners_started']} "
+            f"runner(s) started, {c['wall_s']} s |"
         )
     print(f"\nwrote {RESULTS}")
     for failure in failures:

@@ -232,13 +232,34 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_warm_runner(args: argparse.Namespace, start: bool) -> int | None:
+    """The command's exit code if the home's warm runner ran it, else None.
+
+    Only the console script hands commands over (callers of :func:`main` with arguments run
+    them in their own process): first to a runner that already listens, whose process
+    runs the pre-flight faster; else, once the pre-flight passed here, to a runner started
+    for it (``start``), so that a refusal never starts one.
+    """
+    if args.argv is None:
+        return None
+    from flows.runner_client import run_warm
+
+    return run_warm(args.home, args.argv, start=start)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Check what can be refused without rows, then run the release through the flow."""
+    warm = _in_warm_runner(args, start=False)
+    if warm is not None:
+        return warm
     from flows.overrides import ReleaseOverrides
     from flows.preflight import preflight
 
     overrides = ReleaseOverrides(rows=args.rows, epsilon=args.epsilon)
     request = preflight(args.spec, args.home, overrides, args.resume)  # refusals answer here
+    warm = _in_warm_runner(args, start=True)
+    if warm is not None:
+        return warm
     with _flow_session(args), _run_tags(request.name, request.dataset):
         from flows.release import release
 
@@ -269,9 +290,15 @@ def _print_outcome(outcome: ReleaseOutcome, as_json: bool) -> None:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     """Publish a new version re-sampled from a release's newest stored measurements."""
+    warm = _in_warm_runner(args, start=False)
+    if warm is not None:
+        return warm
     from flows.preflight import refresh_preflight
 
     refresh_preflight(args.name, args.home, args.spec)  # refusals answer here, no server
+    warm = _in_warm_runner(args, start=True)
+    if warm is not None:
+        return warm
     with _flow_session(args), _run_tags(args.name, None):
         from flows.refresh import refresh
 
@@ -747,15 +774,22 @@ def cmd_server(args: argparse.Namespace) -> int:
         read_record,
         stop_server,
     )
+    from flows.runner_client import running_runners, stop_runners
 
     files = ServerFiles.for_home(args.home)
     if args.action == "stop":
+        runners = stop_runners(args.home)
+        if runners:
+            pids = ", ".join(str(r.pid) for r in runners)
+            print(f"stopped {len(runners)} warm runner(s) (pid {pids})")
         stopped = stop_server(args.home)
         if stopped is None:
             print(f"no local Prefect server is running for {files.root.parent}")
         else:
             print(f"stopped the local Prefect server (pid {stopped.pid}, {stopped.ui})")
         return 0
+    for runner in running_runners(args.home):
+        print(f"warm runner: pid {runner.pid}, started {runner.started_at}")
     configured = configured_api_url()
     if configured is not None:
         state = "answers" if answers(configured) else "does not answer"
@@ -928,7 +962,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--version", type=int, help="version number (default: the newest)")
     p.add_argument("--open", action="store_true", help="open it in the web browser")
-    p = add("server", cmd_server, "show, start or stop this home's local Prefect server")
+    p = add("server", cmd_server, "show, start or stop this home's Prefect server and warm runners")
     p.add_argument("action", choices=["status", "start", "stop"])
     return parser
 
@@ -969,6 +1003,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     """Parse the arguments, run the command, turn our errors into one paragraph (exit 2)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:]) if argv is None else None  # the console script's, to hand over
     _quiet_prefect_defaults()
     if args.debug:
         os.environ["DPRELEASE_DEBUG"] = "1"

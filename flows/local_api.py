@@ -18,7 +18,6 @@ is started. A server that cannot be reached or does not start is a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dpcore.errors import DPReleaseError
+from warehouse.file_lock import exclusive
 from warehouse.paths import WarehousePaths
 
 START_TIMEOUT_ENV = "DPRELEASE_SERVER_START_TIMEOUT"
@@ -145,12 +145,8 @@ def alive(server: LocalServer) -> bool:
 @contextlib.contextmanager
 def _locked(files: ServerFiles) -> Iterator[None]:
     """Hold the home's server lock (blocks while another process starts or stops it)."""
-    with files.lock.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(files.lock):
+        yield
 
 
 def _free_port() -> int:

@@ -30,6 +30,7 @@ import duckdb
 from warehouse.backoff import Backoff
 from warehouse.connection import is_lock_error, literal
 from warehouse.errors import WarehouseBusyError
+from warehouse.file_lock import exclusive
 
 WAIT_ENV = "DPRELEASE_RELEASE_WAIT_S"
 DEFAULT_WAIT_S = 30.0
@@ -162,9 +163,5 @@ def discard_foreign_wal(path: Path) -> Path | None:
 def publish_lock(lock: Path) -> Iterator[None]:
     """Hold the publish lock (an ``flock`` on ``lock``): publishers, and a reader clearing a
     foreign WAL, take turns under it."""
-    with lock.open("a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(lock):
+        yield
