@@ -215,26 +215,33 @@ def send_message(sock: socket.socket, message: dict[str, Any], fds: Sequence[int
 def receive_message(
     sock: socket.socket, max_fds: int = 0
 ) -> tuple[dict[str, Any] | None, list[int]]:
-    """One message and the descriptors that came with it; ``(None, [])`` at end of stream."""
-    buffer = b""
+    """One message and the descriptors that came with it; ``(None, [])`` at end of stream.
+
+    Reads exactly the message's bytes, never into the next one: messages sent back to back
+    (the handler's "accepted" and "started") may arrive in one segment.
+    """
     fds: list[int] = []
-    while len(buffer) < _LENGTH.size:
-        if max_fds and not fds:
-            chunk, fds, _, _ = socket.recv_fds(sock, 65536, max_fds)
+    header = b""
+    while len(header) < _LENGTH.size:
+        if max_fds and not header:
+            chunk, fds, _, _ = socket.recv_fds(sock, _LENGTH.size, max_fds)
         else:
-            chunk = sock.recv(65536)
+            chunk = sock.recv(_LENGTH.size - len(header))
         if not chunk:
             for fd in fds:
                 os.close(fd)
             return None, []
-        buffer += chunk
-    (length,) = _LENGTH.unpack_from(buffer)
-    while len(buffer) < _LENGTH.size + length:
-        chunk = sock.recv(65536)
+        header += chunk
+    (length,) = _LENGTH.unpack(header)
+    payload = b""
+    while len(payload) < length:
+        chunk = sock.recv(min(length - len(payload), 1 << 20))
         if not chunk:
-            return None, fds
-        buffer += chunk
-    return json.loads(buffer[_LENGTH.size : _LENGTH.size + length]), fds
+            for fd in fds:
+                os.close(fd)
+            return None, []
+        payload += chunk
+    return json.loads(payload), fds
 
 
 # --- the command's side ---
@@ -361,7 +368,7 @@ def run_warm(home: str | Path | None, argv: Sequence[str], start: bool = True) -
 def _follow(sock: socket.socket) -> int:
     """Forward signals to the runner's child until it reports its exit code."""
     started, _ = receive_message(sock)
-    if started is None:
+    if started is None or not isinstance(started.get("pid"), int):
         raise RunnerLostError(
             "the warm runner accepted the command but ended before starting it; nothing "
             "was run. Retry (`dprelease server stop` restarts the runners), or set "
@@ -384,7 +391,7 @@ def _follow(sock: socket.socket) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if done is None:
+    if done is None or not isinstance(done.get("exit"), int):
         raise RunnerLostError(
             "the warm runner ended while the command ran, so its outcome is unknown: "
             "`dprelease runs` shows whether the release published, and `dprelease run "

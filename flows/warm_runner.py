@@ -192,10 +192,13 @@ def _handle(conn: socket.socket) -> None:
             os.close(fd)
         return  # not accepted: the caller runs the command itself
     send_message(conn, {"accepted": True})
+    _flush_streams()
     child = os.fork()
     if child == 0:
         conn.close()
         _run_command(request, fds)
+    with contextlib.suppress(OSError):  # (the child does the same: whichever runs first)
+        os.setpgid(child, child)
     for fd in fds:
         os.close(fd)
     send_message(conn, {"pid": child})
@@ -207,7 +210,14 @@ def _handle(conn: socket.socket) -> None:
         send_message(conn, {"exit": code, "peak_mb": round(usage.ru_maxrss / 1024, 1)})
 
 
+def _flush_streams() -> None:
+    """Nothing buffered for the runner's log may be written by a fork to a caller's stream."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
 def _fork_handler(conn: socket.socket, listener: socket.socket) -> int:
+    _flush_streams()
     pid = os.fork()
     if pid == 0:
         listener.close()

@@ -230,6 +230,7 @@ def test_a_runner_that_is_not_listening_leaves_the_command_to_its_caller(
 def test_messages_carry_json_and_the_callers_streams() -> None:
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     read_end, write_end = os.pipe()
+    right.settimeout(10)  # a message swallowed by an earlier read fails here, not hangs
     with left, right:
         big = {"argv": ["run", "x"], "env": {"K": "v" * 200_000}}  # several reads long
         send_message(left, big, [write_end])
@@ -239,6 +240,11 @@ def test_messages_carry_json_and_the_callers_streams() -> None:
         assert os.read(read_end, 100) == b"through the passed descriptor"
         for fd in (*fds, read_end, write_end):
             os.close(fd)
+        send_message(left, {"accepted": True})  # two messages back to back: one segment
+        send_message(left, {"pid": 42})
+        time.sleep(0.05)
+        assert receive_message(right) == ({"accepted": True}, [])
+        assert receive_message(right) == ({"pid": 42}, [])  # not swallowed by the first read
         left.close()
         assert receive_message(right) == (None, [])  # the end of the stream
 
