@@ -115,7 +115,10 @@ class RunnerFiles:
 
 
 def enabled() -> bool:
-    """Whether commands go through the warm runner (``DPRELEASE_WARM_RUNNER=0`` turns off)."""
+    """Whether commands go through the warm runner (``DPRELEASE_WARM_RUNNER=0`` turns off;
+    Linux only: it needs ``pidfd_open``, ``SO_PEERCRED`` and ``/proc``)."""
+    if not sys.platform.startswith("linux"):
+        return False
     return os.environ.get(ENABLED_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 

@@ -191,6 +191,9 @@ def test_no_runner_when_disabled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(client, "_start", no_start)
     monkeypatch.setenv(ENABLED_ENV, "0")
     assert run_warm(tmp_path / "home", ["run", "spec.yaml"]) is None
+    monkeypatch.setenv(ENABLED_ENV, "1")
+    monkeypatch.setattr(client.sys, "platform", "darwin")  # no pidfd, SO_PEERCRED, /proc
+    assert run_warm(tmp_path / "home", ["run", "spec.yaml"]) is None
 
 
 def test_a_socket_deeper_than_an_address_holds_is_reached_through_its_folder(
