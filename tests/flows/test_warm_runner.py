@@ -105,8 +105,10 @@ def test_runs_go_through_one_warm_runner_reused_until_stopped(
     refused = finished(dprelease(runner_env, home, "run", spec, "--epsilon", "50"))
     assert refused[0] == 2 and refused[2].startswith("dprelease: the epsilon override 50")
     assert "Traceback" not in refused[2] and refused[2].count("\n") == 1
+    code, out, err = finished(dprelease(runner_env, home, "refresh", "adult"))
+    assert code == 0 and "adult_v3" in out, err  # a refresh goes through it too
     log = runner_log(home)
-    assert len(STARTED.findall(log)) == 3 and "exited with code 2" in log
+    assert len(STARTED.findall(log)) == 4 and "exited with code 2" in log
 
     assert main(["--home", str(home.home), "server", "status"]) == 0
     assert f"warm runner: pid {runner.pid}" in capsys.readouterr().out
