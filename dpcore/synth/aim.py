@@ -41,6 +41,11 @@ score is
 ``w_r (||G_r(M_r(D) - N M_r(p))||_1 - sqrt(2/pi) sigma n_r)``: ``G_r`` the grouping (identity
 at full resolution), ``w_r`` the workload coverage of ``r``, ``n_r`` its number of (grouped)
 cells and ``N`` the estimated total.
+
+Every fit (between rounds and the final one) reads the 1-way tables of columns with at least
+20 codes denoised by kernel smoothing whose width SURE chooses from the noisy table alone
+(:mod:`dpcore.synth.smoothing`; ``smooth_oneway``): post-processing, no cost, and the
+measurements returned (and published) stay raw.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from dpcore.synth.inference import FloatArray
 from dpcore.synth.junction_tree import build_junction_tree, junction_tree_cells
 from dpcore.synth.model import GraphicalModel, fit_model
 from dpcore.synth.selection import exponential_mechanism
+from dpcore.synth.smoothing import smoothed_oneways
 from dpcore.workload import make_workload
 
 
@@ -92,7 +98,8 @@ class AIMSynthesizer:
     ``round_iterations`` / ``fit_iterations``: junction-tree calibrations per refit between
     rounds (warm-started from the previous round's potentials and step size: 80 of them fit
     as closely as 100 from a fresh step did) and for the final fit; ``zeros``: declared
-    constraints every fit respects (:mod:`dpcore.constraints`).
+    constraints every fit respects (:mod:`dpcore.constraints`); ``smooth_oneway``: fit to
+    SURE-smoothed copies of large 1-way tables (see the module docstring).
     """
 
     workload: Sequence[Sequence[str]] | None = None
@@ -107,6 +114,7 @@ class AIMSynthesizer:
     round_noise_cap: float = 0.004
     coarse_noise_ratio: float = 40.0
     coarse_levels: int = 1
+    smooth_oneway: bool = True
     calculus: Calculus = ZCDP
     zeros: tuple[StructuralZeros, ...] = ()
     name: str = field(default="aim", init=False)
@@ -251,7 +259,7 @@ class AIMSynthesizer:
         if used > rho * (1 + 1e-12):
             raise ValueError("rho is too small for the 1-way measurements")
         model, fitted = fit_model(
-            domain, measurements, iterations=self.round_iterations, zeros=self.zeros
+            domain, self._for_fit(measurements), iterations=self.round_iterations, zeros=self.zeros
         )
         rounds = self.default_rounds(domain, rho - used, model.total)
         sigma, epsilon = self._initial_scales(rounds, rho - used)
@@ -286,7 +294,7 @@ class AIMSynthesizer:
                 break
             model, fitted = fit_model(
                 domain,
-                measurements,
+                self._for_fit(measurements),
                 iterations=self.round_iterations,
                 warm_start=model.potentials,
                 step=fitted.step,  # warm start of the solver's step size too
@@ -329,11 +337,19 @@ class AIMSynthesizer:
                 options.append(_Option(domain, clique, groups))
         return options
 
+    def _for_fit(self, measurements: Sequence[Measurement]) -> list[Measurement]:
+        """What the estimator is fitted to: the measurements, with the 1-way tables of large
+        columns denoised when ``smooth_oneway`` (:mod:`dpcore.synth.smoothing`; post-processing
+        of noisy values only, the returned measurements stay raw)."""
+        if not self.smooth_oneway:
+            return list(measurements)
+        return smoothed_oneways(measurements)
+
     def fit(self, domain: Domain, measurements: Sequence[Measurement]) -> GraphicalModel:
         """Estimate the junction-tree model from the stored measurements."""
         model, _ = fit_model(
             domain,
-            measurements,
+            self._for_fit(measurements),
             iterations=self.fit_iterations,
             time_limit_s=self.time_budget_s,
             zeros=self.zeros,
