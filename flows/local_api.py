@@ -142,13 +142,6 @@ def alive(server: LocalServer) -> bool:
     return b"prefect" in cmdline and b"server" in cmdline
 
 
-@contextlib.contextmanager
-def _locked(files: ServerFiles) -> Iterator[None]:
-    """Hold the home's server lock (blocks while another process starts or stops it)."""
-    with exclusive(files.lock):
-        yield
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -257,7 +250,7 @@ def local_server(home: str | Path | None) -> LocalServer:
     record = read_record(files)
     if record is not None and answers(record.url):
         return record
-    with _locked(files):
+    with exclusive(files.lock):
         record = read_record(files)
         if record is not None and alive(record):
             if _wait_until_answering(record, time.monotonic() + _start_timeout()):
@@ -310,7 +303,7 @@ def prefect_api(home: str | Path | None) -> Iterator[str]:
 def stop_server(home: str | Path | None) -> LocalServer | None:
     """Stop the home's server if one runs; return what was stopped (None if nothing)."""
     files = ServerFiles.for_home(home)
-    with _locked(files):
+    with exclusive(files.lock):
         record = read_record(files)
         files.record.unlink(missing_ok=True)
         if record is None or not alive(record):

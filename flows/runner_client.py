@@ -79,7 +79,7 @@ class RunnerFiles:
     root: Path
 
     @classmethod
-    def for_home(cls, home: str | Path | None, create: bool = True) -> RunnerFiles:
+    def for_home(cls, home: str | Path | None, create: bool = False) -> RunnerFiles:
         """The runners' folder of ``home`` (``create``: made, readable by this user only)."""
         root = WarehousePaths.from_env(home).home / "prefect" / "runners"
         if create:
@@ -385,12 +385,7 @@ def _follow(sock: socket.socket) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
-        while True:
-            try:
-                done, _ = receive_message(sock)
-                break
-            except InterruptedError:  # pragma: no cover  (retried by Python since PEP 475)
-                continue
+        done, _ = receive_message(sock)  # (a forwarded signal's EINTR is retried: PEP 475)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -411,12 +406,12 @@ def _follow(sock: socket.socket) -> int:
 
 def running_runners(home: str | Path | None) -> list[RunnerRecord]:
     """The home's runners that are still running."""
-    return [r for r in RunnerFiles.for_home(home, create=False).records() if alive(r)]
+    return [r for r in RunnerFiles.for_home(home).records() if alive(r)]
 
 
 def stop_runners(home: str | Path | None) -> list[RunnerRecord]:
     """Stop every runner of the home (commands they are running finish); what was stopped."""
-    files = RunnerFiles.for_home(home, create=False)
+    files = RunnerFiles.for_home(home)
     stopped = []
     for record in files.records():
         files.socket(record.fingerprint).unlink(missing_ok=True)

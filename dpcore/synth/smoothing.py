@@ -39,10 +39,15 @@ MIN_CODES = 20
 """Columns with fewer codes are left alone: SURE's own noise there outweighs any gain."""
 
 
+def kernel_radius(width: float) -> int:
+    """How many codes the kernel of ``width`` reaches on each side: ``ceil(4 width)``."""
+    return max(1, math.ceil(4.0 * width))
+
+
 def smoother(size: int, width: float) -> tuple[FloatArray, FloatArray]:
-    """The Gaussian kernel of ``width`` codes (radius ``ceil(4 width)``) and, per cell, the
-    sum of its weights inside ``[0, size)`` (the renormalisation at the ends)."""
-    radius = max(1, math.ceil(4.0 * width))
+    """The Gaussian kernel of ``width`` codes (radius :func:`kernel_radius`) and, per cell,
+    the sum of its weights inside ``[0, size)`` (the renormalisation at the ends)."""
+    radius = kernel_radius(width)
     offsets = np.arange(-radius, radius + 1, dtype=np.float64)
     kernel = np.exp(-0.5 * (offsets / width) ** 2)
     norms = np.convolve(np.ones(size), kernel, mode="same")
@@ -63,7 +68,7 @@ def sure_smooth(values: FloatArray, variance: float) -> tuple[FloatArray, float]
     y = np.asarray(values, dtype=np.float64)
     best, best_width, best_risk = y, 0.0, 0.0  # SURE(0) = 0 - n s^2 + 2 s^2 n, up to n s^2
     for width in WIDTHS:
-        if 2 * max(1, math.ceil(4.0 * width)) + 1 > y.size:
+        if 2 * kernel_radius(width) + 1 > y.size:
             break
         fitted, trace = smooth(y, width)
         risk = float(np.sum((y - fitted) ** 2)) + 2.0 * variance * (trace - y.size)

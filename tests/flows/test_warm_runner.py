@@ -223,7 +223,7 @@ def test_a_runner_that_is_not_listening_leaves_the_command_to_its_caller(
 ) -> None:
     """A dead runner's socket is no runner: with ``start`` False nothing is started and the
     caller runs the command (None); the stale socket file is left for the next starter."""
-    files = RunnerFiles.for_home(tmp_path / "home")
+    files = RunnerFiles.for_home(tmp_path / "home", create=True)
     path = files.socket(fingerprint(dict(os.environ), str(Path.cwd())))
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with socket_address(path) as address:
