@@ -29,6 +29,7 @@ never produces them. They are public and post-processing: no privacy cost.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -391,6 +392,16 @@ def _at(problem: _Problem, theta: list[FloatArray]) -> _Point:
     return _Point(theta, *problem.evaluate(theta))
 
 
+def _stalled(
+    history: list[tuple[int, float]], calls: int, loss: float, window: int, threshold: float
+) -> bool:
+    """Record an accepted ``loss`` after ``calls`` calibrations; True when it is less than
+    ``threshold`` below the last accepted loss at least ``window`` calibrations earlier."""
+    history.append((calls, loss))
+    last = bisect.bisect_right(history, (calls - window, math.inf)) - 1
+    return last >= 0 and history[last][1] - loss < threshold
+
+
 def fit_model(
     domain: Domain,
     measurements: Sequence[Measurement],
@@ -401,6 +412,8 @@ def fit_model(
     tolerance: float = 1e-10,
     zeros: Sequence[StructuralZeros] = (),
     step: float | None = None,
+    stall: float = 0.0,
+    window: int = 10,
 ) -> tuple[GraphicalModel, FitReport]:
     """Fit the model to noisy measurements (see the module docstring).
 
@@ -412,6 +425,15 @@ def fit_model(
     fit (missing ones start at the independent 1-way model or 0). Also stops at
     ``time_limit_s`` or when an accepted step improves the loss by less than ``tolerance``
     (relative). ``zeros`` are declared constraints the model must respect exactly.
+
+    ``stall`` > 0 is a stopping rule in statistical units: stop once the accepted loss fell
+    by less than ``stall * cells / 2`` over the last ``window`` calibrations (``cells``: the
+    observed noisy cells; ``cells / 2`` is the loss's expected value at the truth, its
+    natural scale). The rule is off at 0. AIM uses 0.01 between rounds (on Adult at epsilon 1
+    about 70% of the calibrations, with the same model quality) and 0.002 for its final
+    fit (about 300-370 of 400); see :class:`dpcore.synth.aim.AIMSynthesizer`. With more
+    precise measurements a fit's improvements are larger in these units, so the rule stops
+    later: at epsilon 3 it saved about 10% of the refits' calibrations.
     """
     started = time.perf_counter()
     observations = merge_measurements(domain, measurements)
@@ -426,6 +448,8 @@ def fit_model(
     previous = current.theta
     momentum = 0
     calls = 1
+    threshold = stall * sum(o.counts.size for o in observations) / 2.0
+    history = [(calls, current.loss)]  # accepted points, for the ``stall`` rule
     while calls < iterations:
         if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
             break
@@ -460,6 +484,8 @@ def fit_model(
         previous, current = current.theta, trial
         step *= 1.1
         if beta == 0 and improvement <= tolerance * current.loss:
+            break
+        if threshold > 0 and _stalled(history, calls, current.loss, window, threshold):
             break
     potentials = {c: t for c, t in zip(problem.cliques, current.theta, strict=True)}
     model = GraphicalModel(domain, tree, potentials, tuple(current.beliefs), total)

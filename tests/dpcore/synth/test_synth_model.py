@@ -106,3 +106,43 @@ def test_repeated_measurements_merge_by_precision() -> None:
     assert len(merged) == 1
     assert merged[0].variance == pytest.approx(1 / (1 + 1 / 4))
     assert merged[0].counts == pytest.approx(np.array([10 + 40 / 4, 20]) / (1 + 1 / 4))
+
+
+def _noisy_pairs(seed: int = 3) -> tuple[Domain, list[Measurement]]:
+    """Noisy (sigma 5) 1-way and 2-way tables of ``_data``: a fit that has a noise floor."""
+    domain, codes = _data(rows=4000, seed=seed)
+    oracle = ArrayOracle(domain, codes)
+    cliques = [(n,) for n in domain.names] + [("a", "b"), ("b", "c"), ("a", "d"), ("c", "e")]
+    rng = np.random.default_rng(seed)
+    return domain, [
+        Measurement(c, v + rng.normal(0.0, 5.0, v.size), 5.0)
+        for c, v in zip(cliques, oracle.counts(cliques), strict=True)
+    ]
+
+
+def test_stall_rule_stops_a_converged_warm_start_early() -> None:
+    # Deterministic (fixed seeds): no false failures. A warm start from 100 calibrations is
+    # within 0.05 of the optimum's loss (29 here): the relative tolerance alone still runs
+    # on for over 100 calibrations, the rule stops within two windows.
+    domain, measurements = _noisy_pairs()
+    cells = sum(m.values.size for m in measurements)
+    _, long = fit_model(domain, measurements, iterations=3000)
+    start, report = fit_model(domain, measurements, iterations=100)
+    warm = {"warm_start": start.potentials, "step": report.step, "iterations": 300}
+    _, plain = fit_model(domain, measurements, **warm)
+    _, stalled = fit_model(domain, measurements, stall=0.01, **warm)
+    assert plain.iterations > 100
+    assert stalled.iterations <= 20
+    assert stalled.loss <= report.loss
+    assert stalled.loss - long.loss <= 0.01 * cells / 2
+
+
+def test_stall_rule_ends_within_a_fraction_of_the_noise_scale_of_a_long_fit() -> None:
+    # Deterministic (fixed seeds). The loss's natural scale is cells / 2 (its mean at the
+    # truth); a cold fit stopped by the rule is within 2% of that of the 3000-calibration loss.
+    domain, measurements = _noisy_pairs()
+    cells = sum(m.values.size for m in measurements)
+    _, long = fit_model(domain, measurements, iterations=3000)
+    _, stalled = fit_model(domain, measurements, iterations=3000, stall=0.002)
+    assert stalled.iterations < long.iterations
+    assert stalled.loss - long.loss <= 0.02 * cells / 2
