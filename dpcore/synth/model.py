@@ -431,7 +431,7 @@ def fit_model(
     observed noisy cells; ``cells / 2`` is the loss's expected value at the truth, its
     natural scale). The rule is off at 0. AIM uses 0.01 between rounds (on Adult at epsilon 1
     about 70% of the calibrations, with the same model quality) and 0.002 for its final
-    fit (about 300-370 of 400); see :class:`dpcore.synth.aim.AIMSynthesizer`. With more
+    fit (about 260-350 of 400); see :class:`dpcore.synth.aim.AIMSynthesizer`. With more
     precise measurements a fit's improvements are larger in these units, so the rule stops
     later: at epsilon 3 it saved about 10% of the refits' calibrations.
     """
