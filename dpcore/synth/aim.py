@@ -120,10 +120,10 @@ class AIMSynthesizer:
     from 2,734 to 1,964 (medians of 20) and the CPU time by 1.7 s (mean of 55 pairs) with the
     model's exact 2-way TVD unchanged (mean difference +0.00007, standard error 0.00012; the
     worst of 55 0.0378 against 0.0371); 0.015 and 0.02 saved 0.4 s and 0.8 s more but leaned
-    worse (+0.0002 against 0.01 in 16 pairs, the 3-way failure mode in 3 of 16 runs against
-    1), 0.03 was worse (median 0.0362 against 0.0351 of 20).
-    A fixed smaller count is not: 40 or 60 calibrations per refit gave medians of 0.0376 (20
-    runs) and 0.0367 (5), 25 gave 0.0356 (20): in a run examined, an under-converged refit
+    worse (+0.0002 against 0.01 in 16 pairs, a sampled 3-way TVD above 0.095 in 3 of 16 runs
+    against 1), 0.03 was worse (median 0.0362 against 0.0351 of 20).
+    Fewer calibrations at a fixed count did worse: 40 or 60 per refit gave medians of 0.0376
+    (20 runs) and 0.0367 (5), 25 gave 0.0356 (20): in a run examined, an under-converged refit
     moved a large new clique's estimate less and the annealing test halved sigma rounds
     earlier, leaving fewer rounds. Stopping a refit once the change passed 1.5 times that
     test's threshold was worse too (median 0.0369 of 9), as was starting the new clique's
