@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -114,11 +115,85 @@ def _product(factors: Sequence[FloatArray], shape: tuple[int, ...]) -> FloatArra
     if not scaled:
         return np.ones(shape)
     if len(scaled) == 1:
-        return np.array(np.broadcast_to(scaled[0], shape), dtype=np.float64)
+        single = np.empty(shape)
+        single[...] = scaled[0]
+        return single
     out = np.multiply(scaled[0], scaled[1], out=np.empty(shape))
     for extra in scaled[2:]:
         out *= extra
     return out
+
+
+Reduction = tuple[list[int], list[int]] | None
+"""How a table over a clique is summed to a sub-clique: ``einsum`` axes and kept axes, or
+None when nothing is summed (the table is its own marginal)."""
+
+
+def reduction(clique: Clique, sub: Clique) -> Reduction:
+    """The :data:`Reduction` summing a table over canonical ``clique`` to canonical ``sub``."""
+    inside = set(sub)
+    kept = [i for i, n in enumerate(clique) if n in inside]
+    if len(kept) == len(clique):
+        return None
+    return list(range(len(clique))), kept
+
+
+def sum_by(table: FloatArray, how: Reduction) -> FloatArray:
+    """Apply a :data:`Reduction` (the same arithmetic as :func:`sum_to`, no domain lookups)."""
+    if how is None:
+        return table
+    einsum: Any = np.einsum  # the sublist form (operand, axes, output) is not in its stubs
+    out = einsum(table, how[0], how[1])
+    return out if how[1] else np.asarray(out)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One tree clique's part of a calibration (see :class:`CalibrationPlan`)."""
+
+    node: int
+    shape: tuple[int, ...]
+    children: tuple[tuple[int, tuple[int, ...]], ...]
+    """Each child and the shape laying its separator message along this clique."""
+    parent: int
+    to_separator: Reduction
+    """From this clique's table to its separator with the parent."""
+    from_parent: Reduction
+    """From the parent's belief to the same separator."""
+    separator_shape: tuple[int, ...]
+    """The separator laid along this clique."""
+
+
+@dataclass(frozen=True)
+class CalibrationPlan:
+    """A tree's calibration layout (shapes, message reshapes, reductions), computed once per
+    tree so that each calibration does array work only. ``passes`` follow ``tree.order``."""
+
+    root: int
+    passes: tuple[_Pass, ...]
+
+
+@lru_cache(maxsize=256)
+def calibration_plan(tree: JunctionTree) -> CalibrationPlan:
+    """The :class:`CalibrationPlan` of ``tree`` (public structure only: cached)."""
+    domain = tree.domain
+    kids = _children(tree)
+    passes = []
+    for i in tree.order:
+        clique, parent, sep = tree.cliques[i], tree.parent[i], tree.separator[i]
+        children = tuple((c, broadcast_shape(domain, tree.separator[c], clique)) for c in kids[i])
+        passes.append(
+            _Pass(
+                i,
+                domain.shape(clique),
+                children,
+                parent,
+                reduction(clique, sep),
+                reduction(tree.cliques[parent], sep) if parent >= 0 else None,
+                broadcast_shape(domain, sep, clique),
+            )
+        )
+    return CalibrationPlan(tree.order[0], tuple(passes))
 
 
 def calibrate_factors(
@@ -127,39 +202,43 @@ def calibrate_factors(
     """Normalised beliefs of every tree clique, as :func:`calibrate` gives for potentials
     ``sum(factors[i])`` (each log-table shaped to broadcast along clique ``i``), computed in
     probability space (see the module docstring); None if a product table underflows."""
-    domain = tree.domain
-    kids = _children(tree)
-    tables: list[FloatArray] = [np.empty(0)] * len(tree.cliques)
-    up: list[FloatArray] = [np.empty(0)] * len(tree.cliques)
-    for i in reversed(tree.order):
-        clique = tree.cliques[i]
-        table = _product(factors[i], domain.shape(clique))
-        for child in kids[i]:
-            table *= up[child].reshape(broadcast_shape(domain, tree.separator[child], clique))
+    return calibrate_planned(calibration_plan(tree), factors)
+
+
+def calibrate_planned(
+    plan: CalibrationPlan, factors: Sequence[Sequence[FloatArray]]
+) -> list[FloatArray] | None:
+    """:func:`calibrate_factors` by a precomputed :class:`CalibrationPlan`."""
+    size = len(plan.passes)
+    tables: list[FloatArray] = [np.empty(0)] * size
+    up: list[FloatArray] = [np.empty(0)] * size
+    for p in reversed(plan.passes):
+        table = _product(factors[p.node], p.shape)
+        for child, shape in p.children:
+            table *= up[child].reshape(shape)
         top = float(table.max())  # at most 1: every factor and message has maximum 1
         if not (top > _FLOOR and math.isfinite(top)):
             return None
-        tables[i] = table
-        if tree.parent[i] >= 0:
-            message = sum_to(domain, table, clique, tree.separator[i])
-            up[i] = message / float(message.max())  # >= top > 0
-    beliefs: list[FloatArray] = [np.empty(0)] * len(tree.cliques)
-    root = tree.order[0]
+        tables[p.node] = table
+        if p.parent >= 0:
+            message = sum_by(table, p.to_separator)
+            up[p.node] = message / float(message.max())  # >= top > 0
+    beliefs: list[FloatArray] = [np.empty(0)] * size
+    root = plan.root
     beliefs[root] = tables[root]
     beliefs[root] *= 1.0 / float(tables[root].sum())
-    for i in tree.order[1:]:
-        parent, sep, clique = tree.parent[i], tree.separator[i], tree.cliques[i]
-        marg = sum_to(domain, beliefs[parent], tree.cliques[parent], sep)
-        message = up[i]
+    for p in plan.passes[1:]:
+        marg = sum_by(beliefs[p.parent], p.from_parent)
+        message = up[p.node]
         ratio = np.divide(marg, message, out=np.zeros_like(marg), where=message > 0)
-        belief = tables[i]
-        belief *= ratio.reshape(broadcast_shape(domain, sep, clique))
+        belief = tables[p.node]
+        belief *= ratio.reshape(p.separator_shape)
         total = float(belief.sum())
         if total > 0:
             belief *= 1.0 / total
         else:
             belief.fill(1.0 / belief.size)
-        beliefs[i] = belief
+        beliefs[p.node] = belief
     return beliefs
 
 

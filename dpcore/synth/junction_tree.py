@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dpcore.domain import Clique, Domain
 
@@ -58,41 +59,67 @@ class JunctionTree:
         return best
 
 
+@lru_cache(maxsize=64)
+def _layout(domain: Domain) -> tuple[dict[str, int], tuple[int, ...]]:
+    """Each column's bit and the columns' ranks in name order (the elimination's ties)."""
+    ranks = {n: r for r, n in enumerate(sorted(domain.names))}
+    return {n: i for i, n in enumerate(domain.names)}, tuple(ranks[n] for n in domain.names)
+
+
 def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[frozenset[str]]:
     """Greedy min-size elimination; returns the maximal cliques it creates.
 
     Each step removes the column with the fewest cells in it and its neighbours (ties: the
     smaller name); only the eliminated column's neighbours change their count, so only theirs
-    is recomputed (this runs for every candidate of every AIM round)."""
-    adjacency: dict[str, set[str]] = {n: set() for n in domain.names}
+    is recomputed. Neighbour sets are bit masks over the domain's columns (this runs for
+    every candidate of every AIM round)."""
+    bit, rank = _layout(domain)
+    sizes = domain.sizes
+    adjacency = [0] * len(sizes)
     for clique in cliques:
-        for a in clique:
-            adjacency[a].update(b for b in clique if b != a)
-    sizes = dict(zip(domain.names, domain.sizes, strict=True))
+        mask = 0
+        for name in clique:
+            if name not in bit:
+                domain.index(name)  # raises the domain's error for an unknown column
+            mask |= 1 << bit[name]
+        for name in clique:
+            adjacency[bit[name]] |= mask
+    for v in range(len(sizes)):
+        adjacency[v] &= ~(1 << v)
 
-    def cost(v: str) -> int:
-        return sizes[v] * math.prod(sizes[u] for u in adjacency[v])
+    def cost(v: int) -> int:
+        total, rest = sizes[v], adjacency[v]
+        while rest:
+            low = rest & -rest
+            total *= sizes[low.bit_length() - 1]
+            rest ^= low
+        return total
 
-    costs = {v: cost(v) for v in domain.names}
-    created: list[frozenset[str]] = []
+    costs = {v: cost(v) for v in range(len(sizes))}
+    created: list[int] = []
     while costs:
-        v = min(costs, key=lambda u: (costs[u], u))
-        block = frozenset({v, *adjacency[v]})
-        created.append(block)
-        neighbours = list(adjacency[v])
-        for a in neighbours:
-            adjacency[a].update(b for b in neighbours if b != a)
-            adjacency[a].discard(v)
+        v = min(costs, key=lambda u: (costs[u], rank[u]))
+        neighbours = adjacency[v]
+        created.append(neighbours | (1 << v))
         del costs[v]
-        del adjacency[v]
-        for a in neighbours:
+        rest = neighbours
+        while rest:
+            low = rest & -rest
+            a = low.bit_length() - 1
+            adjacency[a] = (adjacency[a] | neighbours) & ~low & ~(1 << v)
+            rest ^= low
+        rest = neighbours
+        while rest:
+            low = rest & -rest
+            a = low.bit_length() - 1
             costs[a] = cost(a)
-    maximal = [c for c in created if not any(c < other for other in created)]
-    unique: list[frozenset[str]] = []
-    for c in maximal:
-        if c not in unique:
+            rest ^= low
+    unique: list[int] = []
+    for c in created:
+        if c not in unique and not any(c != o and c & o == c for o in created):
             unique.append(c)
-    return unique
+    names = domain.names
+    return [frozenset(names[i] for i in range(len(names)) if c >> i & 1) for c in unique]
 
 
 def build_junction_tree(domain: Domain, cliques: Sequence[Clique]) -> JunctionTree:
@@ -138,5 +165,4 @@ def junction_tree_cells(domain: Domain, cliques: Sequence[Clique]) -> int:
 
     Equal to ``build_junction_tree(domain, cliques).cells()`` without building the tree.
     """
-    blocks = _elimination_cliques(domain, [domain.canonical(c) for c in cliques])
-    return sum(domain.cells(b) for b in blocks)
+    return sum(domain.cells(b) for b in _elimination_cliques(domain, cliques))

@@ -45,11 +45,14 @@ from dpcore.marginals import Measurement, estimate_total
 from dpcore.synth.coarse import CoarseMeasurement, Groups, cell_index, coarse_shape, coarsen
 from dpcore.synth.inference import (
     FloatArray,
+    Reduction,
     broadcast_shape,
     calibrate,
-    calibrate_factors,
+    calibrate_planned,
+    calibration_plan,
     clique_marginal,
-    sum_to,
+    reduction,
+    sum_by,
 )
 from dpcore.synth.junction_tree import JunctionTree, build_junction_tree
 from dpcore.synth.sampling import forward_sample
@@ -213,8 +216,10 @@ class _Problem:
             broadcast_shape(domain, c, tree.cliques[h])
             for c, h in zip(self.cliques, self.pot_homes, strict=True)
         ]
+        self.pot_full = [domain.shape(c) for c in self.cliques]
         self.folds = self._folds()
         self.plan = self._marginal_plan()
+        self.calibration = calibration_plan(tree)
 
     def _folds(self) -> list[tuple[int, int, tuple[int, ...]]]:
         """``(potential, into, shape)`` for each potential whose clique lies inside a larger
@@ -236,11 +241,11 @@ class _Problem:
             folds.append((k, into, shape))
         return folds
 
-    def _marginal_plan(self) -> tuple[list[tuple[Clique, int]], list[int]]:
+    def _marginal_plan(self) -> tuple[list[tuple[int, Reduction]], list[int]]:
         """How to compute every observation's marginal from the tree beliefs with few passes
-        over large tables: ``steps`` ``(clique, source)`` each sum a table of the work list
-        (tree beliefs first, then the steps' results in order) down to ``clique``; ``refs``
-        gives each observation's entry in that list.
+        over large tables: ``steps`` ``(source, reduction)`` each sum a table of the work list
+        (tree beliefs first, then the steps' results in order) down to a smaller clique;
+        ``refs`` gives each observation's entry in that list.
 
         Per tree clique, the observations homed there share intermediate tables: while at
         least two of them miss a column, the clique without its largest such column is
@@ -276,15 +281,15 @@ class _Problem:
             )
             if wanted:
                 expand(home, wanted)
-        self.work_cliques = cliques
-        return steps, [found[o.clique] for o in self.obs]
+        plan = [(source, reduction(cliques[source], clique)) for clique, source in steps]
+        return plan, [found[o.clique] for o in self.obs]
 
     def marginals(self, beliefs: Sequence[FloatArray]) -> list[FloatArray]:
         """Each observation's clique marginal (full resolution), by the precomputed plan."""
         steps, refs = self.plan
         work = list(beliefs)
-        for clique, source in steps:
-            work.append(sum_to(self.domain, work[source], self.work_cliques[source], clique))
+        for source, how in steps:
+            work.append(sum_by(work[source], how))
         return [work[r] for r in refs]
 
     def assemble(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
@@ -320,7 +325,7 @@ class _Problem:
 
     def beliefs(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
         """Calibrated beliefs: in probability space, or in log space if that underflows."""
-        beliefs = calibrate_factors(self.tree, self.factors(theta))
+        beliefs = calibrate_planned(self.calibration, self.factors(theta))
         if beliefs is None:
             beliefs, _ = calibrate(self.tree, self.assemble(theta))
         return beliefs
@@ -331,7 +336,7 @@ class _Problem:
         """Loss, gradients (per potential table), model marginals (per observation), beliefs."""
         beliefs = self.beliefs(theta)
         loss = 0.0
-        grads: list[FloatArray] = [np.zeros(self.domain.shape(c)) for c in self.cliques]
+        grads: list[FloatArray] = [np.zeros(shape) for shape in self.pot_full]
         margs: list[FloatArray] = []
         n = self.total
         for o, slot, mu in zip(self.obs, self.slot, self.marginals(beliefs), strict=True):
