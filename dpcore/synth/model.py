@@ -142,17 +142,21 @@ class GraphicalModel:
     _tables: dict[Clique, FloatArray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _conditionals: dict[int, FloatArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def marginal(self, clique: Clique) -> FloatArray:
         """Probability table over ``clique`` in the given column order, flattened (C order).
 
         Tables are remembered per canonical clique (AIM asks for each candidate's marginal
-        once per variant); callers must not write into the returned array."""
+        once per variant), and so are the conditional tables that joins of several tree
+        cliques share; callers must not write into the returned array."""
         clique = tuple(clique)
         canon = self.domain.canonical(clique)
         table = self._tables.get(canon)
         if table is None:
-            table = clique_marginal(self.tree, self.beliefs, canon).view()
+            table = clique_marginal(self.tree, self.beliefs, canon, self._conditionals).view()
             table.flags.writeable = False
             self._tables[canon] = table
         if canon != clique:
@@ -241,7 +245,7 @@ class _Problem:
             folds.append((k, into, shape))
         return folds
 
-    def _marginal_plan(self) -> tuple[list[tuple[int, Reduction]], list[int]]:
+    def _marginal_plan(self) -> tuple[list[tuple[int, Reduction | None]], list[int]]:
         """How to compute every observation's marginal from the tree beliefs with few passes
         over large tables: ``steps`` ``(source, reduction)`` each sum a table of the work list
         (tree beliefs first, then the steps' results in order) down to a smaller clique;
@@ -281,7 +285,7 @@ class _Problem:
             )
             if wanted:
                 expand(home, wanted)
-        plan = [(source, reduction(cliques[source], clique)) for clique, source in steps]
+        plan = [(source, reduction(domain, cliques[source], clique)) for clique, source in steps]
         return plan, [found[o.clique] for o in self.obs]
 
     def marginals(self, beliefs: Sequence[FloatArray]) -> list[FloatArray]:
