@@ -102,19 +102,42 @@ def _product(
 ) -> FloatArray:
     """``exp`` of the sum of log-tables broadcast to ``shape``, each shifted by its maximum,
     times ``tables`` (probability tables, broadcast too): a new array, ones when there is
-    nothing to multiply."""
-    scaled = [np.exp(f - float(f.max())) for f in factors]
-    scaled.extend(tables)
-    if not scaled:
+    nothing to multiply. Small operands are multiplied together first
+    (:func:`_multiplication_order`), so few products span the whole table."""
+    items = [np.exp(f - float(f.max())) for f in factors]
+    items.extend(tables)
+    if not items:
         return np.ones(shape)
-    if len(scaled) == 1:
+    if len(items) == 1:
         single = np.empty(shape)
-        single[...] = scaled[0]
+        single[...] = items[0]
         return single
-    out = np.multiply(scaled[0], scaled[1], out=np.empty(shape))
-    for extra in scaled[2:]:
-        out *= extra
-    return out
+    steps = _multiplication_order(tuple(item.shape for item in items))
+    for i, j in steps[:-1]:
+        right = items.pop(j)
+        items.append(np.multiply(items.pop(i), right))
+    i, j = steps[-1]
+    return np.multiply(items[i], items[j], out=np.empty(shape))
+
+
+@lru_cache(maxsize=4096)
+def _multiplication_order(shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, int], ...]:
+    """Pairs ``(i, j)``, ``i < j``, to multiply in turn (both taken from the list, their
+    broadcast product appended), always the pair whose product has the fewest cells: a
+    clique of 35,640 cells with four factors and four messages took 1.2 ms as eight
+    whole-table products, each broadcasting its operands along the full table."""
+    current = [list(shape) for shape in shapes]
+    steps = []
+    while len(current) > 1:
+        pairs = [(i, j) for i in range(len(current)) for j in range(i + 1, len(current))]
+        i, j = min(
+            pairs,
+            key=lambda p: (math.prod(map(max, current[p[0]], current[p[1]])), p),
+        )
+        steps.append((i, j))
+        right = current.pop(j)
+        current.append(list(map(max, current.pop(i), right)))
+    return tuple(steps)
 
 
 _TAIL = 8

@@ -220,10 +220,31 @@ class _Problem:
             broadcast_shape(domain, c, tree.cliques[h])
             for c, h in zip(self.cliques, self.pot_homes, strict=True)
         ]
-        self.pot_full = [domain.shape(c) for c in self.cliques]
         self.folds = self._folds()
         self.plan = self._marginal_plan()
         self.calibration = calibration_plan(tree)
+        self._stack_observations()
+
+    def _stack_observations(self) -> None:
+        """All observations' counts in one vector with per-cell weights, and how each
+        potential's gradient is gathered from the stacked one (``scatter``: per potential,
+        its shape and each of its observations' ``(start, stop, index)``), so the loss and
+        gradient are a few array operations however many cliques are measured."""
+        sizes = [o.counts.size for o in self.obs]
+        self.counts = np.concatenate([o.counts for o in self.obs]) if self.obs else np.zeros(0)
+        variance = np.repeat([o.variance for o in self.obs], sizes)
+        self.half_precision = 0.5 / variance
+        self.gain = self.total / variance
+        parts: list[list[tuple[int, int, npt.NDArray[np.int64] | None]]] = [
+            [] for _ in self.cliques
+        ]
+        start = 0
+        for o, slot, size in zip(self.obs, self.slot, sizes, strict=True):
+            parts[slot].append((start, start + size, o.index))
+            start += size
+        self.scatter = [
+            (self.domain.shape(c), tuple(p)) for c, p in zip(self.cliques, parts, strict=True)
+        ]
 
     def _folds(self) -> list[tuple[int, int, tuple[int, ...]]]:
         """``(potential, into, shape)`` for each potential whose clique lies inside a larger
@@ -339,17 +360,21 @@ class _Problem:
     ) -> tuple[float, list[FloatArray], list[FloatArray], list[FloatArray]]:
         """Loss, gradients (per potential table), model marginals (per observation), beliefs."""
         beliefs = self.beliefs(theta)
-        loss = 0.0
-        grads: list[FloatArray] = [np.zeros(shape) for shape in self.pot_full]
-        margs: list[FloatArray] = []
-        n = self.total
-        for o, slot, mu in zip(self.obs, self.slot, self.marginals(beliefs), strict=True):
-            seen = mu.reshape(-1) if o.index is None else coarsen(mu, o.index, o.counts.size)
-            diff = n * seen - o.counts
-            loss += float(np.dot(diff, diff)) / (2.0 * o.variance)
-            grad = diff * (n / o.variance)
-            grads[slot] += (grad if o.index is None else grad[o.index]).reshape(mu.shape)
-            margs.append(mu)
+        margs = self.marginals(beliefs)
+        seen = [
+            mu.reshape(-1) if o.index is None else coarsen(mu, o.index, o.counts.size)
+            for o, mu in zip(self.obs, margs, strict=True)
+        ]
+        diff = self.total * np.concatenate(seen) - self.counts if seen else self.counts
+        loss = float(np.dot(diff * diff, self.half_precision))
+        grad = diff * self.gain
+        grads: list[FloatArray] = []
+        for shape, parts in self.scatter:
+            table: FloatArray | None = None
+            for start, stop, index in parts:
+                part = grad[start:stop] if index is None else grad[start:stop][index]
+                table = part if table is None else table + part
+            grads.append(np.zeros(shape) if table is None else table.reshape(shape))
         return loss, grads, margs, beliefs
 
     def predicted_decrease(
