@@ -115,9 +115,53 @@ def _product(
     steps = _multiplication_order(tuple(item.shape for item in items))
     for i, j in steps[:-1]:
         right = items.pop(j)
-        items.append(np.multiply(items.pop(i), right))
+        left = items.pop(i)
+        items.append(_multiply(left, right, np.empty(np.broadcast_shapes(left.shape, right.shape))))
     i, j = steps[-1]
-    return np.multiply(items[i], items[j], out=np.empty(shape))
+    return _multiply(items[i], items[j], np.empty(shape))
+
+
+def _multiply(x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
+    """``x * y`` (broadcast) into ``out`` (C-contiguous, of the broadcast shape; may be
+    ``x``), iterated in the order :func:`_iteration_order` chooses (the products are the
+    same in any order)."""
+    order = _iteration_order(x.shape, y.shape, out.shape)
+    if order is None:
+        return np.multiply(x, y, out=out)
+    np.multiply(x.transpose(order), y.transpose(order), out=out.transpose(order), order="C")
+    return out
+
+
+_ITERATE_FROM = 4096
+"""Tables with fewer cells are multiplied in their own order (the choice would not pay)."""
+
+
+@lru_cache(maxsize=4096)
+def _iteration_order(
+    x: tuple[int, ...], y: tuple[int, ...], out: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    """The rotation of the axes whose innermost run (axes adjacent in memory on which
+    ``x`` and ``y`` are each present or each broadcast throughout) is longest; None for
+    the tables' own order. numpy's loop over a broadcast product is slow when that run is
+    short: a (85, 1, 6, 2, 2) by (85, 15, 1, 2, 1) product took 184 us in C order, 47 us
+    with the first axis innermost."""
+    n = len(out)
+    if n < 2 or math.prod(out) < _ITERATE_FROM:
+        return None
+    status = [(a == 1, b == 1) for a, b in zip(x, y, strict=True)]
+
+    def run(order: Sequence[int]) -> int:
+        total, previous = 1, -1
+        for k in reversed(order):
+            if previous >= 0 and (k != previous - 1 or status[k] != status[previous]):
+                break
+            total *= out[k]
+            previous = k
+        return total
+
+    rotations = [tuple(range(r, n)) + tuple(range(r)) for r in range(n)]
+    best = max(rotations, key=lambda order: (run(order), -rotations.index(order)))
+    return None if best == rotations[0] else best
 
 
 @lru_cache(maxsize=4096)
@@ -305,7 +349,7 @@ def calibrate_planned(
         belief = tables[p.node]
         if total > 0:
             ratio *= 1.0 / total
-            belief *= ratio.reshape(p.separator_shape)
+            _multiply(belief, ratio.reshape(p.separator_shape), belief)
         else:
             belief.fill(1.0 / belief.size)
         beliefs[p.node] = belief
