@@ -132,8 +132,9 @@ def _multiply(x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
     return out
 
 
-_ITERATE_FROM = 4096
-"""Tables with fewer cells are multiplied in their own order (the choice would not pay)."""
+_LARGE = 4096
+"""Tables with fewer cells are multiplied in their own order and summed without slicing off
+a kept run (neither would pay)."""
 
 
 @lru_cache(maxsize=4096)
@@ -146,7 +147,7 @@ def _iteration_order(
     short: a (85, 1, 6, 2, 2) by (85, 15, 1, 2, 1) product took 184 us in C order, 47 us
     with the first axis innermost."""
     n = len(out)
-    if n < 2 or math.prod(out) < _ITERATE_FROM:
+    if n < 2 or math.prod(out) < _LARGE:
         return None
     status = [(a == 1, b == 1) for a, b in zip(x, y, strict=True)]
 
@@ -189,17 +190,20 @@ _TAIL = 8
 
 
 class Reduction(NamedTuple):
-    """How a table is summed to some of its axes, laid out once per shape: ``einsum`` is
-    slow when the innermost axis it sums or keeps is short (it was 160 us for an Adult
-    clique of 30,600 cells summed over a middle and a last axis of 2 codes, against 30 us
-    this way), so adjacent axes of the same kind are merged (``merged`` view), a trailing
-    summed run of ``tail`` cells is summed first (slices for a short run, ``add.reduce``
-    otherwise), then ``einsum`` sums what is left (``labels`` to ``kept``, if anything)."""
+    """How a table is summed to some of its axes, laid out once per shape. ``einsum`` is
+    slow when the innermost axis it sums or keeps is short (on Adult's cliques 70-160 us
+    for 30,000 cells, against 15-40 us this way), so adjacent axes of the same kind are
+    merged (``merged`` view); a short trailing kept run (``head`` cells) is taken one
+    slice at a time; of the rest, a trailing summed run of ``tail`` cells is summed first
+    (slices for a short run, ``add.reduce`` otherwise), then ``einsum`` sums what is left
+    (``labels`` to ``kept``, if anything), giving ``kept_shape``."""
 
     merged: tuple[int, ...]
+    head: int
     tail: int
     labels: list[int] | None
     kept: list[int]
+    kept_shape: tuple[int, ...]
     shape: tuple[int, ...]
 
 
@@ -225,10 +229,16 @@ def _reduction(shape: tuple[int, ...], kept: tuple[bool, ...]) -> Reduction | No
             merged.append(size)
             kinds.append(keep)
     out = tuple(size for size, keep in zip(shape, kept, strict=True) if keep)
-    tail = merged[-1] if kinds and not kinds[-1] else 0
-    rest = kinds[:-1] if tail else kinds
+    large = math.prod(shape) >= _LARGE  # slices of a small table cost more than they save
+    head = merged[-1] if large and len(kinds) > 1 and kinds[-1] and merged[-1] <= _TAIL else 0
+    sizes, rest = (merged[:-1], kinds[:-1]) if head else (merged, kinds)
+    tail = sizes[-1] if rest and not rest[-1] else 0
+    if tail:
+        sizes, rest = sizes[:-1], rest[:-1]
     labels = list(range(len(rest))) if not all(rest) else None
-    return Reduction(tuple(merged), tail, labels, [i for i, k in enumerate(rest) if k], out)
+    kept_axes = [i for i, k in enumerate(rest) if k]
+    kept_shape = tuple(sizes[i] for i in kept_axes)
+    return Reduction(tuple(merged), head, tail, labels, kept_axes, kept_shape, out)
 
 
 def sum_by(table: FloatArray, how: Reduction | None) -> FloatArray:
@@ -236,6 +246,16 @@ def sum_by(table: FloatArray, how: Reduction | None) -> FloatArray:
     if how is None:
         return table
     view = table.reshape(how.merged)
+    if not how.head:
+        return np.asarray(_sum_rest(view, how)).reshape(how.shape)
+    out = np.empty((*how.kept_shape, how.head))
+    for j in range(how.head):
+        out[..., j] = _sum_rest(view[..., j], how)
+    return out.reshape(how.shape)
+
+
+def _sum_rest(view: FloatArray, how: Reduction) -> FloatArray:
+    """A :class:`Reduction` after its ``head``: the trailing summed run, then ``einsum``."""
     if how.tail > _TAIL:
         view = np.add.reduce(view, axis=-1)
     elif how.tail:
@@ -246,7 +266,7 @@ def sum_by(table: FloatArray, how: Reduction | None) -> FloatArray:
     if how.labels is not None:
         einsum: Any = np.einsum  # the sublist form (operand, axes, output) is not in its stubs
         view = einsum(view, how.labels, how.kept)
-    return np.asarray(view).reshape(how.shape)
+    return view
 
 
 @dataclass(frozen=True)
@@ -266,6 +286,10 @@ class _Pass:
     """The separator laid along this clique."""
     spread: int
     """Cells of this clique per separator cell (all its cells at the root)."""
+    shared: int
+    """The first child of the same parent with the same separator (this one itself if
+    none came before: the marginal of the parent's belief is computed once); -1 at the
+    root."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +307,7 @@ def calibration_plan(tree: JunctionTree) -> CalibrationPlan:
     domain = tree.domain
     kids = _children(tree)
     passes = []
+    first: dict[tuple[int, Clique], int] = {}
     for i in tree.order:
         clique, parent, sep = tree.cliques[i], tree.parent[i], tree.separator[i]
         children = tuple((c, broadcast_shape(domain, tree.separator[c], clique)) for c in kids[i])
@@ -296,6 +321,7 @@ def calibration_plan(tree: JunctionTree) -> CalibrationPlan:
                 reduction(domain, tree.cliques[parent], sep) if parent >= 0 else None,
                 broadcast_shape(domain, sep, clique),
                 domain.cells(clique) // domain.cells(sep),
+                first.setdefault((parent, sep), i) if parent >= 0 else -1,
             )
         )
     return CalibrationPlan(tree.order[0], tuple(passes))
@@ -338,8 +364,12 @@ def calibrate_planned(
     root = plan.root
     beliefs[root] = tables[root]
     beliefs[root] *= 1.0 / total
+    margs: dict[int, FloatArray] = {}
     for p in plan.passes[1:]:
-        marg = sum_by(beliefs[p.parent], p.from_parent)
+        if p.shared == p.node:
+            marg = margs[p.node] = sum_by(beliefs[p.parent], p.from_parent)
+        else:
+            marg = margs[p.shared]
         message = up[p.node]
         positive = message > 0
         ratio = np.divide(marg, message, out=np.zeros_like(marg), where=positive)
