@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -54,8 +55,11 @@ def coarse_shape(domain: Domain, clique: Clique, groups: Groups) -> tuple[int, .
     return tuple(group_count(m, domain.size(c)) for c, m in zip(clique, groups, strict=True))
 
 
+@lru_cache(maxsize=4096)
 def cell_index(domain: Domain, clique: Clique, groups: Groups) -> npt.NDArray[np.int64]:
-    """For every cell of the full table (C order), the flat index of its grouped cell."""
+    """For every cell of the full table (C order), the flat index of its grouped cell
+    (read-only: remembered per grouping, as AIM offers the same groupings round after
+    round)."""
     shape = domain.shape(clique)
     small = coarse_shape(domain, clique, groups)
     maps = []
@@ -65,7 +69,9 @@ def cell_index(domain: Domain, clique: Clique, groups: Groups) -> npt.NDArray[np
         if len(maps[-1]) != domain.size(column):
             raise ValueError(f"group map of {column!r} needs one entry per code")
     grids = np.meshgrid(*maps, indexing="ij")
-    return np.ravel_multi_index(tuple(grids), small).reshape(-1).astype(np.int64)
+    index = np.ravel_multi_index(tuple(grids), small).reshape(-1).astype(np.int64)
+    index.flags.writeable = False
+    return index
 
 
 def coarsen(

@@ -60,10 +60,20 @@ class JunctionTree:
 
 
 @lru_cache(maxsize=64)
-def _layout(domain: Domain) -> tuple[dict[str, int], tuple[int, ...]]:
-    """Each column's bit and the columns' ranks in name order (the elimination's ties)."""
+def _layout(domain: Domain) -> tuple[dict[str, int], tuple[int, ...], list[list[int]]]:
+    """Each column's bit, its rank in name order (the elimination's ties), and for each
+    byte of a column mask the product of its columns' sizes (a mask's cells are a product
+    of a few table lookups)."""
     ranks = {n: r for r, n in enumerate(sorted(domain.names))}
-    return {n: i for i, n in enumerate(domain.names)}, tuple(ranks[n] for n in domain.names)
+    sizes = domain.sizes
+    chunks = []
+    for start in range(0, len(sizes), 8):
+        part = sizes[start : start + 8]
+        chunks.append(
+            [math.prod(part[k] for k in range(len(part)) if byte >> k & 1) for byte in range(256)]
+        )
+    bits = {n: i for i, n in enumerate(domain.names)}
+    return bits, tuple(ranks[n] for n in domain.names), chunks
 
 
 def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[frozenset[str]]:
@@ -71,11 +81,11 @@ def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[froz
 
     Each step removes the column with the fewest cells in it and its neighbours (ties: the
     smaller name); only the eliminated column's neighbours change their count, so only theirs
-    is recomputed. Neighbour sets are bit masks over the domain's columns (this runs for
-    every candidate of every AIM round)."""
-    bit, rank = _layout(domain)
-    sizes = domain.sizes
-    adjacency = [0] * len(sizes)
+    is recomputed. Neighbour sets are bit masks over the domain's columns and a column's
+    key is ``cells * d + rank`` (this runs for every candidate of every AIM round)."""
+    bit, rank, chunks = _layout(domain)
+    d = len(rank)
+    adjacency = [0] * d
     for clique in cliques:
         mask = 0
         for name in clique:
@@ -84,42 +94,34 @@ def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[froz
             mask |= 1 << bit[name]
         for name in clique:
             adjacency[bit[name]] |= mask
-    for v in range(len(sizes)):
-        adjacency[v] &= ~(1 << v)
 
-    def cost(v: int) -> int:
-        total, rest = sizes[v], adjacency[v]
-        while rest:
-            low = rest & -rest
-            total *= sizes[low.bit_length() - 1]
-            rest ^= low
-        return total
+    def key(v: int) -> int:
+        cells, rest = 1, adjacency[v] | 1 << v
+        for table in chunks:
+            cells *= table[rest & 255]
+            rest >>= 8
+        return cells * d + rank[v]
 
-    costs = {v: cost(v) for v in range(len(sizes))}
+    keys = {v: key(v) for v in range(d)}
     created: list[int] = []
-    while costs:
-        v = min(costs, key=lambda u: (costs[u], rank[u]))
-        neighbours = adjacency[v]
-        created.append(neighbours | (1 << v))
-        del costs[v]
-        rest = neighbours
+    while keys:
+        v = min(keys, key=keys.__getitem__)
+        block = adjacency[v] | 1 << v
+        created.append(block)
+        del keys[v]
+        rest = block ^ 1 << v
         while rest:
             low = rest & -rest
             a = low.bit_length() - 1
-            adjacency[a] = (adjacency[a] | neighbours) & ~low & ~(1 << v)
-            rest ^= low
-        rest = neighbours
-        while rest:
-            low = rest & -rest
-            a = low.bit_length() - 1
-            costs[a] = cost(a)
+            adjacency[a] = (adjacency[a] | block) & ~(1 << v)
+            keys[a] = key(a)
             rest ^= low
     unique: list[int] = []
     for c in created:
         if c not in unique and not any(c != o and c & o == c for o in created):
             unique.append(c)
     names = domain.names
-    return [frozenset(names[i] for i in range(len(names)) if c >> i & 1) for c in unique]
+    return [frozenset(names[i] for i in range(d) if c >> i & 1) for c in unique]
 
 
 def build_junction_tree(domain: Domain, cliques: Sequence[Clique]) -> JunctionTree:
