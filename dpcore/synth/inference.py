@@ -282,16 +282,17 @@ class _Pass:
     parent: int
     to_separator: Reduction | None
     """From this clique's table to its separator with the parent."""
-    from_parent: Reduction | None
-    """From the parent's belief to the same separator."""
     separator_shape: tuple[int, ...]
     """The separator laid along this clique."""
     spread: int
     """Cells of this clique per separator cell (all its cells at the root)."""
     shared: int
     """The first child of the same parent with the same separator (this one itself if
-    none came before: the marginal of the parent's belief is computed once); -1 at the
-    root."""
+    none came before): the key of the parent belief's marginal on it; -1 at the root."""
+    outgoing: tuple[tuple[int, int, Reduction | None], ...]
+    """This belief's marginals on its children's distinct separators, largest first:
+    ``(key, source, reduction)``, summed from an earlier one's table (key ``source``) that
+    holds it, else (``source`` -1) from the belief itself."""
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,9 @@ def calibration_plan(tree: JunctionTree) -> CalibrationPlan:
     passes = []
     first: dict[tuple[int, Clique], int] = {}
     for i in tree.order:
+        for c in kids[i]:
+            first.setdefault((i, tree.separator[c]), c)
+    for i in tree.order:
         clique, parent, sep = tree.cliques[i], tree.parent[i], tree.separator[i]
         children = tuple((c, broadcast_shape(domain, tree.separator[c], clique)) for c in kids[i])
         passes.append(
@@ -320,10 +324,10 @@ def calibration_plan(tree: JunctionTree) -> CalibrationPlan:
                 children,
                 parent,
                 reduction(domain, clique, sep),
-                reduction(domain, tree.cliques[parent], sep) if parent >= 0 else None,
                 broadcast_shape(domain, sep, clique),
                 domain.cells(clique) // domain.cells(sep),
-                first.setdefault((parent, sep), i) if parent >= 0 else -1,
+                first[(parent, sep)] if parent >= 0 else -1,
+                _outgoing(tree, i, {s: key for (j, s), key in first.items() if j == i}),
             )
         )
     return CalibrationPlan(tree.order[0], tuple(passes))
@@ -367,11 +371,9 @@ def calibrate_planned(
     beliefs[root] = tables[root]
     beliefs[root] *= 1.0 / total
     margs: dict[int, FloatArray] = {}
+    _separator_marginals(plan.passes[0], beliefs[root], margs)
     for p in plan.passes[1:]:
-        if p.shared == p.node:
-            marg = margs[p.node] = sum_by(beliefs[p.parent], p.from_parent)
-        else:
-            marg = margs[p.shared]
+        marg = margs[p.shared]
         message = up[p.node]
         positive = message > 0
         ratio = np.divide(marg, message, out=np.zeros_like(marg), where=positive)
@@ -385,7 +387,32 @@ def calibrate_planned(
         else:
             belief.fill(1.0 / belief.size)
         beliefs[p.node] = belief
+        _separator_marginals(p, belief, margs)
     return beliefs
+
+
+def _separator_marginals(p: _Pass, belief: FloatArray, margs: dict[int, FloatArray]) -> None:
+    for key, source, how in p.outgoing:
+        margs[key] = sum_by(belief if source < 0 else margs[source], how)
+
+
+def _outgoing(
+    tree: JunctionTree, i: int, separators: dict[Clique, int]
+) -> tuple[tuple[int, int, Reduction | None], ...]:
+    """:attr:`_Pass.outgoing` of tree clique ``i`` (``separators``: each distinct one's key)."""
+    domain = tree.domain
+    order = sorted(separators, key=lambda sep: (-domain.cells(sep), separators[sep]))
+    out: list[tuple[int, int, Reduction | None]] = []
+    done: list[Clique] = []
+    for sep in order:
+        holders = [d for d in done if set(sep) < set(d)]
+        if holders:
+            source = min(holders, key=lambda d: (domain.cells(d), separators[d]))
+            out.append((separators[sep], separators[source], reduction(domain, source, sep)))
+        else:
+            out.append((separators[sep], -1, reduction(domain, tree.cliques[i], sep)))
+        done.append(sep)
+    return tuple(out)
 
 
 @lru_cache(maxsize=256)

@@ -99,9 +99,11 @@ def test_marginal_plan_matches_direct_sums() -> None:
 
 def test_planned_calibration_matches_log_space_on_random_trees() -> None:
     """The per-tree plan (cached reductions, separator-ratio normalisation, smallest-first
-    products) gives the log-space beliefs on random cliques, with large tables too."""
+    products, separator marginals shared or summed from larger ones) gives the log-space
+    beliefs on random cliques, with large tables too."""
     rng = np.random.default_rng(11)
     domain = Domain(tuple("abcdefg"), (7, 2, 19, 3, 2, 11, 4))
+    nested = shared = 0
     for _ in range(6):
         cliques = [
             tuple(rng.choice(domain.names, size=int(rng.integers(1, 4)), replace=False))
@@ -116,11 +118,15 @@ def test_planned_calibration_matches_log_space_on_random_trees() -> None:
             shaped = table.reshape(broadcast_shape(domain, clique, tree.cliques[home]))
             factors[home].append(shaped)
             sums[home] = sums[home] + shaped
-        planned = calibrate_planned(calibration_plan(tree), factors)
+        plan = calibration_plan(tree)
+        nested += sum(1 for p in plan.passes for _, source, _ in p.outgoing if source >= 0)
+        shared += sum(1 for p in plan.passes if p.shared not in (-1, p.node))
+        planned = calibrate_planned(plan, factors)
         exact, _ = calibrate(tree, sums)
         assert planned is not None
         for a, b in zip(planned, exact, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-300)
+    assert nested > 0 and shared > 0  # both shortcuts were exercised
 
 
 @pytest.mark.parametrize(
