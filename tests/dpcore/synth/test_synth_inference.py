@@ -100,9 +100,10 @@ def test_marginal_plan_matches_direct_sums() -> None:
 def test_planned_calibration_matches_log_space_on_random_trees() -> None:
     """The per-tree plan (cached reductions, separator-ratio normalisation, smallest-first
     products, separator marginals shared or summed from larger ones) gives the log-space
-    beliefs on random cliques, with large tables too."""
+    beliefs on random cliques (disconnected columns and a one-code column included), with
+    large tables too."""
     rng = np.random.default_rng(11)
-    domain = Domain(tuple("abcdefg"), (7, 2, 19, 3, 2, 11, 4))
+    domain = Domain(tuple("abcdefgh"), (7, 2, 19, 3, 2, 11, 4, 1))  # h: a single code
     nested = shared = 0
     for _ in range(6):
         cliques = [
