@@ -78,7 +78,8 @@ def coarsen(
     table: npt.NDArray[np.float64], index: npt.NDArray[np.int64], cells: int
 ) -> npt.NDArray[np.float64]:
     """Sum a full table (any shape, C order) into grouped cells via ``cell_index``."""
-    return np.bincount(index, weights=np.ravel(table), minlength=cells).astype(np.float64)
+    summed = np.bincount(index, weights=np.ravel(table), minlength=cells)
+    return summed.astype(np.float64, copy=False)
 
 
 def quantile_groups(probabilities: npt.NDArray[np.float64], k: int) -> tuple[int, ...]:

@@ -116,7 +116,7 @@ def _product(
     times ``tables`` (probability tables, broadcast too): a new array, ones when there is
     nothing to multiply. Small operands are multiplied together first
     (:func:`_multiplication_order`), so few products span the whole table."""
-    items = [np.exp(f - float(f.max())) for f in factors]
+    items = [_exp_shifted(f) for f in factors]
     items.extend(tables)
     if not items:
         return np.ones(shape)
@@ -130,6 +130,12 @@ def _product(
         items.append(_multiply(items.pop(i), right, np.empty(union)))
     i, j, _ = steps[-1]
     return _multiply(items[i], items[j], np.empty(shape))
+
+
+def _exp_shifted(table: FloatArray) -> FloatArray:
+    """``exp(table - max(table))`` in one new array."""
+    out = np.asarray(table - float(table.max()))  # a new array (0-d too)
+    return np.exp(out, out=out)
 
 
 def _multiply(x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:

@@ -125,11 +125,8 @@ def _elimination_masks(domain: Domain, cliques: Sequence[Clique]) -> list[int]:
             adjacency[a] = (adjacency[a] | block) & ~(1 << v)
             keys[a] = key(a)
             rest ^= low
-    unique: list[int] = []
-    for c in created:
-        if c not in unique and not any(c != o and c & o == c for o in created):
-            unique.append(c)
-    return unique
+    # A later block lacks the column eliminated here, so only an earlier one can hold it.
+    return [c for t, c in enumerate(created) if not any(c & o == c for o in created[:t])]
 
 
 def build_junction_tree(domain: Domain, cliques: Sequence[Clique]) -> JunctionTree:
