@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.baseline import checkout  # noqa: E402
+from bench.baseline import checkout, run_script  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "synth_same.json"
 
@@ -70,12 +69,7 @@ def one_run(code: Path, seed: int, epsilon: float, path: Path) -> dict[str, Any]
     import pickle
 
     script = CHILD.format(root=str(code), seed=seed, epsilon=epsilon, path=str(path))
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=code
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
-        raise SystemExit(f"the release with the code at {code} failed")
+    run_script(code, script)
     with path.open("rb") as f:
         result: dict[str, Any] = pickle.load(f)
     return result
