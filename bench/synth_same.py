@@ -1,8 +1,9 @@
 """Does this checkout's AIM give the same release as a baseline git ref, seed for seed?
 
-For each seed, one release of AIM on ``bench/utility.py``'s Adult training split (``measure``
-with a seeded noise source, ``fit``, ``sample`` with a generator of the same seed) runs in a
-fresh process with this checkout and with a detached worktree of ``--baseline``. Reported per
+For each seed, one release of AIM on a training split of ``bench/utility.py`` (``--table``,
+default Adult; ``measure`` with a seeded noise source, ``fit``, ``sample`` with a generator
+of the same seed) runs in a fresh process with this checkout and with a detached worktree of
+``--baseline``. Reported per
 seed: whether the measurements (cliques, groupings, sigmas, noisy values) and the sampled
 rows are identical, the largest difference between the final models' beliefs, and each
 side's CPU time. A speed-up that only reorders floating-point work should leave the
@@ -12,7 +13,7 @@ Usage::
 
     .venv/bin/python bench/synth_same.py --seeds 1 2 7 --baseline main
 
-Writes ``bench/results/synth_same.json``.
+Writes ``bench/results/synth_same.json`` (``--out`` for another file).
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ CHILD = """
 import pickle, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
-from bench.utility import DELTA, ArrayOracle, load_adult, rho_for
+from bench.utility import DELTA, ArrayOracle, load_table, rho_for
 from dpcore.noise import seeded_source
 from dpcore.synth.registry import get_synthesizer
-domain, train, _ = load_adult()
+table = load_table({table!r})
+domain, train = table.domain, table.train
 synthesizer = get_synthesizer("aim")
 cpu = time.process_time()
 measurements = synthesizer.measure(
@@ -64,11 +66,11 @@ with open({path!r}, "wb") as f:
 """
 
 
-def one_run(code: Path, seed: int, epsilon: float, path: Path) -> dict[str, Any]:
+def one_run(code: Path, table: str, seed: int, epsilon: float, path: Path) -> dict[str, Any]:
     """A seeded release with the code at ``code`` in a fresh interpreter."""
     import pickle
 
-    script = CHILD.format(root=str(code), seed=seed, epsilon=epsilon, path=str(path))
+    script = CHILD.format(root=str(code), table=table, seed=seed, epsilon=epsilon, path=str(path))
     run_script(code, script)
     with path.open("rb") as f:
         result: dict[str, Any] = pickle.load(f)
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="main", help="git ref to compare with")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 7])
     parser.add_argument("--eps", type=float, default=1.0)
+    parser.add_argument("--table", default="adult", help="a table of bench/utility.py")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
@@ -114,8 +117,8 @@ def main() -> None:
     base_code = checkout(args.baseline, workdir)
     results = {}
     for seed in args.seeds:
-        this = one_run(ROOT, seed, args.eps, workdir / "this.pkl")
-        base = one_run(base_code, seed, args.eps, workdir / "base.pkl")
+        this = one_run(ROOT, args.table, seed, args.eps, workdir / "this.pkl")
+        base = one_run(base_code, args.table, seed, args.eps, workdir / "base.pkl")
         row = compare(this, base)
         results[str(seed)] = row
         print(
@@ -130,6 +133,7 @@ def main() -> None:
         "protocol": __doc__,
         "baseline": args.baseline,
         "epsilon": args.eps,
+        "table": args.table,
         "seeds": results,
     }
     out.write_text(json.dumps(payload, indent=2) + "\n")
