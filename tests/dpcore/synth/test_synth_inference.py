@@ -139,13 +139,16 @@ def test_planned_calibration_matches_log_space_on_random_trees() -> None:
         ((15, 6, 2, 99, 2), (False, False, False, False, True)),
         ((4, 1, 3, 1), (False, True, True, False)),
         ((6, 20), (True, False)),
+        ((3000, 5), (True, False)),
+        ((2000, 3, 3), (False, True, True)),
+        ((900, 3, 4, 3), (True, False, True, True)),
         ((6, 20), (False, False)),
         ((5,), (False,)),
         ((2, 3), (True, True)),
     ],
 )
 def test_reductions_match_plain_sums(shape: tuple[int, ...], kept: tuple[bool, ...]) -> None:
-    """Merged axes, a trailing run summed by slices (or ``add.reduce`` past 8 cells), then
+    """Merged axes, a short trailing kept run by slices, a trailing summed run by slices, then
     ``einsum``: the same sums as ``ndarray.sum`` over the dropped axes."""
     table = np.random.default_rng(len(shape)).random(shape)
     dropped = tuple(i for i, k in enumerate(kept) if not k)
