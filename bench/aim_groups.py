@@ -1,10 +1,11 @@
 """AIM configurations side by side, run by run (issue 17's "two groups"): the model's exact
-2-way TVD (its marginals against the training rows', no sampling) and the sampled 2-way and
-3-way TVD, with each run's seed, and which large-column pairs were measured in full.
+2-way TVD (its marginals against the training rows', no sampling), the sampled 2-way and
+3-way TVD and the downstream AUC, with each run's seed, and which pairs were measured grouped
+(``g:``).
 
 Configurations alternate within each run index (same seed for all), so machine load and
 seed luck hit them alike. Example:
-``bench/aim_groups.py --table gss_wages --eps 0.3 --runs 5 --configs '[{}, {"refine": 1}]'``
+``bench/aim_groups.py --table gss_wages --eps 0.3 --runs 5 --configs '[{}, {"refine_share": 0}]'``
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.utility import DELTA, Table, load_table, marginal_sets, rho_for, tvd_scores  # noqa: E402
-from dpcore.marginals import ArrayOracle  # noqa: E402
-from dpcore.noise.source import seeded_source  # noqa: E402
-from dpcore.synth.aim import AIMSynthesizer  # noqa: E402
-from dpcore.synth.coarse import CoarseMeasurement  # noqa: E402
+from bench.utility import (
+    DELTA,
+    Table,
+    auc_score,
+    load_table,
+    marginal_sets,
+    rho_for,
+    tvd_scores,
+)
+from dpcore.marginals import ArrayOracle
+from dpcore.noise.source import seeded_source
+from dpcore.synth.aim import AIMSynthesizer
+from dpcore.synth.coarse import CoarseMeasurement
 
 
 def model_tvd(table: Table, model: Any) -> float:
@@ -63,6 +72,7 @@ def one_run(table: Table, epsilon: float, options: dict[str, Any], seed: int) ->
         "3way": scores["3way"],
         "worst_pair": scores["worst_pair"],
         "worst_pair_tvd": scores["worst_pair_tvd"],
+        "auc": auc_score(table, rows),
         "seconds": seconds,
         "measured": measured,
     }
@@ -89,6 +99,7 @@ def main() -> None:
                 f"run {run} cfg {index} seed {record['seed']} model {record['model_2way']:.4f} "
                 f"2way {record['2way']:.4f} 3way {record['3way']:.4f} worst "
                 f"{'x'.join(record['worst_pair'])} {record['worst_pair_tvd']:.3f} "
+                f"auc {record['auc']:.4f} "
                 f"{record['seconds']:.0f}s | {' '.join(record['measured'])}",
                 flush=True,
             )
@@ -99,6 +110,8 @@ def main() -> None:
             f"{key} {np.median([r[key] for r in group]):.4f}/{max(r[key] for r in group):.4f}"
             for key in ("model_2way", "2way", "3way")
         )
+        auc = [r["auc"] for r in group]
+        line += f" auc {np.median(auc):.4f}/{min(auc):.4f}"
         print(f"cfg {index} {json.dumps(options)}: {line}")
     if args.out is not None:
         args.out.write_text(json.dumps({"table": args.table, "eps": args.eps, "runs": records}))

@@ -67,8 +67,9 @@ pairs' full tables; ``gamma`` 0.1 was too little there (it picked 34-cell income
 not the 792-cell pair), 0.15 measured the pair in full in 5 of 5 runs. Annealing after two
 stalls rather than one keeps a single low-scoring pick (the selection is noisy among close
 scores) from quadrupling every later round's cost: on Adult at epsilon 1 one seed in 10
-annealed twice by round 23 and ended with 26 measurements instead of about 38 (model's 2-way
-TVD 0.039-0.041 against 0.034-0.037 for the others). It costs time: about 20% more rounds.
+annealed twice by round 23 and ended with 26 measurements instead of 30-37 (model's 2-way
+TVD 0.039 against 0.034-0.037 for the others; 0.0356 with both changes). It costs time:
+about 20% more rounds.
 Figures (``bench/aim_groups.py``, seeded, model's exact 2-way TVD): see the README.
 """
 
