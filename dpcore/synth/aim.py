@@ -69,7 +69,7 @@ stalls rather than one keeps a single low-scoring pick (the selection is noisy a
 scores) from quadrupling every later round's cost: on Adult at epsilon 1 one seed in 10
 annealed twice by round 23 and ended with 26 measurements instead of 30-37 (model's 2-way
 TVD 0.039 against 0.034-0.037 for the others; 0.0356 with both changes). It costs time:
-about 20% more rounds.
+about 20% more rounds (CPU time on Adult at epsilon 1: 1.24 times main's).
 Figures (``bench/aim_groups.py``, seeded, model's exact 2-way TVD): see the README.
 """
 
