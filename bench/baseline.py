@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,3 +20,15 @@ def checkout(ref: str, workdir: Path) -> Path:
             capture_output=True,
         )
     return target
+
+
+def run_script(code: Path, script: str) -> str:
+    """Run ``script`` with this interpreter in a fresh process inside the checkout ``code``;
+    its standard output, or exit with its output's tail when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=code
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
+        raise SystemExit(f"the run with the code at {code} failed")
+    return done.stdout

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.baseline import checkout  # noqa: E402
+from bench.baseline import checkout, run_script  # noqa: E402
 from bench.utility import load_adult, tvd_scores  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "synth_speed.json"
@@ -57,13 +56,9 @@ def one_run(code: Path, method: str, epsilon: float, scratch: Path) -> dict[str,
     """One release with the code at ``code`` in a fresh interpreter; time and TVDs."""
     rows_path = scratch / "rows.npy"
     script = CHILD.format(root=str(code), method=method, epsilon=epsilon, rows=str(rows_path))
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=code
-    )
-    lines = [x for x in done.stdout.splitlines() if x.startswith("SPEED ")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stdout[-2000:] + done.stderr[-4000:])
-        raise SystemExit(f"the release with the code at {code} failed")
+    lines = [x for x in run_script(code, script).splitlines() if x.startswith("SPEED ")]
+    if not lines:
+        raise SystemExit(f"the release with the code at {code} printed no timing")
     result: dict[str, Any] = json.loads(lines[-1][len("SPEED ") :])
     domain, train, _ = load_adult()
     result.update(tvd_scores(domain, train, np.load(rows_path)))

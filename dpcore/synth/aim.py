@@ -13,10 +13,19 @@ measurement share ``alpha`` (0.95; see :class:`AIMSynthesizer`):
   exponential mechanism at ``eps = sqrt(8 (1 - alpha) R / T)`` (cost ``eps^2 / 8``; scores have
   sensitivity ``max_r w_r``) and measures it with ``sigma = sqrt(T / (2 alpha R))`` (cost
   ``1 / (2 sigma^2)``);
-* when a measurement barely changed the model (its change in L1 is below the expected noise
-  ``sqrt(2/pi) sigma n_r``), sigma halves and eps doubles (budget annealing);
-* when less than two rounds' cost remains, or half the time budget is spent, the final round
-  uses all that remains, split ``alpha`` / ``1 - alpha`` between measurement and selection.
+* a share ``gamma`` of ``R`` (``refine_share``, 0.15) is held back for the refinement round
+  below; the ordinary rounds spend the other ``(1 - gamma) R``;
+* when ``anneal_patience`` (2) measurements in a row barely changed the model (each one's
+  change in L1 below its expected noise ``sqrt(2/pi) sigma n_r``), sigma halves and eps
+  doubles (budget annealing);
+* when less than two rounds' cost of ``(1 - gamma) R`` remains, or half the time budget is
+  spent, the final ordinary round uses all of it that remains, split ``alpha`` / ``1 - alpha``
+  between measurement and selection;
+* the refinement round then spends ``gamma R``, split the same way, selecting among the
+  full-resolution versions of the cliques measured so far only grouped (all eligible
+  candidates if there are none): which candidates were selected is public (the selections
+  are DP outputs), so this narrower candidate set costs nothing more, and the measurement is
+  an ordinary histogram (L2 sensitivity 1).
 
 The spent total therefore equals ``rho`` (up to floating-point rounding of the sum).
 
@@ -47,13 +56,21 @@ Every fit (between rounds and the final one) reads the 1-way tables of columns w
 (:mod:`dpcore.synth.smoothing`; ``smooth_oneway``): post-processing, no cost, and the
 measurements returned (and published) stay raw.
 
-Known weakness (issue 17's "two groups"): a pair whose fine structure matters but whose
-full-resolution table is too noisy for an ordinary round is measured only grouped, and gets
-its fine structure only if the final round (all the remaining budget, the least noise)
-happens to pick its full-resolution version. On GSS at epsilon 0.3, occupation x prestige (12
-x 66 codes; prestige is nearly a function of occupation) was measured in full by the final
-round in 2 of 4 runs (pair TVD 0.18) and only in 12 groups in the others (0.41-0.45), with or
-without smoothing and at measurement share 0.9 or 0.95.
+Issue 17's "two groups" of runs, and the refinement round: a pair whose fine structure
+matters but whose full-resolution table is too noisy for an ordinary round is measured only
+grouped, and without the refinement round got its fine structure only if the final round
+(whatever budget happened to remain) picked its full-resolution version. On GSS at epsilon
+0.3, occupation x prestige (12 x 66 codes; prestige is nearly a function of occupation) then
+had pair TVD 0.18 when measured in full and 0.42-0.46 otherwise (3 of 5 seeded runs). The
+refinement round is a final measurement with a known, sizeable budget that ranks only such
+pairs' full tables; ``gamma`` 0.1 was too little there (it picked 34-cell income x gender,
+not the 792-cell pair), 0.15 measured the pair in full in 5 of 5 runs. Annealing after two
+stalls rather than one keeps a single low-scoring pick (the selection is noisy among close
+scores) from quadrupling every later round's cost: on Adult at epsilon 1 one seed in 10
+annealed twice by round 23 and ended with 26 measurements instead of 30-37 (model's 2-way
+TVD 0.039 against 0.034-0.037 for the others; 0.0356 with both changes). It costs time:
+about 20% more rounds (CPU time on Adult at epsilon 1: 1.24 times main's).
+Figures (``bench/aim_groups.py``, seeded, model's exact 2-way TVD): see the README.
 """
 
 from __future__ import annotations
@@ -110,6 +127,8 @@ class AIMSynthesizer:
     The selection then runs at ``sqrt(0.05 / 0.1)`` of the epsilon, a less greedy choice
     among candidates whose scores are within a few noise levels of each other. The sampled
     10-run figures are in the README.
+    ``refine_share`` (``gamma``) and ``anneal_patience``: see the module docstring (0 and 1
+    give the previous AIM);
     ``round_iterations`` / ``fit_iterations``: at most that many junction-tree calibrations
     per refit between rounds (warm-started from the previous round's potentials and step
     size: 80 of them fit as closely as 100 from a fresh step did) and for the final fit;
@@ -153,6 +172,8 @@ class AIMSynthesizer:
     round_noise_cap: float = 0.004
     coarse_noise_ratio: float = 40.0
     coarse_levels: int = 1
+    refine_share: float = 0.15
+    anneal_patience: int = 2
     smooth_oneway: bool = True
     calculus: Calculus = ZCDP
     zeros: tuple[StructuralZeros, ...] = ()
@@ -267,13 +288,18 @@ class AIMSynthesizer:
         (``r = rho - used``, ``used`` the 1-way share) is largest at the most rounds ``T``;
         annealing only lowers it, and a non-final round runs only while at least twice its
         cost remains, so the final round's ``r`` is at least one first-round cost and its
-        scale at most the first round's over ``sqrt(alpha)``.
+        scale at most the first round's over ``sqrt(alpha)``. The refinement round's scale is
+        ``scale_for(alpha * refine_share * r)`` with ``r`` the budget left after the 1-way tables.
         """
         oneway = max(self._oneway_sigmas(domain, rho))
         rounds = self.rounds if self.rounds is not None else 8 * len(domain)
         left = rho * (1.0 - self.oneway_fraction(rho, domain))
         first_cost = self.measure_share * left / max(1, rounds)
-        return max(oneway, self.calculus.scale_for(self.measure_share * first_cost))
+        largest = max(oneway, self.calculus.scale_for(self.measure_share * first_cost))
+        if self.refine_share > 0:
+            refine = self.calculus.scale_for(self.measure_share * self.refine_share * left)
+            largest = max(largest, refine)
+        return largest
 
     def candidates(self, domain: Domain) -> list[Clique]:
         """The workload's downward closure plus every 1-way marginal."""
@@ -311,21 +337,25 @@ class AIMSynthesizer:
         sigma, epsilon = self._initial_scales(rounds, rho - used)
         groups = self.group_count(sigma, model.total)
         budget = self.time_budget_s
+        reserve = self.refine_share * (rho - used)
         tree_sizes: dict[frozenset[tuple[str, str]], int] = {}
-        final = False
-        while not final:
-            remaining = rho - used
+        last = refining = False
+        stalls = 0
+        while True:
+            remaining = rho - used - (0.0 if refining else reserve)
             late = budget is not None and time.perf_counter() - started > 0.5 * budget
             round_cost = price.measurement_cost(sigma) + price.selection_cost(epsilon)
-            if remaining < 2.0 * round_cost or late:
+            last = refining or late or remaining < 2.0 * round_cost
+            if last:
                 sigma = price.scale_for(self.measure_share * remaining)
                 epsilon = price.selection_epsilon((1.0 - self.measure_share) * remaining)
-                final = True
             used += price.measurement_cost(sigma) + price.selection_cost(epsilon)
             limit = self.max_model_cells * used / rho
             fixed = [m.clique for m in measurements] + [z.clique for z in self.zeros]
             eligible = _eligible(domain, fixed, cliques, limit, tree_sizes)
             options = self._variants(domain, model, eligible, groups)
+            if refining:
+                options = _refinements(options, measurements)
             estimates = _Estimates(model)
             scores = [
                 weights[o.clique]
@@ -336,8 +366,9 @@ class AIMSynthesizer:
             before = chosen.estimate(estimates)
             measured = chosen.measure(exact[chosen.clique], sigma, source, price)
             measurements.append(replace(measured, selection_epsilon=epsilon))
-            if final:
+            if refining or (last and reserve <= 0):
                 break
+            refining = last
             model, fitted = fit_model(
                 domain,
                 self._for_fit(measurements),
@@ -348,9 +379,11 @@ class AIMSynthesizer:
                 stall=self.round_stall,
             )
             change = float(np.abs(chosen.estimate(_Estimates(model)) - before).sum())
-            if change <= price.expected_abs(sigma) * chosen.cells:
+            stalls = stalls + 1 if change <= price.expected_abs(sigma) * chosen.cells else 0
+            if stalls >= self.anneal_patience:
                 sigma /= 2.0
                 epsilon *= 2.0
+                stalls = 0
         return measurements
 
     def _variants(
@@ -467,6 +500,15 @@ class _Option:
         return CoarseMeasurement(
             self.clique, grouped + noise, sigma, source.private, self.groups, noise=price.noise
         )
+
+
+def _refinements(options: Sequence[_Option], measurements: Sequence[Measurement]) -> list[_Option]:
+    """The full-resolution ``options`` of cliques measured so far only grouped (public: which
+    candidates were selected); all ``options`` if there are none."""
+    full = {m.clique for m in measurements if not isinstance(m, CoarseMeasurement)}
+    grouped = {m.clique for m in measurements if isinstance(m, CoarseMeasurement)} - full
+    chosen = [o for o in options if o.index is None and o.clique in grouped]
+    return chosen or list(options)
 
 
 def _edges(cliques: Sequence[Clique]) -> frozenset[tuple[str, str]]:

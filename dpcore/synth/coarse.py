@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -54,8 +55,11 @@ def coarse_shape(domain: Domain, clique: Clique, groups: Groups) -> tuple[int, .
     return tuple(group_count(m, domain.size(c)) for c, m in zip(clique, groups, strict=True))
 
 
+@lru_cache(maxsize=256)
 def cell_index(domain: Domain, clique: Clique, groups: Groups) -> npt.NDArray[np.int64]:
-    """For every cell of the full table (C order), the flat index of its grouped cell."""
+    """For every cell of the full table (C order), the flat index of its grouped cell
+    (read-only: remembered per grouping, as AIM offers the same groupings round after
+    round)."""
     shape = domain.shape(clique)
     small = coarse_shape(domain, clique, groups)
     maps = []
@@ -65,14 +69,17 @@ def cell_index(domain: Domain, clique: Clique, groups: Groups) -> npt.NDArray[np
         if len(maps[-1]) != domain.size(column):
             raise ValueError(f"group map of {column!r} needs one entry per code")
     grids = np.meshgrid(*maps, indexing="ij")
-    return np.ravel_multi_index(tuple(grids), small).reshape(-1).astype(np.int64)
+    index = np.ravel_multi_index(tuple(grids), small).reshape(-1).astype(np.int64)
+    index.flags.writeable = False
+    return index
 
 
 def coarsen(
     table: npt.NDArray[np.float64], index: npt.NDArray[np.int64], cells: int
 ) -> npt.NDArray[np.float64]:
     """Sum a full table (any shape, C order) into grouped cells via ``cell_index``."""
-    return np.bincount(index, weights=np.ravel(table), minlength=cells).astype(np.float64)
+    summed = np.bincount(index, weights=np.ravel(table), minlength=cells)
+    return summed.astype(np.float64, copy=False)
 
 
 def quantile_groups(probabilities: npt.NDArray[np.float64], k: int) -> tuple[int, ...]:

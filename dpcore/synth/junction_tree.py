@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dpcore.domain import Clique, Domain
 
@@ -58,41 +59,74 @@ class JunctionTree:
         return best
 
 
+@lru_cache(maxsize=64)
+def _layout(domain: Domain) -> tuple[dict[str, int], tuple[int, ...], list[list[int]]]:
+    """Each column's bit, its rank in name order (the elimination's ties), and for each
+    byte of a column mask the product of its columns' sizes (a mask's cells are a product
+    of a few table lookups)."""
+    ranks = {n: r for r, n in enumerate(sorted(domain.names))}
+    sizes = domain.sizes
+    chunks = []
+    for start in range(0, len(sizes), 8):
+        part = sizes[start : start + 8]
+        chunks.append(
+            [math.prod(part[k] for k in range(len(part)) if byte >> k & 1) for byte in range(256)]
+        )
+    bits = {n: i for i, n in enumerate(domain.names)}
+    return bits, tuple(ranks[n] for n in domain.names), chunks
+
+
 def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[frozenset[str]]:
-    """Greedy min-size elimination; returns the maximal cliques it creates.
+    """Greedy min-size elimination; returns the maximal cliques it creates."""
+    names = domain.names
+    return [
+        frozenset(names[i] for i in range(len(names)) if c >> i & 1)
+        for c in _elimination_masks(domain, cliques)
+    ]
+
+
+def _elimination_masks(domain: Domain, cliques: Sequence[Clique]) -> list[int]:
+    """:func:`_elimination_cliques` as column bit masks.
 
     Each step removes the column with the fewest cells in it and its neighbours (ties: the
     smaller name); only the eliminated column's neighbours change their count, so only theirs
-    is recomputed (this runs for every candidate of every AIM round)."""
-    adjacency: dict[str, set[str]] = {n: set() for n in domain.names}
+    is recomputed. Neighbour sets are bit masks over the domain's columns and a column's
+    key is ``cells * d + rank`` (this runs for every candidate of every AIM round)."""
+    bit, rank, chunks = _layout(domain)
+    d = len(rank)
+    adjacency = [0] * d
     for clique in cliques:
-        for a in clique:
-            adjacency[a].update(b for b in clique if b != a)
-    sizes = dict(zip(domain.names, domain.sizes, strict=True))
+        mask = 0
+        for name in clique:
+            if name not in bit:
+                domain.index(name)  # raises the domain's error for an unknown column
+            mask |= 1 << bit[name]
+        for name in clique:
+            adjacency[bit[name]] |= mask
 
-    def cost(v: str) -> int:
-        return sizes[v] * math.prod(sizes[u] for u in adjacency[v])
+    def key(v: int) -> int:
+        cells, rest = 1, adjacency[v] | 1 << v
+        for table in chunks:
+            cells *= table[rest & 255]
+            rest >>= 8
+        return cells * d + rank[v]
 
-    costs = {v: cost(v) for v in domain.names}
-    created: list[frozenset[str]] = []
-    while costs:
-        v = min(costs, key=lambda u: (costs[u], u))
-        block = frozenset({v, *adjacency[v]})
+    keys = {v: key(v) for v in range(d)}
+    created: list[int] = []
+    while keys:
+        v = min(keys, key=keys.__getitem__)
+        block = adjacency[v] | 1 << v
         created.append(block)
-        neighbours = list(adjacency[v])
-        for a in neighbours:
-            adjacency[a].update(b for b in neighbours if b != a)
-            adjacency[a].discard(v)
-        del costs[v]
-        del adjacency[v]
-        for a in neighbours:
-            costs[a] = cost(a)
-    maximal = [c for c in created if not any(c < other for other in created)]
-    unique: list[frozenset[str]] = []
-    for c in maximal:
-        if c not in unique:
-            unique.append(c)
-    return unique
+        del keys[v]
+        rest = block ^ 1 << v
+        while rest:
+            low = rest & -rest
+            a = low.bit_length() - 1
+            adjacency[a] = (adjacency[a] | block) & ~(1 << v)
+            keys[a] = key(a)
+            rest ^= low
+    # A later block lacks the column eliminated here, so only an earlier one can hold it.
+    return [c for t, c in enumerate(created) if not any(c & o == c for o in created[:t])]
 
 
 def build_junction_tree(domain: Domain, cliques: Sequence[Clique]) -> JunctionTree:
@@ -138,5 +172,12 @@ def junction_tree_cells(domain: Domain, cliques: Sequence[Clique]) -> int:
 
     Equal to ``build_junction_tree(domain, cliques).cells()`` without building the tree.
     """
-    blocks = _elimination_cliques(domain, [domain.canonical(c) for c in cliques])
-    return sum(domain.cells(b) for b in blocks)
+    chunks = _layout(domain)[2]
+    total = 0
+    for mask in _elimination_masks(domain, cliques):
+        cells = 1
+        for table in chunks:
+            cells *= table[mask & 255]
+            mask >>= 8
+        total += cells
+    return total

@@ -46,11 +46,14 @@ from dpcore.marginals import Measurement, estimate_total
 from dpcore.synth.coarse import CoarseMeasurement, Groups, cell_index, coarse_shape, coarsen
 from dpcore.synth.inference import (
     FloatArray,
+    Reduction,
     broadcast_shape,
     calibrate,
-    calibrate_factors,
+    calibrate_planned,
+    calibration_plan,
     clique_marginal,
-    sum_to,
+    reduction,
+    sum_by,
 )
 from dpcore.synth.junction_tree import JunctionTree, build_junction_tree
 from dpcore.synth.sampling import forward_sample
@@ -140,17 +143,21 @@ class GraphicalModel:
     _tables: dict[Clique, FloatArray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _conditionals: dict[int, FloatArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def marginal(self, clique: Clique) -> FloatArray:
         """Probability table over ``clique`` in the given column order, flattened (C order).
 
         Tables are remembered per canonical clique (AIM asks for each candidate's marginal
-        once per variant); callers must not write into the returned array."""
+        once per variant), and so are the conditional tables that joins of several tree
+        cliques share; callers must not write into the returned array."""
         clique = tuple(clique)
         canon = self.domain.canonical(clique)
         table = self._tables.get(canon)
         if table is None:
-            table = clique_marginal(self.tree, self.beliefs, canon).view()
+            table = clique_marginal(self.tree, self.beliefs, canon, self._conditionals).view()
             table.flags.writeable = False
             self._tables[canon] = table
         if canon != clique:
@@ -216,6 +223,29 @@ class _Problem:
         ]
         self.folds = self._folds()
         self.plan = self._marginal_plan()
+        self.calibration = calibration_plan(tree)
+        self._stack_observations()
+
+    def _stack_observations(self) -> None:
+        """All observations' counts in one vector with per-cell weights, and how each
+        potential's gradient is gathered from the stacked one (``scatter``: per potential,
+        its shape and each of its observations' ``(start, stop, index)``), so the loss and
+        gradient are a few array operations however many cliques are measured."""
+        sizes = [o.counts.size for o in self.obs]
+        self.counts = np.concatenate([o.counts for o in self.obs]) if self.obs else np.zeros(0)
+        variance = np.repeat([o.variance for o in self.obs], sizes)
+        self.half_precision = 0.5 / variance
+        self.gain = self.total / variance
+        parts: list[list[tuple[int, int, npt.NDArray[np.int64] | None]]] = [
+            [] for _ in self.cliques
+        ]
+        start = 0
+        for o, slot, size in zip(self.obs, self.slot, sizes, strict=True):
+            parts[slot].append((start, start + size, o.index))
+            start += size
+        self.scatter = [
+            (self.domain.shape(c), tuple(p)) for c, p in zip(self.cliques, parts, strict=True)
+        ]
 
     def _folds(self) -> list[tuple[int, int, tuple[int, ...]]]:
         """``(potential, into, shape)`` for each potential whose clique lies inside a larger
@@ -237,11 +267,11 @@ class _Problem:
             folds.append((k, into, shape))
         return folds
 
-    def _marginal_plan(self) -> tuple[list[tuple[Clique, int]], list[int]]:
+    def _marginal_plan(self) -> tuple[list[tuple[int, Reduction | None]], list[int]]:
         """How to compute every observation's marginal from the tree beliefs with few passes
-        over large tables: ``steps`` ``(clique, source)`` each sum a table of the work list
-        (tree beliefs first, then the steps' results in order) down to ``clique``; ``refs``
-        gives each observation's entry in that list.
+        over large tables: ``steps`` ``(source, reduction)`` each sum a table of the work list
+        (tree beliefs first, then the steps' results in order) down to a smaller clique;
+        ``refs`` gives each observation's entry in that list.
 
         Per tree clique, the observations homed there share intermediate tables: while at
         least two of them miss a column, the clique without its largest such column is
@@ -277,15 +307,15 @@ class _Problem:
             )
             if wanted:
                 expand(home, wanted)
-        self.work_cliques = cliques
-        return steps, [found[o.clique] for o in self.obs]
+        plan = [(source, reduction(domain, cliques[source], clique)) for clique, source in steps]
+        return plan, [found[o.clique] for o in self.obs]
 
     def marginals(self, beliefs: Sequence[FloatArray]) -> list[FloatArray]:
         """Each observation's clique marginal (full resolution), by the precomputed plan."""
         steps, refs = self.plan
         work = list(beliefs)
-        for clique, source in steps:
-            work.append(sum_to(self.domain, work[source], self.work_cliques[source], clique))
+        for source, how in steps:
+            work.append(sum_by(work[source], how))
         return [work[r] for r in refs]
 
     def assemble(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
@@ -321,7 +351,7 @@ class _Problem:
 
     def beliefs(self, theta: Sequence[FloatArray]) -> list[FloatArray]:
         """Calibrated beliefs: in probability space, or in log space if that underflows."""
-        beliefs = calibrate_factors(self.tree, self.factors(theta))
+        beliefs = calibrate_planned(self.calibration, self.factors(theta))
         if beliefs is None:
             beliefs, _ = calibrate(self.tree, self.assemble(theta))
         return beliefs
@@ -331,17 +361,21 @@ class _Problem:
     ) -> tuple[float, list[FloatArray], list[FloatArray], list[FloatArray]]:
         """Loss, gradients (per potential table), model marginals (per observation), beliefs."""
         beliefs = self.beliefs(theta)
-        loss = 0.0
-        grads: list[FloatArray] = [np.zeros(self.domain.shape(c)) for c in self.cliques]
-        margs: list[FloatArray] = []
-        n = self.total
-        for o, slot, mu in zip(self.obs, self.slot, self.marginals(beliefs), strict=True):
-            seen = mu.reshape(-1) if o.index is None else coarsen(mu, o.index, o.counts.size)
-            diff = n * seen - o.counts
-            loss += float(np.dot(diff, diff)) / (2.0 * o.variance)
-            grad = diff * (n / o.variance)
-            grads[slot] += (grad if o.index is None else grad[o.index]).reshape(mu.shape)
-            margs.append(mu)
+        margs = self.marginals(beliefs)
+        seen = [
+            mu.reshape(-1) if o.index is None else coarsen(mu, o.index, o.counts.size)
+            for o, mu in zip(self.obs, margs, strict=True)
+        ]
+        diff = self.total * np.concatenate(seen) - self.counts if seen else self.counts
+        loss = float(np.dot(diff * diff, self.half_precision))
+        grad = diff * self.gain
+        grads: list[FloatArray] = []
+        for shape, parts in self.scatter:
+            table: FloatArray | None = None
+            for start, stop, index in parts:
+                part = grad[start:stop] if index is None else grad[start:stop][index]
+                table = part if table is None else table + part
+            grads.append(np.zeros(shape) if table is None else table.reshape(shape))
         return loss, grads, margs, beliefs
 
     def predicted_decrease(

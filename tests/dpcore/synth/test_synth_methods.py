@@ -79,9 +79,9 @@ def test_aim_respects_workload_and_time_budget() -> None:
     domain, codes = _data(2000)
     synth = AIMSynthesizer(workload=[("a", "b"), ("c",)], time_budget_s=0.0)
     measurements = synth.measure(domain, 0.2, ArrayOracle(domain, codes), seeded_source(3))
-    # With no time left, one final round follows the 1-way measurements.
-    assert len(measurements) == len(domain) + 1
-    assert set(measurements[-1].clique) <= {"a", "b", "c"}
+    # With no time left, one final round and the refinement round follow the 1-way tables.
+    assert len(measurements) == len(domain) + 2
+    assert all(set(m.clique) <= {"a", "b", "c"} for m in measurements[-2:])
     planned = synth.plan(domain, 0.2)
     assert [p.clique for p in planned] == [(n,) for n in domain.names]
     assert all(math.isfinite(p.sigma) for p in planned)
@@ -131,11 +131,11 @@ def test_aim_rounds_shrink_with_the_budget() -> None:
 
 def test_aim_spends_exactly_rho_with_a_single_round() -> None:
     domain, codes = _data()
-    rho = 0.001  # the cap leaves one round: the 1-way tables, then one final selection
+    rho = 0.001  # the cap leaves one round: the 1-way tables, one final selection, refinement
     synth = AIMSynthesizer()
     measurements = synth.measure(domain, rho, ArrayOracle(domain, codes), seeded_source(5))
     d = len(domain)
-    assert len(measurements) == d + 1
+    assert len(measurements) == d + 2
     oneway = sum(1 / (2 * m.sigma**2) for m in measurements[:d])
     rounds = sum(1 / (2 * m.sigma**2) for m in measurements[d:])
     assert oneway + rounds / synth.measure_share == pytest.approx(rho, rel=1e-9)

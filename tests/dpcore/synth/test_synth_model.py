@@ -9,6 +9,7 @@ import pytest
 
 from dpcore.domain import Domain
 from dpcore.marginals import ArrayOracle, Measurement, estimate_total
+from dpcore.synth.inference import clique_marginal
 from dpcore.synth.model import fit_model, merge_measurements
 
 
@@ -146,3 +147,52 @@ def test_stall_rule_ends_within_a_fraction_of_the_noise_scale_of_a_long_fit() ->
     _, stalled = fit_model(domain, measurements, iterations=3000, stall=0.002)
     assert stalled.iterations < long.iterations
     assert stalled.loss - long.loss <= 0.02 * cells / 2
+
+
+def test_stacked_loss_and_gradients_match_a_loop_over_observations() -> None:
+    """The loss and gradients from all observations stacked in one vector equal the plain
+    per-observation sums (grouped measurements and repeated cliques included)."""
+    from dpcore.synth.coarse import CoarseMeasurement, coarsen
+    from dpcore.synth.junction_tree import build_junction_tree
+    from dpcore.synth.model import _Problem
+
+    domain, _ = _data(rows=10)
+    rng = np.random.default_rng(2)
+    measurements = [
+        Measurement(c, rng.random(domain.cells(c)) * 100, float(rng.uniform(1, 3)))
+        for c in [("a",), ("b",), ("c",), ("d",), ("e",), ("a", "b"), ("b", "c"), ("d", "e")]
+    ]
+    groups = ((), (0, 0, 1, 1, 2))
+    measurements.append(CoarseMeasurement(("c", "d"), rng.random(6) * 100, 2.0, False, groups))
+    measurements.append(Measurement(("d", "c"), rng.random(10) * 100, 1.5))
+    observations = merge_measurements(domain, measurements)
+    tree = build_junction_tree(domain, [o.clique for o in observations])
+    problem = _Problem(domain, observations, 400.0, tree)
+    theta = [rng.normal(size=domain.shape(c)) for c in problem.cliques]
+    loss, grads, margs, _ = problem.evaluate(theta)
+    expected_loss = 0.0
+    expected = [np.zeros(domain.shape(c)) for c in problem.cliques]
+    for o, slot, mu in zip(problem.obs, problem.slot, margs, strict=True):
+        seen = mu.reshape(-1) if o.index is None else coarsen(mu, o.index, o.counts.size)
+        diff = 400.0 * seen - o.counts
+        expected_loss += float(diff @ diff) / (2.0 * o.variance)
+        grad = diff * (400.0 / o.variance)
+        expected[slot] += (grad if o.index is None else grad[o.index]).reshape(mu.shape)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    for got, want in zip(grads, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+
+
+def test_shared_conditionals_give_the_same_marginals() -> None:
+    domain, rows = _data()
+    oracle = ArrayOracle(domain, rows)
+    cliques = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]
+    measurements = [
+        Measurement(c, v.astype(float), 1.0)
+        for c, v in zip(cliques, oracle.counts(cliques), strict=True)
+    ]
+    model, _ = fit_model(domain, measurements, iterations=50)
+    for pair in itertools.combinations(domain.names, 2):
+        fresh = clique_marginal(model.tree, model.beliefs, pair)
+        np.testing.assert_allclose(model.marginal(pair), fresh.reshape(-1), rtol=1e-12)
+    assert model._conditionals  # some pairs joined several tree cliques
