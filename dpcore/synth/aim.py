@@ -134,26 +134,28 @@ class AIMSynthesizer:
     size: 80 of them fit as closely as 100 from a fresh step did) and for the final fit;
     ``round_stall`` / ``fit_stall``: those fits also stop once their last 10 calibrations
     lowered the loss by less than that fraction of its scale ``cells / 2`` (``stall`` of
-    :func:`~dpcore.synth.model.fit_model`). On Adult at epsilon 1 (``bench/refit_quality.py``,
-    seeded runs paired with the rule off) ``round_stall`` 0.01 cut the refits' calibrations
-    from 2,734 to 1,964 (medians of 20) and the CPU time by 1.7 s (mean of 55 pairs) with the
-    model's exact 2-way TVD unchanged (mean difference +0.00007, standard error 0.00012; the
-    worst of 55 0.0378 against 0.0371); 0.015 and 0.02 saved 0.4 s and 0.8 s more but leaned
-    worse (+0.0002 against 0.01 in 16 pairs, a sampled 3-way TVD above 0.095 in 3 of 16 runs
-    against 1), 0.03 was worse (median 0.0362 against 0.0351 of 20).
-    Fewer calibrations at a fixed count did worse: 40 or 60 per refit gave medians of 0.0376
-    (20 runs) and 0.0367 (5), 25 gave 0.0356 (20): in a run examined, an under-converged refit
+    :func:`~dpcore.synth.model.fit_model`). On Adult (``bench/refit_quality.py``, seeded runs
+    paired with both rules off; model's exact 2-way TVD, median / worst): at epsilon 1
+    0.0343 / 0.0358 against 0.0344 / 0.0355 (20 pairs, mean difference +0.00006, standard
+    error 0.00017) with 2,102 calibrations in ``measure`` against 3,294 (CPU 3.97 s against
+    5.76 s); at 0.3 0.0571 / 0.0616 against 0.0573 / 0.0616 (6 pairs, CPU 2.30 s against 4.18
+    s); at 3 0.0248 / 0.0265 against 0.0246 / 0.0251 (16 pairs, +0.00024, standard error
+    0.00011: a small cost where precise measurements make the loss improve faster in these
+    units, so the rule saves less: CPU 6.17 s against 7.64 s). Before the refinement round
+    (``refine_share`` 0, ``anneal_patience`` 1) ``round_stall`` 0.01 changed it by +0.00007
+    (standard error 0.00012, 55 pairs at epsilon 1); 0.015 and 0.02 leaned worse (+0.0002 in
+    16 pairs against 0.01), 0.03 was worse (median 0.0362 against 0.0351 of 20). Fewer
+    calibrations at a fixed count did worse: 40 or 60 per refit gave medians of 0.0376 (20
+    runs) and 0.0367 (5), 25 gave 0.0356 (20): in a run examined, an under-converged refit
     moved a large new clique's estimate less and the annealing test halved sigma rounds
     earlier, leaving fewer rounds. Stopping a refit once the change passed 1.5 times that
     test's threshold was worse too (median 0.0369 of 9), as was starting the new clique's
     potential at a proportional-fitting step (0.0356 to 0.0366 of 20 against 0.0353).
-    ``fit_stall`` 0.002 stops the final fit after 261-347 of its 400 calibrations (median
-    320 in 10 runs, CPU 1.46 s against 1.85 s) with the same exact 2-way TVD (the same
-    measurements refitted: mean difference -0.0001, sd 0.0002); 0.005 stopped at 242 with a
-    worse worst run (0.0373 against 0.0370). Both rules together, against both off (6 paired
-    runs each): exact 2-way TVD median / worst 0.0572 / 0.0588 against 0.0577 / 0.0590 at
-    epsilon 0.3 (CPU 3.8 s against 5.6 s) and 0.0255 / 0.0263 against 0.0256 / 0.0264 at 3
-    (9.5 s against 10.8 s: more precise measurements stall later). ``zeros``: declared
+    ``fit_stall`` 0.002 stopped the final fit after 261-347 of its 400 calibrations at
+    epsilon 1 (median 320 in 10 runs, CPU 1.46 s against 1.85 s) with the same exact 2-way
+    TVD (the same measurements refitted: mean difference -0.0001, sd 0.0002; 0.005 stopped
+    at 242 with a worse worst run, 0.0373 against 0.0370); at epsilon 3 it never fires.
+    ``zeros``: declared
     constraints every fit respects (:mod:`dpcore.constraints`); ``smooth_oneway``: fit to
     SURE-smoothed copies of large 1-way tables (see the module docstring).
     """

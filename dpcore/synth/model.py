@@ -464,10 +464,10 @@ def fit_model(
     by less than ``stall * cells / 2`` over the last ``window`` calibrations (``cells``: the
     observed noisy cells; ``cells / 2`` is the loss's expected value at the truth, its
     natural scale). The rule is off at 0. AIM uses 0.01 between rounds (on Adult at epsilon 1
-    about 70% of the calibrations, with the same model quality) and 0.002 for its final
-    fit (about 260-350 of 400); see :class:`dpcore.synth.aim.AIMSynthesizer`. With more
+    about two thirds of the calibrations, with the same model quality) and 0.002 for its
+    final fit (about 260-350 of 400); see :class:`dpcore.synth.aim.AIMSynthesizer`. With more
     precise measurements a fit's improvements are larger in these units, so the rule stops
-    later: at epsilon 3 it saved about 10% of the refits' calibrations.
+    later: at epsilon 3 it saved about a sixth of the refits' calibrations.
     """
     started = time.perf_counter()
     observations = merge_measurements(domain, measurements)
