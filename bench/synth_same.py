@@ -19,7 +19,6 @@ Writes ``bench/results/synth_same.json`` (``--out`` for another file).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.baseline import checkout, run_script  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "synth_same.json"
 
@@ -127,8 +127,6 @@ def main() -> None:
             f"cpu {row['cpu_seconds']:.2f} s vs {row['baseline_cpu_seconds']:.2f} s",
             flush=True,
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "protocol": __doc__,
         "baseline": args.baseline,
@@ -136,8 +134,8 @@ def main() -> None:
         "table": args.table,
         "seeds": results,
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(Path(args.out), payload)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
