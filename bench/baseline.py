@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def checkout(ref: str, workdir: Path) -> Path:
     """A detached git worktree of ``ref`` (e.g. ``main``) under ``workdir``, created once: the
-    code whose runs go beside this checkout's, in the same process setup and machine load."""
+    code whose runs go beside this checkout's, in the same process setup and machine load.
+    A worktree created here is removed when the process exits, so benchmarks leave no
+    worktree registered in the repository."""
     target = workdir / f"baseline-{ref.replace('/', '-')}"
     if not target.exists():
         subprocess.run(
@@ -19,7 +22,17 @@ def checkout(ref: str, workdir: Path) -> Path:
             check=True,
             capture_output=True,
         )
+        atexit.register(remove_checkout, target)
     return target
+
+
+def remove_checkout(target: Path) -> None:
+    """Unregister and delete a worktree made by :func:`checkout` (best effort)."""
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(target)],
+        check=False,
+        capture_output=True,
+    )
 
 
 def run_script(code: Path, script: str) -> str:
