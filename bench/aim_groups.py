@@ -26,7 +26,7 @@ from bench.utility import (
     Table,
     auc_score,
     load_table,
-    marginal_sets,
+    model_pair_tvds,
     rho_for,
     tvd_scores,
 )
@@ -34,19 +34,6 @@ from dpcore.marginals import ArrayOracle
 from dpcore.noise.source import seeded_source
 from dpcore.synth.aim import AIMSynthesizer
 from dpcore.synth.coarse import CoarseMeasurement
-
-
-def model_tvd(table: Table, model: Any) -> float:
-    """Mean 2-way TVD of the model's exact marginals against the training rows'."""
-    domain, rows = table.domain, table.train
-    values = []
-    for cols in marginal_sets(len(domain))["2way"]:
-        names = tuple(domain.names[i] for i in cols)
-        shape = domain.shape(names)
-        flat = np.ravel_multi_index(tuple(rows[:, i] for i in cols), shape)
-        real = np.bincount(flat, minlength=int(np.prod(shape))) / rows.shape[0]
-        values.append(0.5 * float(np.abs(model.marginal(names).reshape(-1) - real).sum()))
-    return float(np.mean(values))
 
 
 def one_run(table: Table, epsilon: float, options: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -67,7 +54,9 @@ def one_run(table: Table, epsilon: float, options: dict[str, Any], seed: int) ->
     return {
         "seed": seed,
         "options": options,
-        "model_2way": model_tvd(table, model),
+        "model_2way": float(
+            np.mean(list(model_pair_tvds(table.domain, table.train, model).values()))
+        ),
         "2way": scores["2way"],
         "3way": scores["3way"],
         "worst_pair": scores["worst_pair"],

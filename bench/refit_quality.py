@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import itertools
 import json
 import statistics
 import sys
@@ -39,24 +38,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.results_file import write_results  # noqa: E402
-from bench.utility import DELTA, load_adult, rho_for, tvd_scores  # noqa: E402
+from bench.utility import DELTA, load_adult, model_pair_tvds, rho_for, tvd_scores  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "refit_quality.json"
 METRICS = ("model_2way", "2way", "3way", "cpu_seconds", "calibrations", "measurements")
-
-
-def model_tvds(model: Any, domain: Any, train: np.ndarray) -> dict[str, float]:
-    """The model's exact 2-way TVD of each pair against the training rows (no sampling)."""
-    values = {}
-    for i, j in itertools.combinations(range(len(domain)), 2):
-        shape = (domain.sizes[i], domain.sizes[j])
-        counts = np.bincount(
-            np.ravel_multi_index((train[:, i], train[:, j]), shape), minlength=shape[0] * shape[1]
-        )
-        fitted = model.marginal((domain.names[i], domain.names[j]))
-        pair = f"{domain.names[i]}|{domain.names[j]}"
-        values[pair] = 0.5 * float(np.abs(counts / train.shape[0] - fitted).sum())
-    return values
 
 
 def final_fits(
@@ -76,7 +61,7 @@ def final_fits(
             zeros=synthesizer.zeros,
             stall=stall,
         )
-        pairs = model_tvds(model, domain, train)
+        pairs = model_pair_tvds(domain, train, model)
         out.append(
             {
                 "fit_stall": stall,
@@ -119,7 +104,7 @@ def one_run(
     rows = model.sample(train.shape[0], np.random.default_rng(seed))
     cpu = time.process_time() - cpu
     scores = tvd_scores(domain, train, rows)
-    pairs = model_tvds(model, domain, train)
+    pairs = model_pair_tvds(domain, train, model)
     worst = sorted(pairs, key=pairs.__getitem__, reverse=True)[:3]
     return {
         "config": name,

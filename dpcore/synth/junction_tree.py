@@ -76,6 +76,15 @@ def _layout(domain: Domain) -> tuple[dict[str, int], tuple[int, ...], list[list[
     return bits, tuple(ranks[n] for n in domain.names), chunks
 
 
+def _mask_cells(chunks: list[list[int]], mask: int) -> int:
+    """Cells of the columns in a bit ``mask``: one table lookup per byte (:func:`_layout`)."""
+    cells = 1
+    for table in chunks:
+        cells *= table[mask & 255]
+        mask >>= 8
+    return cells
+
+
 def _elimination_cliques(domain: Domain, cliques: Sequence[Clique]) -> list[frozenset[str]]:
     """Greedy min-size elimination; returns the maximal cliques it creates."""
     names = domain.names
@@ -105,11 +114,7 @@ def _elimination_masks(domain: Domain, cliques: Sequence[Clique]) -> list[int]:
             adjacency[bit[name]] |= mask
 
     def key(v: int) -> int:
-        cells, rest = 1, adjacency[v] | 1 << v
-        for table in chunks:
-            cells *= table[rest & 255]
-            rest >>= 8
-        return cells * d + rank[v]
+        return _mask_cells(chunks, adjacency[v] | 1 << v) * d + rank[v]
 
     keys = {v: key(v) for v in range(d)}
     created: list[int] = []
@@ -173,11 +178,4 @@ def junction_tree_cells(domain: Domain, cliques: Sequence[Clique]) -> int:
     Equal to ``build_junction_tree(domain, cliques).cells()`` without building the tree.
     """
     chunks = _layout(domain)[2]
-    total = 0
-    for mask in _elimination_masks(domain, cliques):
-        cells = 1
-        for table in chunks:
-            cells *= table[mask & 255]
-            mask >>= 8
-        total += cells
-    return total
+    return sum(_mask_cells(chunks, mask) for mask in _elimination_masks(domain, cliques))
