@@ -112,21 +112,7 @@ class AIMSynthesizer:
 
     ``workload``: cliques of column names (default: all 2-way marginals);
     ``max_model_cells``: bound on the model's total junction-tree cells (memory: 8 bytes each,
-    a few copies during fitting); 500,000 rather than 200,000 (issue 17's worst pairs): the
-    pairs of two large columns (CPS hours x experience, Adult age x hours) are never the top
-    score early, and once a few pairs of each column are in the model their fill-in (CPS:
-    141,368 cells, 878,648 with hours x experience) keeps them out for good. Seeded,
-    configurations alternated (``bench/aim_groups.py``, sampled 2-way TVD median, the worst
-    pair's TVD and its ratio to the mean, 200,000 first): Adult at epsilon 1, 7 runs in two
-    sets, 0.0375 / 0.0369 and 0.0366 / 0.0367, worst pair 0.155 / 0.147 and 0.151 / 0.137,
-    ratio 4.14 / 3.94 and 4.24 / 3.75; CPS at 1 (4 runs) 0.0300 / 0.0293, ratio 4.95 / 4.49;
-    CPS at 3 (4) 0.0200 / 0.0195, ratio 7.75 / 7.56; GSS at 1 and 3 (3 each) 0.0472 / 0.0448
-    and 0.0364 / 0.0333, but its worst pair (age x prestige, near its sampling floor) barely
-    moves, so its ratio rises (3.40 / 3.52, 4.35 / 4.60); at 0.3 no worse (Adult 0.0598 /
-    0.0594, GSS 0.0687 / 0.0652, CPS identical: the bound does not bind). CPU time per
-    release 1.2-1.4 times (Adult at 1: 5.3 s against 4.5 s; at 3: 8.8 s against 6.3 s);
-    1,000,000 gained little more on Adult at 1 (0.0368 and 0.0360, ratio 3.81 and 3.70) for
-    1.36 times the CPU (GSS: 1.8 times);
+    a few copies during fitting);
     ``time_budget_s``: soft wall-time budget: after half of it ``measure`` spends the rest of
     rho in one final round, and ``fit`` stops iterating at it;
     ``rounds`` (``T``; default :meth:`default_rounds`), ``measure_share`` (``alpha``),
@@ -175,7 +161,7 @@ class AIMSynthesizer:
     """
 
     workload: Sequence[Sequence[str]] | None = None
-    max_model_cells: int = 500_000
+    max_model_cells: int = 200_000
     time_budget_s: float | None = None
     rounds: int | None = None
     measure_share: float = 0.95
