@@ -35,6 +35,7 @@ at most one row in a million, far below the multinomial noise the stratification
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Literal, Protocol
 
 import numpy as np
@@ -133,12 +134,23 @@ def balance_key(
     return key
 
 
-def _golden_places(
-    sizes: npt.NDArray[np.int64], group: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """For rows listed group by group (``group``, nondecreasing; ``sizes`` rows each), the
-    rank of ``k * GOLDEN mod 1`` among the group's ``m`` values, ``k`` the row's index in its
-    group: a permutation of ``0..m-1`` whose every run of consecutive rows is spread evenly."""
+@lru_cache(maxsize=4096)
+def _golden_permutation(size: int) -> npt.NDArray[np.int64]:
+    """The rank of ``k * GOLDEN mod 1`` among those of ``k = 0..size-1``: a permutation of
+    ``0..size-1`` whose every run of consecutive entries is spread evenly over the range."""
+    ranks = np.empty(size, dtype=np.int64)
+    ranks[np.argsort(np.mod(np.arange(size) * GOLDEN, 1.0))] = np.arange(size)
+    ranks.flags.writeable = False
+    return ranks
+
+
+def _golden_places(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """For rows listed group by group (``sizes`` rows each), the row's entry in
+    :func:`_golden_permutation` of its group's size, at its index in the group."""
+    filled = sizes[sizes > 0]
+    if filled.size <= 4096:  # few groups: cached permutations, no sort
+        return np.concatenate([_golden_permutation(int(m)) for m in filled])
+    group = np.repeat(np.arange(sizes.size), sizes)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     index = np.arange(group.size, dtype=np.int64) - starts[group]
     spread = np.floor(np.mod(index * GOLDEN, 1.0) * float(1 << 32)).astype(np.int64)
@@ -167,15 +179,15 @@ def balanced_picks(
     """
     groups = cdf.shape[0]
     order = np.argsort(key)  # condition leads the key: rows come group by group
-    group = condition[order]
     members = np.bincount(condition, minlength=groups)
     starts = np.concatenate(([0], np.cumsum(members)[:-1]))
     turn = np.floor(rng.random(groups) * members).astype(np.int64)
-    grid = np.mod(_golden_places(members, group) + turn[group], np.maximum(members[group], 1))
-    grouped = np.empty(condition.size, dtype=np.int64)
-    grouped[starts[group] + grid] = order
+    size = np.repeat(members, members)  # per sorted row, its group's size (no gathers)
+    grid = _golden_places(members) + np.repeat(turn, members)
+    grid -= size * (grid >= size)  # (place + turn) mod m
+    grid += np.repeat(starts, members)
     picks = np.empty(condition.size, dtype=np.int64)
-    picks[grouped] = _systematic_codes(cdf, members, rng)
+    picks[order] = _systematic_codes(cdf, members, rng)[grid]
     return picks
 
 
