@@ -4,13 +4,15 @@ pairs inside one tree clique and pairs across cliques), and the usual scores aga
 training rows (2-way, 3-way TVD, downstream AUC).
 
 Each seed's model is fitted once (and cached under ``--cache``, since fitting is the cost);
-every variant then samples the training row count with the same seed. Example:
+every variant then samples the training row count with the same seed(s) (``--samples``
+sampling seeds per model). Example:
 ``bench/sampling_error.py --table adult --eps 1 --seeds 5 --schemes systematic,balanced``
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import pickle
 import sys
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--schemes", default="iid,systematic,balanced")
+    parser.add_argument("--samples", type=int, default=1, help="sampling seeds per model")
     parser.add_argument("--no-auc", action="store_true")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/sampling_error_models"))
     parser.add_argument("--out", type=Path, default=None)
@@ -91,19 +94,20 @@ def main() -> None:
         model_2way = float(
             np.mean(list(model_pair_tvds(table.domain, table.train, model).values()))
         )
-        for scheme in variants:
+        for sample, scheme in itertools.product(range(args.samples), variants):
             started = time.perf_counter()
             rows = sampling.forward_sample(
                 model.tree,
                 model.beliefs,
                 table.train.shape[0],
-                np.random.default_rng(seed),
+                np.random.default_rng([seed, sample]),
                 scheme=scheme,
             )
             seconds = time.perf_counter() - started
             scores = tvd_scores(table.domain, table.train, rows)
             record = {
                 "seed": seed,
+                "sample": sample,
                 "variant": scheme,
                 "model_2way": model_2way,
                 **sample_vs_model(model, rows),
@@ -120,7 +124,7 @@ def main() -> None:
                 f"3way {record['3way']:.4f} auc {record['auc']:.4f} {seconds:.2f}s",
                 flush=True,
             )
-    print(f"{args.table} eps {args.eps}, {args.seeds} seeds: medians")
+    print(f"{args.table} eps {args.eps}, {args.seeds} seeds x {args.samples} samples: medians")
     keys = ("model_2way", "sm_2way", "sm_inside", "sm_across", "2way", "3way", "auc", "seconds")
     summary = {}
     for variant in dict.fromkeys(r["variant"] for r in records):
