@@ -128,18 +128,25 @@ def balance_key(
         key *= size
         key += codes
         span *= size
-    spare = 62 - span.bit_length()
+    spare = max(0, 62 - span.bit_length())
     key <<= spare
     key += rng.integers(0, 1 << spare, size=key.size, dtype=np.int64)
     return key
 
 
-@lru_cache(maxsize=4096)
 def _golden_permutation(size: int) -> npt.NDArray[np.int64]:
     """The rank of ``k * GOLDEN mod 1`` among those of ``k = 0..size-1``: a permutation of
     ``0..size-1`` whose every run of consecutive entries is spread evenly over the range."""
     ranks = np.empty(size, dtype=np.int64)
     ranks[np.argsort(np.mod(np.arange(size) * GOLDEN, 1.0))] = np.arange(size)
+    return ranks
+
+
+@lru_cache(maxsize=2048)
+def _small_golden_permutation(size: int) -> npt.NDArray[np.int64]:
+    """:func:`_golden_permutation` remembered for the sizes that recur (at most 2048 rows:
+    the cache stays under 32 MB)."""
+    ranks = _golden_permutation(size)
     ranks.flags.writeable = False
     return ranks
 
@@ -148,8 +155,13 @@ def _golden_places(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """For rows listed group by group (``sizes`` rows each), the row's entry in
     :func:`_golden_permutation` of its group's size, at its index in the group."""
     filled = sizes[sizes > 0]
-    if filled.size <= 4096:  # few groups: cached permutations, no sort
-        return np.concatenate([_golden_permutation(int(m)) for m in filled])
+    if filled.size <= 4096:  # few groups: one permutation each, small ones remembered
+        return np.concatenate(
+            [
+                _small_golden_permutation(int(m)) if m <= 2048 else _golden_permutation(int(m))
+                for m in filled
+            ]
+        )
     group = np.repeat(np.arange(sizes.size), sizes)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     index = np.arange(group.size, dtype=np.int64) - starts[group]

@@ -238,3 +238,16 @@ def test_balanced_sample_pairs_across_cliques_sit_closer_to_the_model() -> None:
         )
 
     assert distance("balanced") < 0.3 * distance("systematic")
+
+
+def test_golden_places_agree_for_few_and_many_groups() -> None:
+    """The per-group permutations (few groups) and the one-sort path (many groups) agree, and
+    each group's places are a permutation of its indices."""
+    from dpcore.synth.sampling import _golden_permutation, _golden_places
+
+    sizes = np.random.default_rng(8).integers(0, 7, 5000)
+    sizes[:3] = [3000, 2049, 1]
+    many = _golden_places(sizes)
+    few = np.concatenate([_golden_permutation(int(m)) for m in sizes if m > 0])
+    assert np.array_equal(many, few)
+    assert np.array_equal(np.sort(_golden_places(np.array([2500, 5]))[:2500]), np.arange(2500))
