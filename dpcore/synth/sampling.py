@@ -134,11 +134,29 @@ def balance_key(
     return key
 
 
+def _golden_order(limit: int) -> npt.NDArray[np.int64]:
+    """``k = 0..limit-1`` sorted by ``k * GOLDEN mod 1``."""
+    return np.argsort(np.mod(np.arange(limit) * GOLDEN, 1.0)).astype(np.int64)
+
+
+@lru_cache(maxsize=21)
+def _remembered_golden_order(limit: int) -> npt.NDArray[np.int64]:
+    """:func:`_golden_order` remembered per power of two ``limit`` up to 2**20 (16 MB in all)."""
+    order = _golden_order(limit)
+    order.flags.writeable = False
+    return order
+
+
 def _golden_permutation(size: int) -> npt.NDArray[np.int64]:
     """The rank of ``k * GOLDEN mod 1`` among those of ``k = 0..size-1``: a permutation of
-    ``0..size-1`` whose every run of consecutive entries is spread evenly over the range."""
+    ``0..size-1`` whose every run of consecutive entries is spread evenly over the range.
+
+    Read off the remembered order of the next power of two (dropping ``k >= size`` keeps the
+    order of the rest), so a large group costs a filter, not a sort."""
+    limit = 1 << max(size - 1, 1).bit_length()
+    order = _remembered_golden_order(limit) if limit <= 1 << 20 else _golden_order(limit)
     ranks = np.empty(size, dtype=np.int64)
-    ranks[np.argsort(np.mod(np.arange(size) * GOLDEN, 1.0))] = np.arange(size)
+    ranks[order[order < size]] = np.arange(size)
     return ranks
 
 
