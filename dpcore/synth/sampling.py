@@ -1,15 +1,29 @@
 """Vectorised forward sampling of rows from calibrated junction-tree beliefs.
 
 The root clique's cells are drawn from its belief; every other clique's new columns are drawn
-from their conditional given the separator already sampled, all rows at once (see
-:func:`stratified_picks`; independent draws search the cumulated conditional table in one
-``searchsorted``).
+from their conditional given the separator already sampled, all rows at once.
 
-By default the uniforms are *stratified* (systematic sampling): the rows sharing a separator
-value are put in random order and the ``j``-th of ``m`` gets ``(u + j) / m`` for one uniform
-``u`` per group. Each row is still distributed exactly as the model's conditional, but the
-counts within every group are the model's expected counts rounded up or down, so the sample's
-marginals carry far less multinomial noise than independent draws.
+Three schemes (``forward_sample(scheme=...)``), each giving every row exactly the model's
+conditional distribution (each row's uniform is exactly U[0, 1)); they differ only in how the
+rows' draws depend on one another:
+
+- ``"iid"``: independent uniforms, one ``searchsorted`` in the cumulated conditional table.
+- ``"systematic"`` (:func:`stratified_picks`): the rows sharing a separator value are put in
+  random order and the ``j``-th of ``m`` gets ``(u + j) / m`` for one uniform ``u`` per
+  group, so the counts within every group are the model's expected counts rounded up or down
+  and pairs inside one clique carry almost no sampling noise. Pairs across cliques still do:
+  the new codes are paired with the rows' earlier columns at random.
+- ``"balanced"`` (default, :func:`balanced_picks`): the same per-group grid of uniforms, but
+  handed out along the rows sorted by the earlier columns (largest domain first, random
+  tie-break) in golden-ratio order, so every run of rows sharing the leading earlier columns
+  gets close to its proportional share of each new code as well. On Adult at epsilon 1 this
+  cuts the sample-vs-model 2-way TVD by about a sixth (``bench/sampling_error.py``); the
+  rest is rounding of pairs of large domains across many small separator groups, which one
+  sort order cannot balance. Cost: one sort of an int64 key per clique, about 1.7x the
+  systematic scheme's sampling time (``bench/sampling_speed.py``).
+
+Privacy: all three are post-processing of the fitted model (its beliefs and public domain);
+no scheme reads the private rows, and every draw takes the explicit generator ``rng``.
 
 Large tables are sampled in chunks (:func:`sample_chunks`) so memory stays bounded: the row
 count is split into near-equal chunks and each chunk is sampled, stratified within itself,
@@ -22,13 +36,17 @@ at most one row in a million, far below the multinomial noise the stratification
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from functools import lru_cache
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from dpcore.domain import Domain
 from dpcore.synth.inference import FloatArray
 from dpcore.synth.junction_tree import JunctionTree
+
+Scheme = Literal["balanced", "systematic", "iid"]
 
 
 def _draw_rows(
@@ -52,6 +70,21 @@ def _conditional_cdf(table: FloatArray) -> FloatArray:
     return cdf
 
 
+def _systematic_codes(
+    cdf: FloatArray, members: npt.NDArray[np.int64], rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """Each group's codes in the order of its systematic uniforms ``(u + j) / m``, groups one
+    after another: code ``j`` fills ``ceil(m cdf[g, j] - u) - ceil(m cdf[g, j-1] - u)``
+    places of group ``g`` (one uniform ``u`` per group; no per-row search)."""
+    groups, width = cdf.shape
+    sizes = members.astype(np.float64)[:, None]
+    offsets = rng.random((groups, 1))
+    below = np.clip(np.ceil(sizes * cdf - offsets), 0.0, sizes).astype(np.int64)
+    below[:, -1] = members  # cdf[:, -1] is 1: every row of the group gets a code
+    counts = np.diff(below, axis=1, prepend=0)
+    return np.repeat(np.tile(np.arange(width, dtype=np.int64), groups), counts.ravel())
+
+
 def stratified_picks(
     cdf: FloatArray, condition: npt.NDArray[np.int64], rng: np.random.Generator
 ) -> npt.NDArray[np.int64]:
@@ -60,27 +93,142 @@ def stratified_picks(
     Rows sharing a ``condition`` value form a group of ``m`` rows, put in random order; the
     ``k``-th gets the uniform ``(u + k) / m`` for one uniform ``u`` per group, and the code
     ``j`` with ``cdf[g, j-1] <= (u + k) / m < cdf[g, j]``. Those uniforms increase with ``k``,
-    so code ``j`` goes to exactly ``ceil(m cdf[g, j] - u) - ceil(m cdf[g, j-1] - u)`` rows of
-    the group: the codes are laid out by these counts (no per-row search) and handed to the
+    so the codes are laid out by their counts (:func:`_systematic_codes`) and handed to the
     rows in their random order. Each row is still distributed exactly as its conditional.
     """
-    groups, width = cdf.shape
-    rows = condition.size
-    shuffled = rng.permutation(rows)
+    groups = cdf.shape[0]
+    shuffled = rng.permutation(condition.size)
     key = condition[shuffled]
     if groups <= np.iinfo(np.uint16).max + 1:
         key = key.astype(np.uint16)  # numpy's stable sort is a linear radix sort on 16 bits
     grouped = shuffled[np.argsort(key, kind="stable")]
-    members = np.bincount(condition, minlength=groups)
-    sizes = members.astype(np.float64)[:, None]
-    offsets = rng.random((groups, 1))
-    below = np.clip(np.ceil(sizes * cdf - offsets), 0.0, sizes).astype(np.int64)
-    below[:, -1] = members  # cdf[:, -1] is 1: every row of the group gets a code
-    counts = np.diff(below, axis=1, prepend=0)
-    codes = np.repeat(np.tile(np.arange(width, dtype=np.int64), groups), counts.ravel())
-    picks = np.empty(rows, dtype=np.int64)
+    codes = _systematic_codes(cdf, np.bincount(condition, minlength=groups), rng)
+    picks = np.empty(condition.size, dtype=np.int64)
     picks[grouped] = codes
     return picks
+
+
+GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0  # k * GOLDEN mod 1: the most evenly spread sequence
+KEY_BITS = 40  # prior columns fill at most this many bits of the sort key; the rest are random
+
+
+def balance_key(
+    condition: npt.NDArray[np.int64],
+    groups: int,
+    prior: Sequence[tuple[npt.NDArray[np.int64], int]],
+    rng: np.random.Generator,
+) -> npt.NDArray[np.int64]:
+    """One int64 sort key per row: ``condition``, then the ``prior`` columns (codes, size),
+    most significant first, as long as they fit in :data:`KEY_BITS` bits, then random bits
+    (ties among rows with equal prior values are broken at random)."""
+    key = condition.copy()
+    span = max(groups, 1)
+    for codes, size in prior:
+        if span * size > 1 << KEY_BITS:
+            break
+        key *= size
+        key += codes
+        span *= size
+    spare = max(0, 62 - span.bit_length())
+    key <<= spare
+    key += rng.integers(0, 1 << spare, size=key.size, dtype=np.int64)
+    return key
+
+
+def _golden_order(limit: int) -> npt.NDArray[np.int64]:
+    """``k = 0..limit-1`` sorted by ``k * GOLDEN mod 1``."""
+    return np.argsort(np.mod(np.arange(limit) * GOLDEN, 1.0)).astype(np.int64)
+
+
+@lru_cache(maxsize=21)
+def _remembered_golden_order(limit: int) -> npt.NDArray[np.int64]:
+    """:func:`_golden_order` remembered per power of two ``limit`` up to 2**20 (16 MB in all)."""
+    order = _golden_order(limit)
+    order.flags.writeable = False
+    return order
+
+
+def _golden_permutation(size: int) -> npt.NDArray[np.int64]:
+    """The rank of ``k * GOLDEN mod 1`` among those of ``k = 0..size-1``: a permutation of
+    ``0..size-1`` whose every run of consecutive entries is spread evenly over the range.
+
+    Read off the remembered order of the next power of two (dropping ``k >= size`` keeps the
+    order of the rest), so a large group costs a filter, not a sort."""
+    limit = 1 << max(size - 1, 1).bit_length()
+    order = _remembered_golden_order(limit) if limit <= 1 << 20 else _golden_order(limit)
+    ranks = np.empty(size, dtype=np.int64)
+    ranks[order[order < size]] = np.arange(size)
+    return ranks
+
+
+@lru_cache(maxsize=2048)
+def _small_golden_permutation(size: int) -> npt.NDArray[np.int64]:
+    """:func:`_golden_permutation` remembered for the sizes that recur (at most 2048 rows:
+    the cache stays under 32 MB)."""
+    ranks = _golden_permutation(size)
+    ranks.flags.writeable = False
+    return ranks
+
+
+def _golden_places(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """For rows listed group by group (``sizes`` rows each), the row's entry in
+    :func:`_golden_permutation` of its group's size, at its index in the group."""
+    filled = sizes[sizes > 0]
+    if filled.size <= 4096:  # few groups: one permutation each, small ones remembered
+        return np.concatenate(
+            [
+                _small_golden_permutation(int(m)) if m <= 2048 else _golden_permutation(int(m))
+                for m in filled
+            ]
+        )
+    group = np.repeat(np.arange(sizes.size), sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    index = np.arange(group.size, dtype=np.int64) - starts[group]
+    spread = np.floor(np.mod(index * GOLDEN, 1.0) * float(1 << 32)).astype(np.int64)
+    by_value = np.argsort((group << 32) + spread)
+    places = np.empty(group.size, dtype=np.int64)
+    places[by_value] = np.arange(group.size, dtype=np.int64)
+    return places - starts[group]
+
+
+def balanced_picks(
+    cdf: FloatArray,
+    condition: npt.NDArray[np.int64],
+    key: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+) -> npt.NDArray[np.int64]:
+    """Systematic sampling as :func:`stratified_picks`, but the grid points go to the rows of
+    a group sorted by ``key`` along a golden-ratio sequence instead of in random order.
+
+    The ``p``-th row of a group (sorted by ``key``, :func:`balance_key`) gets grid index
+    ``j = (place(p) + c) mod m``, ``place`` from :func:`_golden_places` and ``c`` uniform on
+    ``0..m-1`` per group, hence the uniform ``(u + j) / m``: still exactly U[0, 1) for every
+    row whatever its place (so each row's code follows the conditional exactly), the counts
+    per group still the expected counts rounded, and in addition every run of rows with
+    equal leading key columns receives close to its proportional share of each code, so the
+    sample's pairs of a keyed column and a new one sit close to the model's.
+    """
+    groups = cdf.shape[0]
+    order = np.argsort(key)  # condition leads the key: rows come group by group
+    members = np.bincount(condition, minlength=groups)
+    starts = np.concatenate(([0], np.cumsum(members)[:-1]))
+    turn = np.floor(rng.random(groups) * members).astype(np.int64)
+    size = np.repeat(members, members)  # per sorted row, its group's size (no gathers)
+    grid = _golden_places(members) + np.repeat(turn, members)
+    grid -= size * (grid >= size)  # (place + turn) mod m
+    grid += np.repeat(starts, members)
+    picks = np.empty(condition.size, dtype=np.int64)
+    picks[order] = _systematic_codes(cdf, members, rng)[grid]
+    return picks
+
+
+def _prior_columns(
+    out: npt.NDArray[np.int64], domain: Domain, sampled: Sequence[str], sep: Sequence[str]
+) -> list[tuple[npt.NDArray[np.int64], int]]:
+    """The columns sampled so far outside ``sep`` as (codes, size), largest domain first (a
+    column of more values has more cells to pair at random), the latest first among equals."""
+    names = sorted(reversed([n for n in sampled if n not in sep]), key=lambda n: -domain.size(n))
+    return [(out[:, domain.index(n)], domain.size(n)) for n in names]
 
 
 def forward_sample(
@@ -89,14 +237,16 @@ def forward_sample(
     rows: int,
     rng: np.random.Generator,
     *,
-    stratified: bool = True,
+    scheme: Scheme = "balanced",
 ) -> npt.NDArray[np.int64]:
-    """``(rows, len(domain))`` integer codes drawn from the model of calibrated ``beliefs``."""
+    """``(rows, len(domain))`` integer codes drawn from the model of calibrated ``beliefs``
+    (``scheme``: see the module docstring)."""
     domain = tree.domain
     # Column-major: each column is written and read whole, so keep it contiguous.
     out = np.zeros((rows, len(domain)), dtype=np.int64, order="F")
     if rows == 0:
         return out
+    sampled: list[str] = []
     for i in tree.order:
         clique = tree.cliques[i]
         sep = tree.separator[i] if tree.parent[i] >= 0 else ()
@@ -111,13 +261,18 @@ def forward_sample(
         else:
             condition = np.zeros(rows, dtype=np.int64)
         cdf = _conditional_cdf(table)
-        if stratified:
+        if scheme == "iid":
+            picks = _draw_rows(cdf, condition, rng.random(rows))
+        elif scheme == "systematic" or not sampled:
             picks = stratified_picks(cdf, condition, rng)
         else:
-            picks = _draw_rows(cdf, condition, rng.random(rows))
+            prior = _prior_columns(out, domain, sampled, sep)
+            key = balance_key(condition, cdf.shape[0], prior, rng)
+            picks = balanced_picks(cdf, condition, key, rng)
         decoded = np.unravel_index(picks, domain.shape(rest))
         for name, values in zip(rest, decoded, strict=True):
             out[:, domain.index(name)] = values
+        sampled.extend(rest)
     return out
 
 
