@@ -15,11 +15,12 @@ measurement share ``alpha`` (0.95; see :class:`AIMSynthesizer`):
   ``1 / (2 sigma^2)``);
 * when the noise is negligible against the counts (noisy total ``N >= 2 b0 sigma``,
   ``b0`` = ``batch_ratio``; see :meth:`AIMSynthesizer.batch_size`), a round selects up to
-  ``max_batch`` (3) candidates, one exponential-mechanism draw each at that ``eps`` on the
-  same scores (each draw among the cliques not yet drawn in the round, a public choice),
-  and measures each at that ``sigma``, before one model refit: each pick costs exactly what
-  a round costs, and a batch is only as large as leaves one round's cost (at least one
-  pick), so the schedule below, and the total, are unchanged;
+  ``max_batch`` (3) candidates, one exponential-mechanism draw each at that ``eps`` with
+  the scores of the model fitted before the round (each draw among the eligible cliques
+  not yet drawn in the round, a public choice), and measures each at that ``sigma``,
+  before one model refit: each pick costs exactly what a round costs, and a batch leaves at
+  least one round's cost unspent (it has at least one pick), so the schedule below, and
+  the total, are unchanged; annealing reads a batch's picks in order, as rounds;
 * a share ``gamma`` of ``R`` (``refine_share``, 0.15) is held back for the refinement round
   below; the ordinary rounds spend the other ``(1 - gamma) R``;
 * when ``anneal_patience`` (2) measurements in a row barely changed the model (each one's
