@@ -12,9 +12,10 @@ columns (wrapped in ``SELECT count(*)`` so its groups are not fetched into Pytho
 runs the release flow itself (``flows.release.release``), recording each step's wall time
 and peak resident memory (VmHWM, reset per step through ``/proc/self/clear_refs``) from the
 flow's progress events. "count s" is the part of measuring spent reading the source (the
-oracle's scans); ratio = (validation + measuring) / floor, and "count ratio" = (validation +
-count s) / floor. Prefect's start-up (its temporary server) is excluded: it is timed as the
-"prefect start-up" gap before the first step.
+oracle's scans; "count alone" times the same scan outside the flow, in the same process
+just before the release); ratio = (validation + measuring) / floor, and "count ratio" =
+(validation + count s) / floor. Prefect's start-up (its temporary server) is excluded: it is
+timed as the "prefect start-up" gap before the first step.
 
 Usage::
 
@@ -250,6 +251,8 @@ def child(rows: int, home: Path, time_budget: float, method: str) -> dict[str, A
         ).fetchall()[0][0]
     floor_s = time.perf_counter() - start
     floor_peak = _peak_mb()
+    alone_s = count_alone(paths.warehouse, declared, method)
+    counting.clear()  # the release's own scans only
 
     recorder = StageRecorder()
     progress = logging.getLogger(LOGGER_NAME)
@@ -282,11 +285,29 @@ def child(rows: int, home: Path, time_budget: float, method: str) -> dict[str, A
         "release_peak_mb": max(s["peak_mb"] for s in recorder.stages),
         "count_seconds": sum(counting),
         "count_scans": len(counting),
+        "count_alone_seconds": alone_s,
         "ratio": (validate_s + measure_s) / floor_s,
         "count_ratio": (validate_s + sum(counting)) / floor_s,
         "published_rows": outcome.rows,
         "duckdb_memory_limit": os.environ.get("DPRELEASE_DUCKDB_MEMORY", "1GB (default)"),
     }
+
+
+def count_alone(warehouse: Path, declared: dict[str, Any], method: str) -> float:
+    """Wall time of the oracle's scan of every candidate outside the flow (same process,
+    just before the release): against the release's "count s", what the flow around the
+    scan costs it."""
+    from dpcore.synth.registry import get_synthesizer
+    from flows.spec import parse_spec
+    from warehouse.connection import connect
+    from warehouse.source import DuckDBOracle
+
+    codec = parse_spec(declared).codec()
+    candidates = get_synthesizer(method).candidates(codec.domain)
+    start = time.perf_counter()
+    with connect(warehouse, read_only=True) as con:
+        DuckDBOracle(con, "raw.scale", codec, candidates=candidates).counts(candidates)
+    return time.perf_counter() - start
 
 
 def run_size(
@@ -339,6 +360,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"  {'  of which counting (scans)':<32} {r['count_seconds']:>8.2f} "
             f"{'':>8} ({r['count_scans']} scan(s))"
         )
+        if r.get("count_alone_seconds") is not None:
+            print(f"  {'  (same scan outside the flow)':<32} {r['count_alone_seconds']:>8.2f}")
         if r.get("write_once_seconds"):
             print(
                 f"  {'  table written once (spool)':<32} {r['write_once_seconds']:>8.2f} "

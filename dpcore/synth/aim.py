@@ -13,6 +13,14 @@ measurement share ``alpha`` (0.95; see :class:`AIMSynthesizer`):
   exponential mechanism at ``eps = sqrt(8 (1 - alpha) R / T)`` (cost ``eps^2 / 8``; scores have
   sensitivity ``max_r w_r``) and measures it with ``sigma = sqrt(T / (2 alpha R))`` (cost
   ``1 / (2 sigma^2)``);
+* when the noise is negligible against the counts (noisy total ``N >= 2 b0 sigma``,
+  ``b0`` = ``batch_ratio``; see :meth:`AIMSynthesizer.batch_size`), a round selects up to
+  ``max_batch`` (3) candidates, one exponential-mechanism draw each at that ``eps`` with
+  the scores of the model fitted before the round (each draw among the eligible cliques
+  not yet drawn in the round, a public choice), and measures each at that ``sigma``,
+  before one model refit: each pick costs exactly what a round costs, and a batch leaves at
+  least one round's cost unspent (it has at least one pick), so the schedule below, and
+  the total, are unchanged; annealing reads a batch's picks in order, as rounds;
 * a share ``gamma`` of ``R`` (``refine_share``, 0.15) is held back for the refinement round
   below; the ordinary rounds spend the other ``(1 - gamma) R``;
 * when ``anneal_patience`` (2) measurements in a row barely changed the model (each one's
@@ -128,7 +136,8 @@ class AIMSynthesizer:
     among candidates whose scores are within a few noise levels of each other. The sampled
     10-run figures are in the README.
     ``refine_share`` (``gamma``) and ``anneal_patience``: see the module docstring (0 and 1
-    give the previous AIM);
+    give the previous AIM); ``batch_ratio`` and ``max_batch``: see :meth:`batch_size` (0 or 1
+    give one pick per round);
     ``round_iterations`` / ``fit_iterations``: at most that many junction-tree calibrations
     per refit between rounds (warm-started from the previous round's potentials and step
     size: 80 of them fit as closely as 100 from a fresh step did) and for the final fit;
@@ -176,6 +185,8 @@ class AIMSynthesizer:
     coarse_levels: int = 1
     refine_share: float = 0.15
     anneal_patience: int = 2
+    batch_ratio: float = 25_000.0
+    max_batch: int = 3
     smooth_oneway: bool = True
     calculus: Calculus = ZCDP
     zeros: tuple[StructuralZeros, ...] = ()
@@ -235,6 +246,29 @@ class AIMSynthesizer:
             return 0
         heaviest = math.floor(total / (self.coarse_noise_ratio * sigma))
         return max(2, min(self.coarse_groups, heaviest))
+
+    def batch_size(self, sigma: float, total: float) -> int:
+        """Candidates selected (and measured) per round before the model is refitted:
+        ``floor(total / (batch_ratio * sigma))`` within ``[1, max_batch]``; 1 if
+        ``batch_ratio`` is 0. ``sigma`` (the round's noise) and ``total`` (the noisy row count)
+        are public.
+
+        Issue 17: at 10**7 rows a round's noise is about ``1e-5`` of the counts, nothing
+        stalls, and the refit after every pick (not the measuring) took most of AIM's time.
+        A refit between picks matters less when the picks are exact. The first round's
+        ``total / sigma`` is at most 2,500 on the three tables of ``bench/utility.py`` at
+        epsilon <= 3 (7,500 at 10), about 14,000 on ``bench/scale.py``'s table at 10**6
+        rows and 140,000 at 10**7 (epsilon 1), so batches start above 50,000 (annealing
+        doubles the ratio; nothing on the small tables comes near). Measured at 10**7 rows
+        from exact counts (seeds 1-3, model's exact 2-way TVD mean / max, measure's wall
+        time on a shared machine): one pick per round 0.0031-0.0040 / 0.024-0.025 in
+        7.6-10.9 s; two 0.0035-0.0038 / 0.023-0.025 in 5.6-6.4 s; three 0.0033-0.0036 /
+        0.024 in 4.3-6.0 s; four 0.0049-0.0053 / 0.052-0.054 (more picks and no annealing:
+        a larger, less converged model), so at most three.
+        """
+        if self.batch_ratio <= 0:
+            return 1
+        return max(1, min(self.max_batch, math.floor(total / (self.batch_ratio * sigma))))
 
     def _initial_scales(self, rounds: int, rho: float) -> tuple[float, float]:
         sigma = self.calculus.scale_for(self.measure_share * rho / rounds)
@@ -348,26 +382,43 @@ class AIMSynthesizer:
             late = budget is not None and time.perf_counter() - started > 0.5 * budget
             round_cost = price.measurement_cost(sigma) + price.selection_cost(epsilon)
             last = refining or late or remaining < 2.0 * round_cost
+            batch = 1
             if last:
                 sigma = price.scale_for(self.measure_share * remaining)
                 epsilon = price.selection_epsilon((1.0 - self.measure_share) * remaining)
-            used += price.measurement_cost(sigma) + price.selection_cost(epsilon)
-            limit = self.max_model_cells * used / rho
-            fixed = [m.clique for m in measurements] + [z.clique for z in self.zeros]
-            eligible = _eligible(domain, fixed, cliques, limit, tree_sizes)
-            options = self._variants(domain, model, eligible, groups)
-            if refining:
-                options = _refinements(options, measurements)
+            else:  # at least one round's cost is left after the batch
+                batch = min(self.batch_size(sigma, model.total), int(remaining // round_cost) - 1)
             estimates = _Estimates(model)
-            scores = [
-                weights[o.clique]
-                * (o.error(estimates, exact[o.clique]) - price.expected_abs(sigma) * o.cells)
-                for o in options
-            ]
-            chosen = options[exponential_mechanism(scores, epsilon, sensitivity, source)]
-            before = chosen.estimate(estimates)
-            measured = chosen.measure(exact[chosen.clique], sigma, source, price)
-            measurements.append(replace(measured, selection_epsilon=epsilon))
+            noise = price.expected_abs(sigma)  # the batch's, should annealing follow a pick
+            scored: dict[tuple[Clique, Groups], float] = {}
+            picks: list[tuple[_Option, FloatArray]] = []
+            for _ in range(max(1, batch)):
+                cost = price.measurement_cost(sigma) + price.selection_cost(epsilon)
+                limit = self.max_model_cells * (used + cost) / rho
+                fixed = [m.clique for m in measurements] + [z.clique for z in self.zeros]
+                eligible = _eligible(domain, fixed, cliques, limit, tree_sizes)
+                picked = {o.clique for o, _ in picks}
+                options = [
+                    o
+                    for o in self._variants(domain, model, eligible, groups)
+                    if o.clique not in picked
+                ]
+                if refining:
+                    options = _refinements(options, measurements)
+                if not options:  # every eligible clique is in this batch already
+                    break
+                used += cost
+                scores = [
+                    scored.setdefault(
+                        (o.clique, o.groups),
+                        weights[o.clique] * (o.error(estimates, exact[o.clique]) - noise * o.cells),
+                    )
+                    for o in options
+                ]
+                chosen = options[exponential_mechanism(scores, epsilon, sensitivity, source)]
+                picks.append((chosen, chosen.estimate(estimates)))
+                measured = chosen.measure(exact[chosen.clique], sigma, source, price)
+                measurements.append(replace(measured, selection_epsilon=epsilon))
             if refining or (last and reserve <= 0):
                 break
             refining = last
@@ -380,12 +431,14 @@ class AIMSynthesizer:
                 zeros=self.zeros,
                 stall=self.round_stall,
             )
-            change = float(np.abs(chosen.estimate(_Estimates(model)) - before).sum())
-            stalls = stalls + 1 if change <= price.expected_abs(sigma) * chosen.cells else 0
-            if stalls >= self.anneal_patience:
-                sigma /= 2.0
-                epsilon *= 2.0
-                stalls = 0
+            after = _Estimates(model)
+            for chosen, before in picks:  # annealing reads each pick as if it were a round
+                change = float(np.abs(chosen.estimate(after) - before).sum())
+                stalls = stalls + 1 if change <= noise * chosen.cells else 0
+                if stalls >= self.anneal_patience:
+                    sigma /= 2.0
+                    epsilon *= 2.0
+                    stalls = 0
         return measurements
 
     def _variants(
