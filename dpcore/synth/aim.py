@@ -97,6 +97,7 @@ from dpcore.synth.coarse import (
     coarse_cells,
     coarsen,
     quantile_groups,
+    similarity_groups,
 )
 from dpcore.synth.inference import FloatArray
 from dpcore.synth.junction_tree import build_junction_tree, junction_tree_cells
@@ -174,6 +175,7 @@ class AIMSynthesizer:
     round_noise_cap: float = 0.004
     coarse_noise_ratio: float = 40.0
     coarse_levels: int = 1
+    coarse_order: str = "code"
     refine_share: float = 0.15
     anneal_patience: int = 2
     smooth_oneway: bool = True
@@ -355,10 +357,10 @@ class AIMSynthesizer:
             limit = self.max_model_cells * used / rho
             fixed = [m.clique for m in measurements] + [z.clique for z in self.zeros]
             eligible = _eligible(domain, fixed, cliques, limit, tree_sizes)
-            options = self._variants(domain, model, eligible, groups)
+            estimates = _Estimates(model)
+            options = self._variants(domain, estimates, eligible, groups)
             if refining:
                 options = _refinements(options, measurements)
-            estimates = _Estimates(model)
             scores = [
                 weights[o.clique]
                 * (o.error(estimates, exact[o.clique]) - price.expected_abs(sigma) * o.cells)
@@ -389,12 +391,11 @@ class AIMSynthesizer:
         return measurements
 
     def _variants(
-        self, domain: Domain, model: GraphicalModel, eligible: Sequence[Clique], k: int
+        self, domain: Domain, estimates: _Estimates, eligible: Sequence[Clique], k: int
     ) -> list[_Option]:
         """Each eligible clique at full resolution, plus grouped versions at each of
         :func:`group_levels` ``(k)`` groups for which it has a column of more than twice that
-        many codes (groups: quantiles of the model's current 1-way estimate, contiguous in
-        code order; public post-processing).
+        many codes (groups: per ``coarse_order``, see :meth:`_groupings`).
 
         Several resolutions let the selection trade detail against noise per clique: a pair
         of two large columns (age by hours) at ``k`` groups each has ``k**2`` noisy cells,
@@ -402,7 +403,7 @@ class AIMSynthesizer:
         chosen and stays at its independent estimate; at ``k / 2`` groups it costs a quarter
         of the noise and is measured. Offering more candidates costs no privacy: the
         exponential mechanism's price does not depend on how many there are."""
-        grouping: dict[tuple[str, int], tuple[int, ...]] = {}
+        contiguous: dict[tuple[str, int], tuple[int, ...]] = {}
         options = []
         for clique in eligible:
             options.append(_Option(domain, clique, ()))
@@ -410,14 +411,47 @@ class AIMSynthesizer:
                 continue
             for level in group_levels(k, self.coarse_levels):
                 large = [c for c in clique if domain.size(c) > 2 * level]
-                if not large:
-                    continue
-                for c in large:
-                    if (c, level) not in grouping:
-                        grouping[(c, level)] = quantile_groups(model.marginal((c,)), level)
-                groups = tuple(grouping[(c, level)] if c in large else () for c in clique)
-                options.append(_Option(domain, clique, groups))
+                if large:
+                    for groups in self._groupings(clique, large, level, estimates, contiguous):
+                        options.append(_Option(domain, clique, groups))
         return options
+
+    def _groupings(
+        self,
+        clique: Clique,
+        large: Sequence[str],
+        level: int,
+        estimates: _Estimates,
+        contiguous: dict[tuple[str, int], tuple[int, ...]],
+    ) -> list[Groups]:
+        """The group maps a clique is offered at ``level`` groups per large column.
+
+        ``coarse_order`` "code": contiguous groups of about equal mass under the model's
+        1-way estimate (:func:`~dpcore.synth.coarse.quantile_groups`); "similar": codes
+        ordered by their estimated conditional of the clique's other columns, then cut
+        into groups of about equal mass
+        (:func:`~dpcore.synth.coarse.similarity_groups`; contiguous where the model's
+        conditionals barely differ); "both": each, as separate candidates (a duplicate
+        offered once). Every map is a function of the current model only (post-processing
+        of noisy measurements, public), and a grouped histogram is still a histogram
+        (L2 sensitivity 1): no grouping changes the accounting."""
+        maps: list[Groups] = []
+        if self.coarse_order in ("code", "both"):
+            for c in large:
+                if (c, level) not in contiguous:
+                    contiguous[(c, level)] = quantile_groups(estimates.model.marginal((c,)), level)
+            maps.append(tuple(contiguous[(c, level)] if c in large else () for c in clique))
+        if self.coarse_order in ("similar", "both"):
+            table = estimates.counts(clique).reshape(estimates.model.domain.shape(clique))
+            similar = tuple(
+                similarity_groups(table, i, level) if c in large else ()
+                for i, c in enumerate(clique)
+            )
+            if similar not in maps:
+                maps.append(similar)
+        if not maps:
+            raise ValueError(f"unknown coarse_order {self.coarse_order!r}")
+        return maps
 
     def _for_fit(self, measurements: Sequence[Measurement]) -> list[Measurement]:
         """What the estimator is fitted to: the measurements, with the 1-way tables of large
