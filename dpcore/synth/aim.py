@@ -45,8 +45,13 @@ budgets, see :meth:`AIMSynthesizer.group_count`) is also offered in grouped vers
 contiguous groups of about equal mass under the current model's 1-way estimate (public
 post-processing; a heavy code gets a group of its own), so the measurement has far fewer
 noisy cells (with two levels the selection chooses the resolution whose detail pays for
-its noise). How many candidates there are never changes a selection's price. A candidate's
-score is
+its noise). With ``coarse_order="similar"`` (or ``"both"``: an experiment, off by default;
+issue 17) the codes are instead (or also) grouped by their estimated conditional of the
+clique's other columns (:func:`~dpcore.synth.coarse.similarity_groups`): still a function
+of the current model only, so of earlier DP outputs (post-processing, public), and a
+grouped histogram is still a histogram of L2 sensitivity 1, so neither the scores'
+sensitivity nor any measurement's cost changes. How many candidates there are never
+changes a selection's price. A candidate's score is
 ``w_r (||G_r(M_r(D) - N M_r(p))||_1 - sqrt(2/pi) sigma n_r)``: ``G_r`` the grouping (identity
 at full resolution), ``w_r`` the workload coverage of ``r``, ``n_r`` its number of (grouped)
 cells and ``N`` the estimated total.
@@ -121,6 +126,8 @@ class AIMSynthesizer:
     candidates): see the module docstring; ``round_noise_cap``: see :meth:`default_rounds`;
     ``coarse_noise_ratio``: see :meth:`group_count`; ``coarse_levels``: 1 (grouped
     candidates at ``k`` groups) or 2 (also at ``k // 2``, see :func:`group_levels`);
+    ``coarse_order``: "code" (contiguous groups), "similar" or "both" (see
+    :meth:`_groupings`; not the default: no gain in seeded runs, see the README, issue 17);
     ``measure_share`` 0.95 rather than AIM's 0.9: on Adult (model's exact 2-way TVD, SURE
     smoothing on, configurations alternated) the median of 8 runs at epsilon 1 was 0.0349
     against 0.0360 and the worst 0.0357 against 0.0375; at 0.3 the median of 6 was 0.0566
@@ -432,9 +439,12 @@ class AIMSynthesizer:
         into groups of about equal mass
         (:func:`~dpcore.synth.coarse.similarity_groups`; contiguous where the model's
         conditionals barely differ); "both": each, as separate candidates (a duplicate
-        offered once). Every map is a function of the current model only (post-processing
-        of noisy measurements, public), and a grouped histogram is still a histogram
-        (L2 sensitivity 1): no grouping changes the accounting."""
+        offered once). Neither "similar" nor "both" lowered the model's 2-way TVD in seeded
+        runs (GSS, CPS at epsilon 0.3 and 1, Adult at 1; README, issue 17), and they cost
+        CPU (Adult at 1: 6.7 s against 4.6 s), so "code" stays the default. Every map is a
+        function of the current model only (post-processing of noisy measurements, public),
+        and a grouped histogram is still a histogram (L2 sensitivity 1): no grouping changes
+        the accounting."""
         maps: list[Groups] = []
         if self.coarse_order in ("code", "both"):
             for c in large:
