@@ -40,15 +40,23 @@ class Crosstab:
 
 
 def _group_labels(labels: Sequence[str], groups: Sequence[int]) -> list[str]:
-    """Labels of each group of codes: the member labels joined (contiguous runs as ranges)."""
-    members: dict[int, list[str]] = {}
+    """Labels of each group of codes: its runs of consecutive codes (each a label or a range
+    ``first .. last``) joined by ``", "`` (groups of similar codes need not be contiguous)."""
+    members: dict[int, list[int]] = {}
     for code, group in enumerate(groups):
-        members.setdefault(int(group), []).append(labels[code])
-    out = []
-    for g in range(len(members)):
-        names = members[g]
-        out.append(names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}")
-    return out
+        members.setdefault(int(group), []).append(code)
+    return [", ".join(_runs(labels, members[g])) for g in range(len(members))]
+
+
+def _runs(labels: Sequence[str], codes: Sequence[int]) -> list[str]:
+    """Ascending ``codes`` as runs of consecutive codes, each labelled."""
+    runs: list[list[int]] = []
+    for code in codes:
+        if runs and code == runs[-1][-1] + 1:
+            runs[-1].append(code)
+        else:
+            runs.append([code])
+    return [labels[r[0]] if len(r) == 1 else f"{labels[r[0]]} .. {labels[r[-1]]}" for r in runs]
 
 
 def crosstabs(

@@ -53,8 +53,13 @@ budgets, see :meth:`AIMSynthesizer.group_count`) is also offered in grouped vers
 contiguous groups of about equal mass under the current model's 1-way estimate (public
 post-processing; a heavy code gets a group of its own), so the measurement has far fewer
 noisy cells (with two levels the selection chooses the resolution whose detail pays for
-its noise). How many candidates there are never changes a selection's price. A candidate's
-score is
+its noise). With ``coarse_order="similar"`` (or ``"both"``: an experiment, off by default;
+issue 17) the codes are instead (or also) grouped by their estimated conditional of the
+clique's other columns (:func:`~dpcore.synth.coarse.similarity_groups`): still a function
+of the current model only, so of earlier DP outputs (post-processing, public), and a
+grouped histogram is still a histogram of L2 sensitivity 1, so neither the scores'
+sensitivity nor any measurement's cost changes. How many candidates there are never
+changes a selection's price. A candidate's score is
 ``w_r (||G_r(M_r(D) - N M_r(p))||_1 - sqrt(2/pi) sigma n_r)``: ``G_r`` the grouping (identity
 at full resolution), ``w_r`` the workload coverage of ``r``, ``n_r`` its number of (grouped)
 cells and ``N`` the estimated total.
@@ -105,6 +110,7 @@ from dpcore.synth.coarse import (
     coarse_cells,
     coarsen,
     quantile_groups,
+    similarity_groups,
 )
 from dpcore.synth.inference import FloatArray
 from dpcore.synth.junction_tree import build_junction_tree, junction_tree_cells
@@ -128,6 +134,8 @@ class AIMSynthesizer:
     candidates): see the module docstring; ``round_noise_cap``: see :meth:`default_rounds`;
     ``coarse_noise_ratio``: see :meth:`group_count`; ``coarse_levels``: 1 (grouped
     candidates at ``k`` groups) or 2 (also at ``k // 2``, see :func:`group_levels`);
+    ``coarse_order``: "code" (contiguous groups), "similar" or "both" (see
+    :meth:`_groupings`; not the default: no gain in seeded runs, see the README, issue 17);
     ``measure_share`` 0.95 rather than AIM's 0.9: on Adult (model's exact 2-way TVD, SURE
     smoothing on, configurations alternated) the median of 8 runs at epsilon 1 was 0.0349
     against 0.0360 and the worst 0.0357 against 0.0375; at 0.3 the median of 6 was 0.0566
@@ -183,6 +191,7 @@ class AIMSynthesizer:
     round_noise_cap: float = 0.004
     coarse_noise_ratio: float = 40.0
     coarse_levels: int = 1
+    coarse_order: str = "code"
     refine_share: float = 0.15
     anneal_patience: int = 2
     batch_ratio: float = 25_000.0
@@ -400,7 +409,7 @@ class AIMSynthesizer:
                 picked = {o.clique for o, _ in picks}
                 options = [
                     o
-                    for o in self._variants(domain, model, eligible, groups)
+                    for o in self._variants(domain, estimates, eligible, groups)
                     if o.clique not in picked
                 ]
                 if refining:
@@ -442,12 +451,11 @@ class AIMSynthesizer:
         return measurements
 
     def _variants(
-        self, domain: Domain, model: GraphicalModel, eligible: Sequence[Clique], k: int
+        self, domain: Domain, estimates: _Estimates, eligible: Sequence[Clique], k: int
     ) -> list[_Option]:
         """Each eligible clique at full resolution, plus grouped versions at each of
         :func:`group_levels` ``(k)`` groups for which it has a column of more than twice that
-        many codes (groups: quantiles of the model's current 1-way estimate, contiguous in
-        code order; public post-processing).
+        many codes (groups: per ``coarse_order``, see :meth:`_groupings`).
 
         Several resolutions let the selection trade detail against noise per clique: a pair
         of two large columns (age by hours) at ``k`` groups each has ``k**2`` noisy cells,
@@ -455,7 +463,7 @@ class AIMSynthesizer:
         chosen and stays at its independent estimate; at ``k / 2`` groups it costs a quarter
         of the noise and is measured. Offering more candidates costs no privacy: the
         exponential mechanism's price does not depend on how many there are."""
-        grouping: dict[tuple[str, int], tuple[int, ...]] = {}
+        contiguous: dict[tuple[str, int], tuple[int, ...]] = {}
         options = []
         for clique in eligible:
             options.append(_Option(domain, clique, ()))
@@ -463,14 +471,50 @@ class AIMSynthesizer:
                 continue
             for level in group_levels(k, self.coarse_levels):
                 large = [c for c in clique if domain.size(c) > 2 * level]
-                if not large:
-                    continue
-                for c in large:
-                    if (c, level) not in grouping:
-                        grouping[(c, level)] = quantile_groups(model.marginal((c,)), level)
-                groups = tuple(grouping[(c, level)] if c in large else () for c in clique)
-                options.append(_Option(domain, clique, groups))
+                if large:
+                    for groups in self._groupings(clique, large, level, estimates, contiguous):
+                        options.append(_Option(domain, clique, groups))
         return options
+
+    def _groupings(
+        self,
+        clique: Clique,
+        large: Sequence[str],
+        level: int,
+        estimates: _Estimates,
+        contiguous: dict[tuple[str, int], tuple[int, ...]],
+    ) -> list[Groups]:
+        """The group maps a clique is offered at ``level`` groups per large column.
+
+        ``coarse_order`` "code": contiguous groups of about equal mass under the model's
+        1-way estimate (:func:`~dpcore.synth.coarse.quantile_groups`); "similar": codes
+        ordered by their estimated conditional of the clique's other columns, then cut
+        into groups of about equal mass
+        (:func:`~dpcore.synth.coarse.similarity_groups`; contiguous where the model's
+        conditionals barely differ); "both": each, as separate candidates (a duplicate
+        offered once). Neither "similar" nor "both" lowered the model's 2-way TVD in seeded
+        runs (GSS, CPS at epsilon 0.3 and 1, Adult at 1; README, issue 17), and they cost
+        CPU (Adult at 1: 6.7 s against 4.6 s), so "code" stays the default. Every map is a
+        function of the current model only (post-processing of noisy measurements, public),
+        and a grouped histogram is still a histogram (L2 sensitivity 1): no grouping changes
+        the accounting."""
+        maps: list[Groups] = []
+        if self.coarse_order in ("code", "both"):
+            for c in large:
+                if (c, level) not in contiguous:
+                    contiguous[(c, level)] = quantile_groups(estimates.model.marginal((c,)), level)
+            maps.append(tuple(contiguous[(c, level)] if c in large else () for c in clique))
+        if self.coarse_order in ("similar", "both"):
+            table = estimates.counts(clique).reshape(estimates.model.domain.shape(clique))
+            similar = tuple(
+                similarity_groups(table, i, level) if c in large else ()
+                for i, c in enumerate(clique)
+            )
+            if similar not in maps:
+                maps.append(similar)
+        if not maps:
+            raise ValueError(f"unknown coarse_order {self.coarse_order!r}")
+        return maps
 
     def _for_fit(self, measurements: Sequence[Measurement]) -> list[Measurement]:
         """What the estimator is fitted to: the measurements, with the 1-way tables of large

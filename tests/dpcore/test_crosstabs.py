@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dpcore.crosstabs import crosstabs
+from dpcore.crosstabs import _group_labels, crosstabs
 from dpcore.domain import Domain
 from dpcore.marginals import ArrayOracle, Measurement
 from dpcore.noise import seeded_source
@@ -57,3 +57,9 @@ def test_a_coarse_measurement_is_laid_out_over_its_groups() -> None:
         ("z", "20-29 .. (missing)"),
     ]
     assert np.allclose(tab.model, 20.0)  # each group: 2 of the 12 equal cells of 120
+
+
+def test_non_contiguous_groups_are_labelled_by_their_runs() -> None:
+    labels = ["a", "b", "c", "d", "e"]
+    assert _group_labels(labels, [0, 1, 0, 0, 1]) == ["a, c .. d", "b, e"]
+    assert _group_labels(labels, [0, 0, 1, 1, 1]) == ["a .. b", "c .. e"]

@@ -28,7 +28,7 @@ def test_a_pair_of_large_columns_is_offered_at_each_level() -> None:
     ]
     model, _ = fit_model(domain, uniform, iterations=1)
     options = AIMSynthesizer(coarse_levels=2)._variants(
-        domain, model, [("big", "mid"), ("big", "small"), ("small",)], 8
+        domain, _Estimates(model), [("big", "mid"), ("big", "small"), ("small",)], 8
     )
     cells = {o.clique: [] for o in options}
     for o in options:
@@ -55,8 +55,8 @@ def test_a_weak_pair_of_large_columns_pays_only_at_the_coarse_level() -> None:
     ]
     model, _ = fit_model(domain, oneway, iterations=1)
     exact = oracle.counts([("x", "y")])[0]
-    options = AIMSynthesizer(coarse_levels=2)._variants(domain, model, [("x", "y")], 12)
     estimates = _Estimates(model)
+    options = AIMSynthesizer(coarse_levels=2)._variants(domain, estimates, [("x", "y")], 12)
     noise = ZCDP.expected_abs(20.0)
     scores = {o.cells: o.error(estimates, exact) - noise * o.cells for o in options}
     assert sorted(scores) == [36, 144, 3600]
