@@ -37,7 +37,7 @@ from dpcore.encoding import TableCodec
 from dpcore.units import PrivacyUnit
 from warehouse.errors import EmptySourceError, SourceNotFoundError, WorkerLostError
 from warehouse.faults import crash_point
-from warehouse.source import check_schema, encoded_query
+from warehouse.source import check_schema, encoded_query, encoding_once
 
 DaskClient = Client
 DROP = -1
@@ -144,7 +144,8 @@ def count_partition(
     with duckdb.connect() as con:
         con.execute("SET threads = 1")
         relation = _register_partition(con, frame)
-        codes = con.execute(encoded_query(relation, codec, unit, salt)).fetchnumpy()
+        with encoding_once(con):  # each value encoded once, as in the DuckDB engine's scan
+            codes = con.execute(encoded_query(relation, codec, unit, salt)).fetchnumpy()
     domain = codec.domain
     rows = len(next(iter(codes.values()))) if codes else 0
     out = []
