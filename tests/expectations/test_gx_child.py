@@ -109,6 +109,16 @@ def test_an_unused_warm_child_is_stopped_on_exit(in_child: None) -> None:
     assert _gone(waiting.process.pid) and not waiting.folder.exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
+def test_a_warm_child_imports_at_a_lower_priority(in_child: None) -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    with child.warm_child():
+        waiting = child._warm
+        assert waiting is not None
+        theirs = os.getpriority(os.PRIO_PROCESS, waiting.process.pid)
+    assert theirs == min(19, ours + child.WARM_NICENESS)
+
+
 def test_inline_validation_starts_no_warm_child() -> None:
     child.set_inline(True)
     with child.warm_child():
