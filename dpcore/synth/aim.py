@@ -92,7 +92,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -118,6 +118,9 @@ from dpcore.synth.model import GraphicalModel, fit_model
 from dpcore.synth.selection import exponential_mechanism
 from dpcore.synth.smoothing import smoothed_oneways
 from dpcore.workload import make_workload
+
+COARSE_ORDERS = ("code", "similar", "both")
+"""How grouped candidates group a large column's codes (``AIMSynthesizer.coarse_order``)."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ class AIMSynthesizer:
     round_noise_cap: float = 0.004
     coarse_noise_ratio: float = 40.0
     coarse_levels: int = 1
-    coarse_order: str = "code"
+    coarse_order: Literal["code", "similar", "both"] = "code"
     refine_share: float = 0.15
     anneal_patience: int = 2
     batch_ratio: float = 25_000.0
@@ -200,6 +203,13 @@ class AIMSynthesizer:
     calculus: Calculus = ZCDP
     zeros: tuple[StructuralZeros, ...] = ()
     name: str = field(default="aim", init=False)
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown ``coarse_order`` when the synthesizer is built, not mid-measure."""
+        if self.coarse_order not in COARSE_ORDERS:
+            raise ValueError(
+                f"unknown coarse_order {self.coarse_order!r}: use one of {', '.join(COARSE_ORDERS)}"
+            )
 
     def default_rounds(self, domain: Domain, rho: float, total: float) -> int:
         """``rounds`` if set, else ``T = 8 d`` capped so that a round's initial noise
@@ -512,8 +522,6 @@ class AIMSynthesizer:
             )
             if similar not in maps:
                 maps.append(similar)
-        if not maps:
-            raise ValueError(f"unknown coarse_order {self.coarse_order!r}")
         return maps
 
     def _for_fit(self, measurements: Sequence[Measurement]) -> list[Measurement]:
