@@ -379,9 +379,11 @@ def repair_picks(
     half, and makes the pairs' swaps that lower the total, at most ``max(1, round(|r|))`` per
     focus cell of residual ``r`` (:func:`_within_capacity`). Swaps within a group keep every
     group's multiset of codes (the clique's counts) and all earlier columns as they are."""
+    picks = picks.copy()
+    if not prior:  # no earlier column outside the separator: nothing to pair the codes with
+        return picks
     groups, width = probabilities.shape
     residuals = conditional_residuals(picks, condition, probabilities, prior)
-    picks = picks.copy()
     grouped, codes = np.arange(picks.size), picks.copy()
     widened = [values * width for values, _ in prior]
     for step in range(rounds):

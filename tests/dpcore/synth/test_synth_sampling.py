@@ -374,3 +374,19 @@ def test_chunks_are_repaired_below_the_row_limit_and_balanced_above(monkeypatch)
     monkeypatch.setattr(sampling, "REPAIR_MAX_ROWS", 2000)
     above = next(iter(sampling.sample_chunks(model, 5000, seed=4, chunk_rows=2500)))[0]  # type: ignore[arg-type]
     assert np.array_equal(above, chunk("balanced", 0, 2500))
+
+
+def test_repair_handles_tiny_samples_and_no_prior_column() -> None:
+    """A few rows (groups of one, nothing to swap) and no earlier column to pair with leave
+    the codes as drawn."""
+    from dpcore.synth.sampling import forward_sample, repair_picks
+
+    _, model = _wide_chain_model()
+    for rows in (1, 2, 3, 7):
+        sample = forward_sample(model.tree, model.beliefs, rows, np.random.default_rng(rows))  # type: ignore[attr-defined]
+        assert sample.shape == (rows, 3)
+    picks = np.array([0, 1, 1])
+    kept = repair_picks(
+        picks, np.zeros(3, np.int64), np.array([[0.5, 0.5]]), [], np.random.default_rng(0)
+    )
+    assert np.array_equal(kept, picks) and kept is not picks
