@@ -579,8 +579,11 @@ class AIMSynthesizer:
         same measurements refitted) the model's exact 2-way TVD mean fell from
         0.0032-0.0036 to 0.0026-0.0028 in the same 400 calibrations; the worst pair, an
         unmeasured one whose error is structural (0.0247 after 3000 calibrations), moved
-        towards that value (0.0237-0.0244 to 0.0238-0.0246). Post-processing only; tables
-        whose rounds are not batched fit as before.
+        towards that value (0.0237-0.0244 to 0.0238-0.0246). At 5 * 10**6 rows, whose model
+        lacks a pair age is independent of, the ramp lowered the TVD mean (0.0051 against
+        0.0056) but raised that worst pair (0.056 against 0.049-0.051): a closer fit of a
+        model without the pair moves it towards its converged, wrong value. Post-processing
+        only; tables whose rounds are not batched fit as before.
         """
         data = self._for_fit(measurements)
         model, _ = fit_model(
