@@ -598,9 +598,10 @@ class AIMSynthesizer:
         return model
 
     def _negligible_noise(self, measurements: Sequence[Measurement]) -> bool:
-        """Whether the rounds ran batched (:meth:`batch_size` above 1 at the largest noise of
-        the measurements over several columns, the first round's, and the estimated total):
-        public quantities only, so :meth:`fit` can tell from the measurements alone."""
+        """Whether the rounds ran batched: :meth:`batch_size` above 1 at the largest noise of
+        the measurements over several columns (the first round's, or the final round's,
+        which is at most ``1 / sqrt(alpha)`` times larger) and the estimated total. Public
+        quantities only, so :meth:`fit` can tell from the measurements alone."""
         rounds = [m.sigma for m in measurements if len(m.clique) > 1]
         if not rounds:
             return False
