@@ -448,6 +448,7 @@ def fit_model(
     step: float | None = None,
     stall: float = 0.0,
     window: int = 10,
+    ramp: bool = False,
 ) -> tuple[GraphicalModel, FitReport]:
     """Fit the model to noisy measurements (see the module docstring).
 
@@ -468,6 +469,11 @@ def fit_model(
     final fit (about 260-350 of 400); see :class:`dpcore.synth.aim.AIMSynthesizer`. With more
     precise measurements a fit's improvements are larger in these units, so the rule stops
     later: at epsilon 3 it saved about a sixth of the refits' calibrations.
+
+    ``ramp`` doubles the step after each accepted step (instead of growing it by 10%) until
+    the first backtrack or momentum restart: for a cold start whose bound step is far too
+    small (measurements precise against large counts). AIM turns it on for its final fit
+    only when its rounds ran batched (:meth:`~dpcore.synth.aim.AIMSynthesizer.fit`).
     """
     started = time.perf_counter()
     observations = merge_measurements(domain, measurements)
@@ -484,6 +490,7 @@ def fit_model(
     calls = 1
     threshold = stall * sum(o.counts.size for o in observations) / 2.0
     history = [(calls, current.loss)]  # accepted points, for the ``stall`` rule
+    ramping = ramp
     while calls < iterations:
         if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
             break
@@ -508,15 +515,17 @@ def fit_model(
                 trial = candidate
                 break
             step *= 0.5
+            ramping = False
         if trial is None:
             break
         if trial.loss > current.loss:
             momentum = 0  # restart: the next step is a plain mirror step from ``current``
             previous = current.theta
+            ramping = False
             continue
         improvement = current.loss - trial.loss
         previous, current = current.theta, trial
-        step *= 1.1
+        step *= 2.0 if ramping else 1.1
         if beta == 0 and improvement <= tolerance * current.loss:
             break
         if threshold > 0 and _stalled(history, calls, current.loss, window, threshold):

@@ -81,3 +81,57 @@ def test_unbatched_rounds_refit_after_every_pick(monkeypatch: pytest.MonkeyPatch
     measurements = synth.measure(domain, 0.5, ArrayOracle(domain, codes), seeded_source(1))
     # The first fit, then one after every round but the last two (final and refinement).
     assert len(fits) == 1 + len(measurements) - len(domain) - 1
+
+
+def _fit_options(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    fit = aim.fit_model
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(aim, "fit_model", recorded)
+    return calls
+
+
+def test_batched_rounds_fit_with_batch_iterations(monkeypatch: pytest.MonkeyPatch) -> None:
+    domain, codes = _data()
+    fits = _fit_options(monkeypatch)
+    synth = AIMSynthesizer(batch_ratio=1e-9, batch_iterations=7, max_model_cells=2000)
+    synth.measure(domain, 0.5, ArrayOracle(domain, codes), seeded_source(1))
+    # The first fit and every refit, the first one included (its step carries on).
+    assert len(fits) >= 2
+    assert [f["iterations"] for f in fits] == [7] * len(fits)
+
+
+def test_unbatched_rounds_fit_with_round_iterations(monkeypatch: pytest.MonkeyPatch) -> None:
+    domain, codes = _data()
+    fits = _fit_options(monkeypatch)
+    synth = AIMSynthesizer(batch_ratio=0.0, batch_iterations=7, max_model_cells=2000)
+    synth.measure(domain, 0.5, ArrayOracle(domain, codes), seeded_source(1))
+    assert [f["iterations"] for f in fits] == [synth.round_iterations] * len(fits)
+
+
+def test_refit_iterations_follow_the_batch_rule() -> None:
+    synth = AIMSynthesizer()
+    assert synth.refit_iterations(sigma=70.0, total=39_074) == 80  # Adult at epsilon 1
+    assert synth.refit_iterations(sigma=72.6, total=10**6) == 80
+    assert synth.refit_iterations(sigma=72.6, total=10**7) == 40
+
+
+def test_final_fit_ramps_only_when_the_rounds_ran_batched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    domain, codes = _data()
+    oracle = ArrayOracle(domain, codes)
+    fits = _fit_options(monkeypatch)
+    batched = AIMSynthesizer(batch_ratio=1e-9, max_model_cells=2000)
+    batched.fit(domain, batched.measure(domain, 0.5, oracle, seeded_source(1)))
+    assert fits[-1]["ramp"] is True
+    plain = AIMSynthesizer(max_model_cells=2000)  # 3,000 rows: batch 1 at the default ratio
+    plain.fit(domain, plain.measure(domain, 0.5, oracle, seeded_source(1)))
+    assert fits[-1]["ramp"] is False
+    off = AIMSynthesizer(batch_ratio=1e-9, fit_ramp=False, max_model_cells=2000)
+    off.fit(domain, off.measure(domain, 0.5, oracle, seeded_source(1)))
+    assert fits[-1]["ramp"] is False
