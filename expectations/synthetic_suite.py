@@ -22,8 +22,10 @@ the spec and this run's measurements. A steward tightens a generated check by ad
 expectation type (``expect_column_values_to_be_between`` with ``mostly``, say).
 
 A table larger than one batch (:data:`BATCH_ROWS` rows) is validated batch by batch, each
-against a suite with its own NULL-share allowance; the row count is then checked on the
-whole table by the utility report instead (a batch's row count says nothing of the table's).
+against a suite with its batch size's NULL-share allowance (one suite per batch size, each
+run named after its rows, so Data Docs say which rows each result covers); the row count
+is then checked on the whole table by the utility report instead (a batch's row count says
+nothing of the table's).
 """
 
 from __future__ import annotations
@@ -257,15 +259,30 @@ def synthetic_validations(
     docs_dir: str | None,
 ) -> Iterator[Validation]:
     """One validation per batch of the synthetic table (lazily: one batch held at a time),
-    each of at most :data:`BATCH_ROWS` rows (a longer chunk is cut)."""
-    for i, frame in enumerate(_cut(batches, BATCH_ROWS)):
-        whole = len(frame) == table_rows
-        name = f"{release}-synthetic" if whole else f"{release}-synthetic-batch-{i + 1}"
+    each of at most :data:`BATCH_ROWS` rows (a longer chunk is cut).
+
+    Batches of one size share one suite (its checks depend on the rows only through the
+    batch's size), named after that size; each run is named after the rows it validated.
+    """
+    start = 0
+    for frame in _cut(batches, BATCH_ROWS):
+        rows = len(frame)
+        whole = rows == table_rows
+        name = f"{release}-synthetic" if whole else f"{release}-synthetic-batches-of-{rows}"
+        meta = {**steward.meta, "dprelease_suite_file": steward.path.name}
+        if not whole:
+            meta["dprelease_batch_rows"] = rows
         yield Validation(
             name,
             frame,
-            merged(steward.expectations, generated_checks(inputs, len(frame), whole)),
+            merged(steward.expectations, generated_checks(inputs, rows, whole)),
             keep_observed=True,
             docs_dir=docs_dir,
-            suite_meta={**steward.meta, "dprelease_suite_file": steward.path.name},
+            suite_meta=meta,
+            run_name=(
+                f"all {rows:,} rows"
+                if whole
+                else f"rows {start + 1:,}-{start + rows:,} of {table_rows:,}"
+            ),
         )
+        start += rows
