@@ -18,7 +18,8 @@ temporary directory (mode 0700):
 * ``frame-<i>.pkl``: each frame, pickled by pandas (exact dtypes: categoricals, nullable
   integers and floats; no extra dependency), written as the validations are iterated, so a
   table streamed in batches is never whole in this process; the child deletes each file
-  once read, so the folder never holds the whole table either. Only frames of DP outputs
+  once read, and no more than :data:`AHEAD` wait unread, so the folder never holds the whole
+  table either. Only frames of DP outputs
   are sent (the synthetic table's batches); source rows never reach Great Expectations;
 * ``item-<i>.json``, written (by rename) after its frame: the suite name, expectation class
   names, their arguments and notes, and the validation's Data Docs folder and run name (the
@@ -138,8 +139,9 @@ def _stream_to(
     """Write the validations for a running child (stopping early if it has ended), wait for
     it, and return its outcomes; the child is stopped if writing fails or there was nothing
     to validate."""
+    paced = _paced(validations, folder, process, timeout_s)
     try:
-        count = write_request(folder, validations, running=lambda: process.poll() is None)
+        count = write_request(folder, paced, running=lambda: process.poll() is None)
     except BaseException:  # e.g. the table re-sampled differently: leave no child behind
         _stop(process)
         raise
@@ -148,6 +150,30 @@ def _stream_to(
         return []
     _await_child(process, folder, timeout_s)
     return read_result(folder, count)
+
+
+AHEAD = 3
+"""The most frames written and not yet read by the child: the folder (and the disk) holds a
+few batches, not the whole table, when producing them is faster than validating them."""
+
+
+def _paced(
+    validations: Iterable[Validation],
+    folder: Path,
+    process: subprocess.Popen[bytes],
+    timeout_s: float,
+    poll_s: float = 0.02,
+) -> Iterator[Validation]:
+    """The validations, each let through once the child holds fewer than :data:`AHEAD`
+    unread frames (or has ended); a child that reads none for ``timeout_s`` is stopped."""
+    for validation in validations:
+        deadline = time.monotonic() + timeout_s
+        while len(list(folder.glob("frame-*.pkl"))) >= AHEAD and process.poll() is None:
+            if time.monotonic() > deadline:
+                _stop(process)
+                raise _timed_out(timeout_s)
+            time.sleep(poll_s)
+        yield validation
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -395,25 +421,14 @@ def _start_child(folder: Path, *, wait: bool = False) -> subprocess.Popen[bytes]
         )
 
 
-def _run_child(folder: Path, timeout_s: float) -> None:
-    """Run the child on ``folder``; raise :class:`GXProcessError` if it crashes or times out."""
-    _await_child(_start_child(folder), folder, timeout_s)
-
-
 def _await_child(child: subprocess.Popen[bytes], folder: Path, timeout_s: float) -> None:
     """Wait for a child that has its request; raise :class:`GXProcessError` if it crashes
     or outlives ``timeout_s`` (then it is stopped, as it is if this wait is interrupted)."""
     try:
         code = child.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
-        raise GXProcessError(
-            f"the Great Expectations child process did not finish within {timeout_s:g} s "
-            f"and was stopped (${TIMEOUT_ENV} sets the limit). Nothing was published; "
-            "retry the run when the machine is less loaded (`dprelease run SPEC --resume "
-            "RUN_ID` reuses its measurements)."
-        ) from None
+        _stop(child)
+        raise _timed_out(timeout_s) from None
     except BaseException:  # interrupted: leave no child behind
         child.kill()
         child.wait()
@@ -424,6 +439,16 @@ def _await_child(child: subprocess.Popen[bytes], folder: Path, timeout_s: float)
             f"{signal.Signals(-code).name} (out of memory?). Nothing was published; retry the "
             "run (`dprelease run SPEC --resume RUN_ID` reuses its measurements)."
         )
+
+
+def _timed_out(timeout_s: float) -> GXProcessError:
+    """The error of a child stopped for outliving ``timeout_s``."""
+    return GXProcessError(
+        f"the Great Expectations child process did not finish within {timeout_s:g} s "
+        f"and was stopped (${TIMEOUT_ENV} sets the limit). Nothing was published; "
+        "retry the run when the machine is less loaded (`dprelease run SPEC --resume "
+        "RUN_ID` reuses its measurements)."
+    )
 
 
 def _last_error_line(folder: Path) -> str:

@@ -8,9 +8,9 @@ Every suite runs through :func:`run_validations`, in the child process
   run passes its own frame as a batch parameter and validates an unsaved suite, so nothing
   accumulates between runs. Validations naming a Data Docs folder run as checkpoints of a
   fresh ephemeral context per folder (its site then shows that request's results only), one
-  checkpoint per suite, run again on each frame of that suite (GX builds a suite, its
-  validation definition and checkpoint in about a third of a 250,000-row batch's time), and
-  the site is built once, after the last of them. A lock serialises runs because a context
+  checkpoint per suite, run again on each frame of that suite (building a suite, its
+  validation definition and checkpoint is GX work per suite, not per row), and the site is
+  built once, after the last of them. A lock serialises runs because a context
   is not documented as thread-safe.
 * Progress bars are off and the ``great_expectations`` logger is raised to WARNING unless
   the operator configured it.

@@ -47,9 +47,12 @@ from expectations.noisy_marginals import OneWayEstimate, one_way_estimates, shar
 from expectations.validation import ExpectationSpec, Validation, snake_name
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-BATCH_ROWS = 250_000
-"""The most rows in one GX batch: bounds the GX child's memory (a whole Adult-sized table is
-one batch, ~275 MB at its peak; GX's pandas metrics copy columns of the batch)."""
+BATCH_ROWS = 500_000
+"""The most rows in one GX batch: bounds the GX child's memory (GX's pandas metrics copy the
+batch's columns). The child's own peak at 10**7 Adult rows, two runs each
+(``bench/results/gx_synthetic_batch_rows.json``): 304-308 MB with 250,000-row batches,
+387-390 MB with 500,000, 504-530 MB with 1,000,000; the step took 55-63 s, 35-46 s and
+40-49 s (GX's fixed cost per batch against less overlap with producing the next)."""
 DEFAULT_SUITE = "default"
 # The dtypes the release decodes to (tasks.synthesize.decode_frame: categoricals, nullable
 # Int64 and Float64), as GX's type check names their scalar types.

@@ -334,3 +334,33 @@ def test_bad_rows_in_later_batches_fail_the_table_in_the_child(
         ("domain", "hours"): 1.0,
         ("not_null", "sex"): 1.0,
     }
+
+
+def test_a_child_that_reads_nothing_stops_a_long_stream(
+    in_child: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More batches than may wait unread, and a child that never reads: stopped, not a hang
+    (the producer waits for room at most the timeout)."""
+    _fake_child(monkeypatch, "import time; time.sleep(60)")
+    batches = [_validations()[0]] * (child.AHEAD + 2)
+    started = time.monotonic()
+    with pytest.raises(GXProcessError, match="did not finish within 1 s"):
+        validate(batches, timeout_s=1.0)
+    assert time.monotonic() - started < 10
+
+
+def test_no_more_than_a_few_frames_wait_unread(
+    in_child: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer never runs more than :data:`~expectations.child.AHEAD` frames ahead."""
+    written: list[int] = []
+    real = pd.DataFrame.to_pickle
+
+    def to_pickle(frame: pd.DataFrame, path: Path, *args: object, **kwargs: object) -> None:
+        written.append(len(list(Path(path).parent.glob("frame-*.pkl"))))
+        real(frame, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pd.DataFrame, "to_pickle", to_pickle)
+    outcomes = validate([_validations()[0]] * (child.AHEAD + 3))
+    assert len(outcomes) == child.AHEAD + 3
+    assert max(written) < child.AHEAD
