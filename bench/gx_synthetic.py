@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def one(rows: int | None) -> dict[str, Any]:
         report = check_utility_fn(request, table, measurements, **kwargs)
         seconds = time.perf_counter() - started
     docs = paths.reports / "data-docs" / "bench-run" / "index.html"
-    return {
+    result = {
         "rows": table.rows,
         "seconds": seconds,
         "child_peak_mb": peak.mb,
@@ -127,6 +128,8 @@ def one(rows: int | None) -> dict[str, Any]:
         "checks": len(report.checks),
         "data_docs": docs.is_file(),
     }
+    shutil.rmtree(paths.home.parent, ignore_errors=True)  # the temporary home (adult_table)
+    return result
 
 
 def main() -> None:
