@@ -9,26 +9,35 @@ the run's own process never imports GX, and the memory is returned when the chil
 
 The boundary is generic: any :class:`~expectations.validation.Validation` (a frame, a suite
 of :class:`~expectations.validation.ExpectationSpec`, a name, optionally a Data Docs folder)
-goes in; one ``{key: ExpectationOutcome}`` per validation comes out. What crosses it, in a
-private temporary directory (mode 0700):
+goes in; one ``{key: ExpectationOutcome}`` per validation comes out. The child is started
+(or a warm one told to go) before the first frame is produced and validates each validation
+as soon as it is written, so producing the next batch here (re-sampling and decoding a
+synthetic table) overlaps validating this one there. What crosses it, in a private
+temporary directory (mode 0700):
 
-* ``request.json``: suite names, expectation class names, their arguments and notes, and
-  each validation's Data Docs folder (the child renders the site there itself);
 * ``frame-<i>.pkl``: each frame, pickled by pandas (exact dtypes: categoricals, nullable
   integers and floats; no extra dependency), written as the validations are iterated, so a
-  table streamed in batches is never whole in this process. Only frames of DP outputs are
-  sent (the synthetic table's batches); source rows never reach Great Expectations;
+  table streamed in batches is never whole in this process; the child deletes each file
+  once read, and no more than :data:`AHEAD` wait unread, so the folder never holds the whole
+  table either. Only frames of DP outputs
+  are sent (the synthetic table's batches); source rows never reach Great Expectations;
+* ``item-<i>.json``, written (by rename) after its frame: the suite name, expectation class
+  names, their arguments and notes, and the validation's Data Docs folder and run name (the
+  child renders the site there itself);
+* ``request.json``, written last: how many validations there were (the child stops reading
+  there; it is written early if the child has already ended);
 * ``result.json`` (written by the child): the outcomes, or the typed error it raised.
 
 Failures are typed, never a hang: an error the child raised (e.g.
 :class:`~expectations.errors.ExpectationRunError`) is raised again here with its message; a
 child that crashes, is killed, or outlives ``$DPRELEASE_GX_TIMEOUT_S`` (default 300 s; GX's
-import alone can take 30 s on a loaded machine) is a :class:`GXProcessError`. The child
+import alone can take 30 s on a loaded machine) after the last validation was written is a
+:class:`GXProcessError`; if producing the validations raises, the child is stopped. The child
 exits by itself if this process dies.
 
 A run can hide that import: inside :func:`warm_child`, a child starts at once
 (``child_main --wait``), imports GX and what :func:`~expectations.runner.run_validations`
-uses, then waits on its stdin; :func:`validate` hands it the request when due (``go``), so
+uses, then waits on its stdin; :func:`validate` tells it to go when due (``go``), so
 the import overlaps the run's measuring and fitting on the other core instead of following
 them. A release enters it right after its budget charge succeeded: a refused run (pre-flight,
 budget) never starts one, and the ~150 MB it holds while waiting is paid only by runs that
@@ -50,7 +59,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,27 +113,74 @@ def _timeout_s() -> float:
 def validate(validations: Iterable[Validation], timeout_s: float | None = None) -> list[Outcomes]:
     """Run each validation (in a child process unless inline) and return its outcomes.
 
-    ``validations`` is consumed once, in order (a generator of a table's batches works).
+    ``validations`` is consumed once, in order (a generator of a table's batches works); the
+    child validates each one as soon as it is written, while the next is produced here.
     Raises what the suite raised (:class:`~expectations.errors.ExpectationRunError` for an
     errored expectation) or :class:`GXProcessError` if the child failed to answer.
     """
     if _runs_inline():
         return run_validations(validations)
+    timeout = timeout_s or _timeout_s()
     warm = _take_warm()
     if warm is not None:  # its folder is removed by warm_child's exit
-        count = write_request(warm.folder, validations)
-        if not count:
-            return []
         _hand_over(warm)
-        _await_child(warm.process, warm.folder, timeout_s or _timeout_s())
-        return read_result(warm.folder, count)
+        return _stream_to(warm.process, warm.folder, validations, timeout)
     with tempfile.TemporaryDirectory(prefix="dprelease-gx-") as tmp:
-        folder = Path(tmp)
-        count = write_request(folder, validations)
-        if not count:
-            return []
-        _run_child(folder, timeout_s or _timeout_s())
-        return read_result(folder, count)
+        folder = Path(tmp)  # the child imports GX while the first batch is produced
+        return _stream_to(_start_child(folder), folder, validations, timeout)
+
+
+def _stream_to(
+    process: subprocess.Popen[bytes],
+    folder: Path,
+    validations: Iterable[Validation],
+    timeout_s: float,
+) -> list[Outcomes]:
+    """Write the validations for a running child (stopping early if it has ended), wait for
+    it, and return its outcomes; the child is stopped if writing fails or there was nothing
+    to validate."""
+    paced = _paced(validations, folder, process, timeout_s)
+    try:
+        count = write_request(folder, paced, running=lambda: process.poll() is None)
+    except BaseException:  # e.g. the table re-sampled differently: leave no child behind
+        _stop(process)
+        raise
+    if not count:
+        _stop(process)
+        return []
+    _await_child(process, folder, timeout_s)
+    return read_result(folder, count)
+
+
+AHEAD = 3
+"""The most frames written and not yet read by the child: the folder (and the disk) holds a
+few batches, not the whole table, when producing them is faster than validating them."""
+
+
+def _paced(
+    validations: Iterable[Validation],
+    folder: Path,
+    process: subprocess.Popen[bytes],
+    timeout_s: float,
+    poll_s: float = 0.02,
+) -> Iterator[Validation]:
+    """The validations, each let through once the child holds fewer than :data:`AHEAD`
+    unread frames (or has ended); a child that reads none for ``timeout_s`` is stopped."""
+    for validation in validations:
+        deadline = time.monotonic() + timeout_s
+        while len(list(folder.glob("frame-*.pkl"))) >= AHEAD and process.poll() is None:
+            if time.monotonic() > deadline:
+                _stop(process)
+                raise _timed_out(timeout_s)
+            time.sleep(poll_s)
+        yield validation
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill and reap a child (one already gone is only reaped)."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 @dataclass(frozen=True)
@@ -219,37 +276,69 @@ def _hand_over(warm: _WarmChild) -> None:
         pass
 
 
-def write_request(folder: Path, validations: Iterable[Validation]) -> int:
-    """Write one pickled frame per validation, then ``request.json``, into ``folder``;
-    returns how many validations were written."""
-    request = []
+def write_request(
+    folder: Path, validations: Iterable[Validation], running: Callable[[], bool] = lambda: True
+) -> int:
+    """Write each validation into ``folder`` as it comes (its pickled frame, then its
+    ``item-<i>.json``), then ``request.json`` with their number; returns that number.
+    Stops early, still ending the request, once ``running()`` is false (the child is gone)."""
+    count = 0
     for i, v in enumerate(validations):
         v.frame.to_pickle(folder / f"frame-{i}.pkl")
-        request.append(
-            {
-                "suite_name": v.suite_name,
-                "keep_observed": v.keep_observed,
-                "checks": {key: spec.as_json() for key, spec in v.checks.items()},
-                "docs_dir": v.docs_dir,
-                "suite_meta": dict(v.suite_meta),
-            }
-        )
-    (folder / "request.json").write_text(json.dumps(request))
-    return len(request)
+        item = {
+            "suite_name": v.suite_name,
+            "keep_observed": v.keep_observed,
+            "checks": {key: spec.as_json() for key, spec in v.checks.items()},
+            "docs_dir": v.docs_dir,
+            "suite_meta": dict(v.suite_meta),
+            "run_name": v.run_name,
+        }
+        _write_whole(folder / f"item-{i}.json", json.dumps(item))
+        count = i + 1
+        if not running():
+            break
+    _write_whole(folder / "request.json", json.dumps({"count": count}))
+    return count
 
 
-def read_request(folder: Path) -> Iterator[Validation]:
-    """The inverse of :func:`write_request` (in the child): one frame read at a time."""
-    request = json.loads((folder / "request.json").read_text())
-    for i, item in enumerate(request):
-        yield Validation(
-            suite_name=str(item["suite_name"]),
-            frame=pd.read_pickle(folder / f"frame-{i}.pkl"),
-            checks={k: ExpectationSpec.from_json(s) for k, s in item["checks"].items()},
-            keep_observed=bool(item["keep_observed"]),
-            docs_dir=item.get("docs_dir"),
-            suite_meta=dict(item.get("suite_meta") or {}),
-        )
+def read_request(folder: Path, poll_s: float = 0.02) -> Iterator[Validation]:
+    """The inverse of :func:`write_request` (in the child): each validation as soon as it is
+    written (its frame file removed once read), until ``request.json`` says there are no more."""
+    i = 0
+    while True:
+        ended = (folder / "request.json").exists()  # ended: every item is already written
+        item = folder / f"item-{i}.json"
+        if item.exists():
+            yield _read_item(folder, i, json.loads(item.read_text()))
+            i += 1
+        elif ended:
+            return
+        else:
+            time.sleep(poll_s)  # the parent is still producing the next batch
+
+
+def _read_item(folder: Path, i: int, data: dict[str, Any]) -> Validation:
+    """Validation ``i``: its frame (the file removed once read: the folder never holds the
+    whole table) and the suite in ``data``."""
+    frame_path = folder / f"frame-{i}.pkl"
+    frame = pd.read_pickle(frame_path)
+    frame_path.unlink()
+    return Validation(
+        suite_name=str(data["suite_name"]),
+        frame=frame,
+        checks={k: ExpectationSpec.from_json(s) for k, s in data["checks"].items()},
+        keep_observed=bool(data["keep_observed"]),
+        docs_dir=data.get("docs_dir"),
+        suite_meta=dict(data.get("suite_meta") or {}),
+        run_name=data.get("run_name"),
+    )
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``path`` so that a reader sees all of it or nothing (rename of a partial file)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def write_result(
@@ -264,9 +353,7 @@ def write_result(
     else:
         typed = isinstance(error, errors.DPReleaseError)
         data = {"error": {"type": type(error).__name__, "message": str(error) if typed else None}}
-    partial = folder / "result.json.partial"
-    partial.write_text(json.dumps(data))
-    partial.replace(folder / "result.json")  # the parent never reads half a result
+    _write_whole(folder / "result.json", json.dumps(data))  # the parent never reads half
 
 
 def read_result(folder: Path, expected: int) -> list[Outcomes]:
@@ -334,25 +421,14 @@ def _start_child(folder: Path, *, wait: bool = False) -> subprocess.Popen[bytes]
         )
 
 
-def _run_child(folder: Path, timeout_s: float) -> None:
-    """Run the child on ``folder``; raise :class:`GXProcessError` if it crashes or times out."""
-    _await_child(_start_child(folder), folder, timeout_s)
-
-
 def _await_child(child: subprocess.Popen[bytes], folder: Path, timeout_s: float) -> None:
     """Wait for a child that has its request; raise :class:`GXProcessError` if it crashes
     or outlives ``timeout_s`` (then it is stopped, as it is if this wait is interrupted)."""
     try:
         code = child.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
-        raise GXProcessError(
-            f"the Great Expectations child process did not finish within {timeout_s:g} s "
-            f"and was stopped (${TIMEOUT_ENV} sets the limit). Nothing was published; "
-            "retry the run when the machine is less loaded (`dprelease run SPEC --resume "
-            "RUN_ID` reuses its measurements)."
-        ) from None
+        _stop(child)
+        raise _timed_out(timeout_s) from None
     except BaseException:  # interrupted: leave no child behind
         child.kill()
         child.wait()
@@ -363,6 +439,16 @@ def _await_child(child: subprocess.Popen[bytes], folder: Path, timeout_s: float)
             f"{signal.Signals(-code).name} (out of memory?). Nothing was published; retry the "
             "run (`dprelease run SPEC --resume RUN_ID` reuses its measurements)."
         )
+
+
+def _timed_out(timeout_s: float) -> GXProcessError:
+    """The error of a child stopped for outliving ``timeout_s``."""
+    return GXProcessError(
+        f"the Great Expectations child process did not finish within {timeout_s:g} s "
+        f"and was stopped (${TIMEOUT_ENV} sets the limit). Nothing was published; "
+        "retry the run when the machine is less loaded (`dprelease run SPEC --resume "
+        "RUN_ID` reuses its measurements)."
+    )
 
 
 def _last_error_line(folder: Path) -> str:

@@ -1,7 +1,8 @@
 """Entry point of the Great Expectations child process (see :mod:`expectations.child`).
 
-``python -m expectations.child_main FOLDER PARENT_PID``: read the validations in ``FOLDER``,
-run them with :func:`expectations.runner.run_validations`, write ``result.json`` there, exit 0.
+``python -m expectations.child_main FOLDER PARENT_PID``: read the validations in ``FOLDER``
+as the parent writes them, run each with :func:`expectations.runner.run_validations`, write
+``result.json`` there, exit 0.
 With ``--wait`` (a warm child) it first imports GX and what the runner uses, then waits for a
 ``go`` line on stdin before reading ``FOLDER``; end of input without one (the parent did not
 need it, or is gone) ends it quietly with 0. Any exception is written as the result's error

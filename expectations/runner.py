@@ -7,13 +7,19 @@ Every suite runs through :func:`run_validations`, in the child process
   (one pandas data source, one dataframe asset, one whole-dataframe batch definition): each
   run passes its own frame as a batch parameter and validates an unsaved suite, so nothing
   accumulates between runs. Validations naming a Data Docs folder run as checkpoints of a
-  fresh ephemeral context per folder (its site then shows that request's results only), and
-  the site is built once, after the last of them. A lock serialises runs because a context
+  fresh ephemeral context per folder (its site then shows that request's results only), one
+  checkpoint per suite, run again on each frame of that suite (building a suite, its
+  validation definition and checkpoint is GX work per suite, not per row), and the site is
+  built once, after the last of them. A lock serialises runs because a context
   is not documented as thread-safe.
 * Progress bars are off and the ``great_expectations`` logger is raised to WARNING unless
   the operator configured it.
 * Results are requested with ``partial_unexpected_count=0``, so GX never even collects example
   values, and only counts, success flags and (when asked) the observed value are copied out.
+* GX sees nullable numeric columns as numpy columns where that changes no verdict
+  (:func:`gx_columns`): its value comparisons (``expect_column_values_to_be_between``) are
+  vectorised only for numpy ``int``/``float`` dtypes and call a Python function per value
+  otherwise (at 10**7 rows, most of the utility step).
 * Suites arrive as :class:`~expectations.validation.ExpectationSpec` values (plain data);
   they become GX expectations here, so that building a suite never imports GX.
 * An expectation that errored (``exception_info`` with ``raised_exception``; GX 1.x nests it
@@ -22,10 +28,11 @@ Every suite runs through :func:`run_validations`, in the child process
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +92,33 @@ def _batch_definition() -> Any:
     source = context.data_sources.add_pandas("dprelease")
     asset = source.add_dataframe_asset("frame")
     return asset.add_batch_definition_whole_dataframe("whole-frame")
+
+
+def gx_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each ``Float64`` column as numpy ``float64`` (NULL as NaN, which GX
+    counts as NULL too) and each ``Int64`` column holding no NULL as numpy ``int64``; other
+    columns as they are (an ``Int64`` column with a NULL stays: as ``float64`` it would fail
+    its ``int64`` type check).
+
+    The values and NULLs are the same, and GX's type check reads ``dtype.type``, which is
+    ``numpy.float64``/``numpy.int64`` for both forms, so every verdict is the frame's own.
+    """
+    if not frame.columns.is_unique:  # rebuilt by name, a repeated column would be lost
+        return frame
+    columns: dict[Hashable, Any] = {}
+    changed = False
+    for name, column in frame.items():
+        if isinstance(column.dtype, pd.Float64Dtype):
+            columns[name] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            changed = True
+        elif isinstance(column.dtype, pd.Int64Dtype) and not column.hasnans:
+            columns[name] = column.to_numpy(dtype=np.int64)
+            changed = True
+        else:
+            columns[name] = column
+    if not changed:
+        return frame
+    return pd.DataFrame(columns, index=frame.index, columns=frame.columns)
 
 
 def prepare() -> None:
@@ -161,33 +195,53 @@ class _DocsSite:
             "synthetic"
         ).add_batch_definition_whole_dataframe("whole-table")
         self.checkpoints: dict[str, Any] = {}
+        self.checks: dict[str, Mapping[str, ExpectationSpec]] = {}
 
     def run(self, validation: Validation) -> Sequence[Any]:
-        """Validate the frame as one batch by the suite's checkpoint; the GX results."""
-        import great_expectations as gx
-
+        """Validate the frame as one batch by the suite's checkpoint (built on the suite's
+        first validation, reused by the next ones of the same suite); the GX results."""
         checkpoint = self.checkpoints.get(validation.suite_name)
         if checkpoint is None:
-            suite = self.context.suites.add(
-                _suite(validation.suite_name, validation.checks, validation.suite_meta)
+            checkpoint = self.checkpoints[validation.suite_name] = self._checkpoint(validation)
+            self.checks[validation.suite_name] = validation.checks
+        elif self.checks[validation.suite_name] != validation.checks:
+            raise ExpectationRunError(
+                f"suite {validation.suite_name!r} was sent with other checks than before; "
+                "this is a bug in the suite builder."
             )
-            definition = self.context.validation_definitions.add(
-                gx.ValidationDefinition(
-                    name=validation.suite_name, data=self.batch_definition, suite=suite
-                )
-            )
-            checkpoint = self.context.checkpoints.add(
-                gx.Checkpoint(
-                    name=validation.suite_name,
-                    validation_definitions=[definition],
-                    actions=[],
-                    result_format=_RESULT_FORMAT,
-                )
-            )
-            self.checkpoints[validation.suite_name] = checkpoint
-        run = checkpoint.run(batch_parameters={"dataframe": validation.frame})
+        run_id = None
+        if validation.run_name is not None:
+            from great_expectations.core.run_identifier import RunIdentifier
+
+            # run_time given: without it GX tries to read a date out of the run name
+            now = datetime.datetime.now(datetime.UTC)
+            run_id = RunIdentifier(run_name=validation.run_name, run_time=now)
+        run = checkpoint.run(
+            batch_parameters={"dataframe": gx_columns(validation.frame)}, run_id=run_id
+        )
         (result,) = run.run_results.values()
         return list(result.results)
+
+    def _checkpoint(self, validation: Validation) -> Any:
+        """A checkpoint of the validation's suite on this site's batch definition."""
+        import great_expectations as gx
+
+        suite = self.context.suites.add(
+            _suite(validation.suite_name, validation.checks, validation.suite_meta)
+        )
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(
+                name=validation.suite_name, data=self.batch_definition, suite=suite
+            )
+        )
+        return self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=validation.suite_name,
+                validation_definitions=[definition],
+                actions=[],
+                result_format=_RESULT_FORMAT,
+            )
+        )
 
     def build(self) -> None:
         """Render the site: an index, the suites and every validation result."""
@@ -224,7 +278,7 @@ def run_suite(
     with _LOCK:
         batch_definition = _batch_definition()  # GX needs an active context to build suites
         suite = _suite(suite_name, checks)
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": gx_columns(frame)})
         result = batch.validate(suite, result_format=_RESULT_FORMAT)
     return _outcomes(suite_name, checks, result.results, keep_observed)
 

@@ -22,8 +22,10 @@ the spec and this run's measurements. A steward tightens a generated check by ad
 expectation type (``expect_column_values_to_be_between`` with ``mostly``, say).
 
 A table larger than one batch (:data:`BATCH_ROWS` rows) is validated batch by batch, each
-against a suite with its own NULL-share allowance; the row count is then checked on the
-whole table by the utility report instead (a batch's row count says nothing of the table's).
+against a suite with its batch size's NULL-share allowance (one suite per batch size, each
+run named after its rows, so Data Docs say which rows each result covers); the row count
+is then checked on the whole table by the utility report instead (a batch's row count says
+nothing of the table's).
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ from expectations.noisy_marginals import OneWayEstimate, one_way_estimates, shar
 from expectations.validation import ExpectationSpec, Validation, snake_name
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-BATCH_ROWS = 250_000
-"""The most rows in one GX batch: bounds the GX child's memory (a whole Adult-sized table is
-one batch, ~275 MB at its peak; GX's pandas metrics copy columns of the batch)."""
+BATCH_ROWS = 500_000
+"""The most rows in one GX batch: bounds the GX child's memory (GX's pandas metrics copy the
+batch's columns). The child's own peak at 10**7 Adult rows, two runs each
+(``bench/results/gx_synthetic_batch_rows.json``): 304-308 MB with 250,000-row batches,
+387-390 MB with 500,000, 504-530 MB with 1,000,000; the step took 55-63 s, 35-46 s and
+40-49 s (GX's fixed cost per batch against less overlap with producing the next)."""
 DEFAULT_SUITE = "default"
 # The dtypes the release decodes to (tasks.synthesize.decode_frame: categoricals, nullable
 # Int64 and Float64), as GX's type check names their scalar types.
@@ -257,15 +262,30 @@ def synthetic_validations(
     docs_dir: str | None,
 ) -> Iterator[Validation]:
     """One validation per batch of the synthetic table (lazily: one batch held at a time),
-    each of at most :data:`BATCH_ROWS` rows (a longer chunk is cut)."""
-    for i, frame in enumerate(_cut(batches, BATCH_ROWS)):
-        whole = len(frame) == table_rows
-        name = f"{release}-synthetic" if whole else f"{release}-synthetic-batch-{i + 1}"
+    each of at most :data:`BATCH_ROWS` rows (a longer chunk is cut).
+
+    Batches of one size share one suite (its checks depend on the rows only through the
+    batch's size), named after that size; each run is named after the rows it validated.
+    """
+    start = 0
+    for frame in _cut(batches, BATCH_ROWS):
+        rows = len(frame)
+        whole = rows == table_rows
+        name = f"{release}-synthetic" if whole else f"{release}-synthetic-batches-of-{rows}"
+        meta = {**steward.meta, "dprelease_suite_file": steward.path.name}
+        if not whole:
+            meta["dprelease_batch_rows"] = rows
         yield Validation(
             name,
             frame,
-            merged(steward.expectations, generated_checks(inputs, len(frame), whole)),
+            merged(steward.expectations, generated_checks(inputs, rows, whole)),
             keep_observed=True,
             docs_dir=docs_dir,
-            suite_meta={**steward.meta, "dprelease_suite_file": steward.path.name},
+            suite_meta=meta,
+            run_name=(
+                f"all {rows:,} rows"
+                if whole
+                else f"rows {start + 1:,}-{start + rows:,} of {table_rows:,}"
+            ),
         )
+        start += rows

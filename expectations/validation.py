@@ -99,7 +99,9 @@ class Validation:
     values that are safe to show, such as a synthetic table's row count or NULL share).
     ``docs_dir``, when set, is the folder of a GX Data Docs site the result is rendered into
     (every validation naming the same folder lands in the same site); ``suite_meta`` is the
-    suite's own ``meta`` (shown there).
+    suite's own ``meta`` (shown there) and ``run_name`` names this run of the suite there
+    (which rows were validated, say). Validations of one site that name the same suite must
+    have the same checks: the suite is built once and run on each of their frames.
     """
 
     suite_name: str
@@ -108,3 +110,4 @@ class Validation:
     keep_observed: bool = False
     docs_dir: str | None = None
     suite_meta: Mapping[str, Any] = field(default_factory=dict)
+    run_name: str | None = None

@@ -250,3 +250,117 @@ def test_validating_in_the_child_leaves_gx_out_of_this_process() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "NO-GX"
+
+
+def test_the_child_validates_each_batch_as_it_is_written(in_child: None) -> None:
+    """The (warm) child reads, validates and deletes the first frame before the second
+    validation is even produced: producing and validating overlap."""
+    first, second = _validations()
+    with child.warm_child():
+        waiting = child._warm
+        assert waiting is not None
+
+        def stream() -> Iterator[Validation]:
+            yield first
+            frame = waiting.folder / "frame-0.pkl"
+            deadline = time.monotonic() + 120  # GX's import on a loaded machine
+            while frame.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not frame.exists(), "the child did not take the first batch alone"
+            yield second
+
+        outcomes = validate(stream())
+    child.set_inline(True)
+    assert outcomes == validate(_validations())
+
+
+def _started(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """The cold children :func:`validate` starts, as they start."""
+    started: list[subprocess.Popen[bytes]] = []
+    real = child._start_child
+
+    def start(folder: Path, *, wait: bool = False) -> subprocess.Popen[bytes]:
+        started.append(real(folder, wait=wait))
+        return started[-1]
+
+    monkeypatch.setattr(child, "_start_child", start)
+    return started
+
+
+def test_a_failure_while_producing_batches_stops_the_child(
+    in_child: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E.g. the table re-sampled differently: the error is the caller's, no child is left."""
+    started = _started(monkeypatch)
+
+    def stream() -> Iterator[Validation]:
+        yield _validations()[0]
+        raise RuntimeError("re-sampled differently")
+
+    with pytest.raises(RuntimeError, match="re-sampled differently"):
+        validate(stream())
+    (process,) = started
+    assert process.returncode is not None and _gone(process.pid)
+
+
+def test_nothing_to_validate_gives_no_outcomes(
+    in_child: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _started(monkeypatch)
+    assert validate([]) == []
+    assert all(p.returncode is not None for p in started)
+
+
+def test_bad_rows_in_later_batches_fail_the_table_in_the_child(
+    in_child: None, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three batches streamed to the child: a value outside the domain or a NULL where none
+    is allowed, in the second or last batch, is found and counted."""
+    from expectations import synthetic_suite
+
+    monkeypatch.setattr(synthetic_suite, "BATCH_ROWS", 2000)
+    synthetic = scenario.synthetic.copy()
+    last = len(synthetic) - 1
+    synthetic["workclass"] = synthetic["workclass"].cat.add_categories(["Never-worked"])
+    synthetic.loc[last, "age"] = 91  # integer bins are half-open: the top value is 90
+    synthetic.loc[last, "workclass"] = "Never-worked"
+    synthetic.loc[2500, "sex"] = None  # sex has no missing code
+    synthetic.loc[2600, "hours"] = 250.0  # hours lie in [0, 100]
+    report = _run(scenario, synthetic=synthetic)
+    assert len([o for o in report.expectations if o.check == "domain:age"]) == 3
+    assert {(c.name, c.column): c.observed for c in report.failed()} == {
+        ("domain", "age"): 1.0,
+        ("domain", "workclass"): 1.0,
+        ("domain", "hours"): 1.0,
+        ("not_null", "sex"): 1.0,
+    }
+
+
+def test_a_child_that_reads_nothing_stops_a_long_stream(
+    in_child: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More batches than may wait unread, and a child that never reads: stopped, not a hang
+    (the producer waits for room at most the timeout)."""
+    _fake_child(monkeypatch, "import time; time.sleep(60)")
+    batches = [_validations()[0]] * (child.AHEAD + 2)
+    started = time.monotonic()
+    with pytest.raises(GXProcessError, match="did not finish within 1 s"):
+        validate(batches, timeout_s=1.0)
+    assert time.monotonic() - started < 10
+
+
+def test_no_more_than_a_few_frames_wait_unread(
+    in_child: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer never runs more than :data:`~expectations.child.AHEAD` frames ahead."""
+    written: list[int] = []
+    real = pd.DataFrame.to_pickle
+
+    def to_pickle(frame: pd.DataFrame, path: Path, *args: object, **kwargs: object) -> None:
+        written.append(len(list(Path(path).parent.glob("frame-*.pkl"))))
+        real(frame, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pd.DataFrame, "to_pickle", to_pickle)
+    outcomes = validate([_validations()[0]] * (child.AHEAD + 3))
+    assert len(outcomes) == child.AHEAD + 3
+    assert max(written) < child.AHEAD

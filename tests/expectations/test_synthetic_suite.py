@@ -143,3 +143,22 @@ def test_a_chunk_longer_than_a_batch_is_cut(
     assert len([o for o in report.expectations if o.check == "domain:age"]) == 3
     (rows,) = [c for c in report.checks if c.name == "row_count"]
     assert rows.expectation is None
+
+
+def test_data_docs_of_several_batches_say_which_rows_each_covers(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Equal batches share one suite; each result page is named after its rows."""
+    from expectations import synthetic_suite
+
+    monkeypatch.setattr(synthetic_suite, "BATCH_ROWS", 2000)
+    rows = len(scenario.synthetic)
+    docs = tmp_path / "docs"
+    report = _run(scenario, docs_dir=str(docs), release="adult_test")
+    assert report.success, report.failed()
+    index = (docs / "index.html").read_text()
+    assert "adult_test-synthetic-batches-of-2000" in index
+    assert f"adult_test-synthetic-batches-of-{rows - 4000}" in index
+    for first, end in ((1, 2000), (2001, 4000), (4001, rows)):
+        assert f"rows {first:,}-{end:,} of {rows:,}" in index
+    assert len(list((docs / "validations").rglob("*.html"))) == 3
