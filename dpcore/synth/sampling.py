@@ -31,8 +31,10 @@ in how the rows' draws depend on one another:
   draw given its own earlier columns: the swaps pair codes with earlier values so that the
   sample's pairs sit at the model's conditional independence given the separator instead
   of at a random deviation from it. Samples above :data:`REPAIR_MAX_ROWS` rows (hence every
-  default chunk of a large release) skip the repair: it costs ~``REPAIR_ROUNDS`` passes over
-  the rows per clique, while the rounding it removes shrinks as rows outnumber cells.
+  default chunk of a large release) skip the repair: each of its up to ``REPAIR_ROUNDS``
+  rounds per clique reads the over rows of one column (about a third of the rows; 10^6 rows
+  cost ~4.4 s of repair against ~1.2 s of balanced draw, ``bench/repair_speed.py``), while
+  the rounding it removes shrinks as rows outnumber cells.
 
 Privacy: all four are post-processing of the fitted model (its beliefs and public domain)
 and of the synthetic rows already drawn; no scheme reads the private rows, and every draw
@@ -243,7 +245,7 @@ def balanced_picks(
     return picks
 
 
-REPAIR_ROUNDS = 30  # see README "Repaired sampling" for the rounds against quality
+REPAIR_ROUNDS = 30  # Adult, epsilon 1: the 2-way gain of the former 60 rounds (README)
 REPAIR_MAX_ROWS = 100_000  # larger samples (chunks) skip the repair: see the module docstring
 
 STEPS = np.array([1.0, 1.0, -1.0, -1.0])[:, None, None]  # how a swap moves its four cells
@@ -406,12 +408,17 @@ def repair_picks(
     (:func:`conditional_residuals`).
 
     Each round takes the prior column whose residuals sum largest (the focus), pairs within
-    groups (in random order) the rows whose focus cell is over its expectation by more than a
-    half, and makes the pairs' swaps that lower the total, at most ``max(1, round(|r|))`` per
-    focus cell of residual ``r`` (:func:`_within_capacity`). Swaps within a group keep every
-    group's multiset of codes (the clique's counts) and all earlier columns as they are.
-    All columns' tables are kept end to end in one array, so a round costs a fixed number of
-    array operations whatever the number of columns."""
+    groups (in random order) a random share of the rows whose focus cell is over its
+    expectation by more than a half (about ``LIST_FACTOR * r`` of a cell's rows, :func:`_listed`;
+    the over rows are listed afresh when the focus changes or every :data:`RELIST` rounds),
+    and makes the pairs' swaps that lower the total, at most ``max(1, round(|r|))`` per
+    focus cell of residual ``r`` (:func:`_within_capacity`). It stops after ``rounds``
+    rounds, or earlier once :data:`STOP_WINDOW` rounds lowered the summed ``|residual|`` by
+    less than :data:`STOP_FRACTION`. Swaps within a group keep every group's multiset of
+    codes (the clique's counts) and all earlier columns as they are. All columns' tables are
+    kept end to end in one array, so a round costs a fixed number of array operations
+    whatever the number of columns. Post-processing: only the synthetic rows and the model's
+    conditionals are read."""
     picks = picks.copy()
     if not prior:  # no earlier column outside the separator: nothing to pair the codes with
         return picks
