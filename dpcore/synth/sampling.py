@@ -291,16 +291,16 @@ def _swap_cells(
     second: npt.NDArray[np.int64],
     picks: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
-    """The flat residual cells (4 x swaps x columns) that swapping the codes of rows ``first``
+    """The flat residual cells (4 x columns x swaps) that swapping the codes of rows ``first``
     and ``second`` moves by :data:`STEPS`: (a1, b2), (a2, b1), (a1, b1), (a2, b2), with
-    ``scaled`` (rows x columns) each row's offset of its prior value's cells per column."""
-    a1, a2 = scaled[first], scaled[second]
-    b1, b2 = picks[first, None], picks[second, None]
+    ``scaled`` (columns x rows) each row's offset of its prior value's cells per column."""
+    a1, a2 = scaled[:, first], scaled[:, second]
+    b1, b2 = picks[first], picks[second]
     return np.stack([a1 + b2, a2 + b1, a1 + b1, a2 + b2])
 
 
 def _swap_gain(residual: FloatArray, cells: npt.NDArray[np.int64]) -> FloatArray:
-    """Change of ``sum |residual|`` per column (swaps x columns) from each swap made alone; 0
+    """Change of ``sum |residual|`` per column (columns x swaps) from each swap made alone; 0
     where the two rows share the prior value (their +1 and -1 cancel)."""
     value = residual[cells]
     gain = (np.abs(value + STEPS) - np.abs(value)).sum(axis=0)
@@ -380,17 +380,17 @@ def _improving_swaps(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Of the candidate swaps (``first``, ``second``), those made this round: they lower the
     focus column's residuals and the total, within each focus cell's capacity. ``residual``
-    holds all columns' tables end to end, ``scaled`` (rows x columns) each row's offset in it
+    holds all columns' tables end to end, ``scaled`` (columns x rows) each row's offset in it
     per column. Applies the swaps to ``residual`` and returns them."""
-    own = _swap_gain(residual, _swap_cells(scaled[:, focus : focus + 1], first, second, picks))
-    helps = own[:, 0] < 0
+    own = _swap_gain(residual, _swap_cells(scaled[focus : focus + 1], first, second, picks))
+    helps = own[0] < 0
     first, second = first[helps], second[helps]  # the others' gains only where it helps
     cells = _swap_cells(scaled, first, second, picks)
     gains = _swap_gain(residual, cells)
-    better = np.flatnonzero((gains[:, focus] < 0) & (gains.sum(axis=1) < -1e-9))
-    focal = cells[:, better, focus]
+    better = np.flatnonzero((gains[focus] < 0) & (gains.sum(axis=0) < -1e-9))
+    focal = cells[:, focus, better]
     made = better[_within_capacity(focal, residual, rng)]
-    moved = cells[:, made]
+    moved = cells[:, :, made]
     np.add.at(residual, moved.ravel(), np.repeat(STEPS.ravel(), moved[0].size))
     return first[made], second[made]
 
@@ -426,11 +426,12 @@ def repair_picks(
     tables = _expectations(condition, probabilities, prior)
     starts = np.cumsum([0] + [table.size for table in tables[:-1]])
     expected = np.concatenate(tables)
-    scaled = np.stack(
-        [v * width + start for (v, _), start in zip(prior, starts, strict=True)], axis=1
-    )
-    by_column = np.ascontiguousarray(scaled.T)  # one column's offsets read at once below
-    residual = np.bincount((by_column + picks).ravel(), minlength=expected.size) - expected
+    scaled = np.empty((len(prior), picks.size), dtype=np.int64)  # columns x rows
+    residual = -expected
+    for row, (values, _), start in zip(scaled, prior, starts, strict=True):
+        np.multiply(values, width, out=row)
+        row += start
+        residual += np.bincount(row + picks, minlength=expected.size)
     totals: list[float] = []
     focus, pool, own = -1, np.arange(0), np.arange(0)
     for step in range(rounds):
@@ -440,7 +441,7 @@ def repair_picks(
             break  # the last rounds hardly lowered the total: the rest would not either
         if int(np.argmax(mass)) != focus or step % RELIST == 0:
             focus = int(np.argmax(mass))
-            own = by_column[focus] + picks  # each row's focus cell, kept up to date below
+            own = scaled[focus] + picks  # each row's focus cell, kept up to date below
             pool = np.flatnonzero(residual[own] > 0.5)
         listed, pool = _listed(residual, expected, own, pool, rng)
         first, second = _pairs(listed, condition, groups, picks, rng)
