@@ -33,7 +33,7 @@ in how the rows' draws depend on one another:
   of at a random deviation from it. Samples above :data:`REPAIR_MAX_ROWS` rows (hence every
   default chunk of a large release) skip the repair: each of its up to ``REPAIR_ROUNDS``
   rounds per clique reads the over rows of one column (about a third of the rows; 10^6 rows
-  cost ~4.4 s of repair against ~1.2 s of balanced draw, ``bench/repair_speed.py``), while
+  cost ~3.5 s of repair against ~1.3 s of balanced draw, ``bench/repair_speed.py``), while
   the rounding it removes shrinks as rows outnumber cells.
 
 Privacy: all four are post-processing of the fitted model (its beliefs and public domain)
