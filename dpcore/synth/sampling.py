@@ -31,8 +31,10 @@ in how the rows' draws depend on one another:
   draw given its own earlier columns: the swaps pair codes with earlier values so that the
   sample's pairs sit at the model's conditional independence given the separator instead
   of at a random deviation from it. Samples above :data:`REPAIR_MAX_ROWS` rows (hence every
-  default chunk of a large release) skip the repair: it costs ~``REPAIR_ROUNDS`` passes over
-  the rows per clique, while the rounding it removes shrinks as rows outnumber cells.
+  default chunk of a large release) skip the repair: each of its up to ``REPAIR_ROUNDS``
+  rounds per clique reads the over rows of one column (about a third of the rows; 10^6 rows
+  cost ~3.5 s of repair against ~1.3 s of balanced draw, ``bench/repair_speed.py``), while
+  the rounding it removes shrinks as rows outnumber cells.
 
 Privacy: all four are post-processing of the fitted model (its beliefs and public domain)
 and of the synthetic rows already drawn; no scheme reads the private rows, and every draw
@@ -243,14 +245,26 @@ def balanced_picks(
     return picks
 
 
-REPAIR_ROUNDS = 60  # Adult, epsilon 1: 40 rounds gain 0.0010 of 2-way TVD, 60 0.0011, 100 0.0011
-REPAIR_SHUFFLE = 8  # rounds between two random orders of the rows within their groups
+REPAIR_ROUNDS = 30  # Adult, epsilon 1: the 2-way gain of the former 60 rounds (README)
 REPAIR_MAX_ROWS = 100_000  # larger samples (chunks) skip the repair: see the module docstring
 
-Cells = tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
-]
-STEPS = (1.0, 1.0, -1.0, -1.0)  # how a swap moves its four cells (see _swap_cells)
+STEPS = np.array([1.0, 1.0, -1.0, -1.0])[:, None, None]  # how a swap moves its four cells
+
+
+def _expectations(
+    condition: npt.NDArray[np.int64],
+    probabilities: FloatArray,
+    prior: Sequence[tuple[npt.NDArray[np.int64], int]],
+) -> list[FloatArray]:
+    """Per ``prior`` column (codes, size), the flat (size x width) table of the expected count
+    of (prior value, new code) given the earlier columns, ``sum_s count(value, s)
+    probabilities[s, code]``."""
+    groups = probabilities.shape[0]
+    tables = []
+    for codes, size in prior:
+        joint = np.bincount(codes * groups + condition, minlength=size * groups)
+        tables.append((joint.reshape(size, groups).astype(np.float64) @ probabilities).ravel())
+    return tables
 
 
 def conditional_residuals(
@@ -260,17 +274,15 @@ def conditional_residuals(
     prior: Sequence[tuple[npt.NDArray[np.int64], int]],
 ) -> list[FloatArray]:
     """Per ``prior`` column (codes, size), the flat (size x width) table of the rows' counts of
-    (prior value, new code) minus their expectation given the earlier columns,
-    ``sum_s count(value, s) probabilities[s, code]`` (what rows drawn each from its group's
-    conditional give on average)."""
-    groups, width = probabilities.shape
-    residuals = []
-    for codes, size in prior:
-        joint = np.bincount(codes * groups + condition, minlength=size * groups)
-        expected = joint.reshape(size, groups).astype(np.float64) @ probabilities
-        counts = np.bincount(codes * width + picks, minlength=size * width)
-        residuals.append(counts - expected.ravel())
-    return residuals
+    (prior value, new code) minus their expectation given the earlier columns
+    (:func:`_expectations`: what rows drawn each from its group's conditional give on
+    average)."""
+    width = probabilities.shape[1]
+    tables = _expectations(condition, probabilities, prior)
+    return [
+        np.bincount(codes * width + picks, minlength=size * width) - expected
+        for (codes, size), expected in zip(prior, tables, strict=True)
+    ]
 
 
 def _swap_cells(
@@ -278,35 +290,33 @@ def _swap_cells(
     first: npt.NDArray[np.int64],
     second: npt.NDArray[np.int64],
     picks: npt.NDArray[np.int64],
-) -> Cells:
-    """The flat residual cells that swapping the codes of rows ``first`` and ``second``
-    moves by :data:`STEPS`: (a1, b2), (a2, b1), (a1, b1), (a2, b2), with ``scaled`` the prior
-    column's codes times the table's width."""
-    a1, a2 = scaled[first], scaled[second]
+) -> npt.NDArray[np.int64]:
+    """The flat residual cells (4 x columns x swaps) that swapping the codes of rows ``first``
+    and ``second`` moves by :data:`STEPS`: (a1, b2), (a2, b1), (a1, b1), (a2, b2), with
+    ``scaled`` (columns x rows) each row's offset of its prior value's cells per column."""
+    a1, a2 = scaled[:, first], scaled[:, second]
     b1, b2 = picks[first], picks[second]
-    return a1 + b2, a2 + b1, a1 + b1, a2 + b2
+    return np.stack([a1 + b2, a2 + b1, a1 + b1, a2 + b2])
 
 
-def _swap_gain(residual: FloatArray, cells: Cells) -> FloatArray:
-    """Change of ``sum |residual|`` from each swap made alone; 0 where the two rows share the
-    prior value (their +1 and -1 cancel)."""
-    gain = np.zeros(cells[0].size)
-    for cell, step in zip(cells, STEPS, strict=True):
-        value = residual[cell]
-        gain += np.abs(value + step) - np.abs(value)
+def _swap_gain(residual: FloatArray, cells: npt.NDArray[np.int64]) -> FloatArray:
+    """Change of ``sum |residual|`` per column (columns x swaps) from each swap made alone; 0
+    where the two rows share the prior value (their +1 and -1 cancel)."""
+    value = residual[cells]
+    gain = (np.abs(value + STEPS) - np.abs(value)).sum(axis=0)
     return np.where(cells[0] != cells[3], gain, 0.0)
 
 
 def _within_capacity(
-    cells: Cells, residual: FloatArray, rng: np.random.Generator
+    cells: npt.NDArray[np.int64], residual: FloatArray, rng: np.random.Generator
 ) -> npt.NDArray[np.bool_]:
     """Which swaps come, in a random priority order, among the first ``max(1, round(|r|))``
     swaps to move each cell (of residual ``r``) they move: swaps judged alone must not push
     one cell past its target together."""
-    count = cells[0].size
+    count = cells.shape[1]
     moving = np.flatnonzero(cells[0] != cells[3])
     swap = np.tile(moving, 4)
-    key = np.concatenate([cell[moving] for cell in cells]) * count + rng.permutation(count)[swap]
+    key = cells[:, moving].ravel() * count + rng.permutation(count)[swap]
     order = np.argsort(key)  # by cell, then by the swaps' random priority
     touched, swap = key[order] // count, swap[order]
     starts = np.flatnonzero(np.diff(touched, prepend=-1))
@@ -317,49 +327,72 @@ def _within_capacity(
     return ~late
 
 
-def _apply_swaps(residual: FloatArray, cells: Cells) -> None:
-    """Move ``residual`` by the swaps' :data:`STEPS` (a cell may be hit several times)."""
-    for cell, step in zip(cells, STEPS, strict=True):
-        np.add.at(residual, cell, step)
+RELIST = 8  # rounds between two listings of the over rows when the focus stays (see _listed)
+STOP_WINDOW = 5  # rounds over which the total must fall by STOP_FRACTION, else the repair stops
+STOP_FRACTION = 0.005
+LIST_FACTOR = 4.0  # rows listed per over cell of residual r: about LIST_FACTOR * r, at random
+
+
+def _listed(
+    residual: FloatArray,
+    expected: FloatArray,
+    cells: npt.NDArray[np.int64],
+    pool: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The rows of ``pool`` whose cell (``cells``, in ``residual``) is still over its
+    expectation by more than a half, and a random share of them to pair this round: each kept
+    with probability ``LIST_FACTOR * r / n`` for a cell of residual ``r`` and ``n = r +
+    expected`` rows, since a round can move at most about ``r`` of them
+    (:func:`_within_capacity`) and listing them all would only pair more swaps to reject."""
+    value = residual[cells[pool]]
+    over = value > 0.5
+    pool, value = pool[over], value[over]
+    share = LIST_FACTOR * value / (value + expected[cells[pool]])
+    return pool[rng.random(pool.size, dtype=np.float32) < share], pool
 
 
 def _pairs(
     listed: npt.NDArray[np.int64],
     condition: npt.NDArray[np.int64],
+    groups: int,
     picks: npt.NDArray[np.int64],
-    shift: int,
+    rng: np.random.Generator,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Neighbours of ``listed`` (rows group by group) paired from position ``shift``: the
-    (first, second) rows of each pair that shares a group but not a code."""
-    half = (listed.size - shift) // 2
-    first = listed[shift : shift + 2 * half : 2]
-    second = listed[shift + 1 : shift + 2 * half : 2]
+    """``listed`` rows put in random order group by group (``condition`` below ``groups``) and
+    paired neighbour by neighbour: the (first, second) rows of each pair that shares a group
+    but not a code."""
+    ordered = listed[_grouped_order(condition[listed], groups, rng)]
+    half = ordered.size // 2
+    first, second = ordered[0 : 2 * half : 2], ordered[1 : 2 * half : 2]
     keep = (condition[first] == condition[second]) & (picks[first] != picks[second])
     return first[keep], second[keep]
 
 
 def _improving_swaps(
-    residuals: list[FloatArray],
-    scaled: list[npt.NDArray[np.int64]],
+    residual: FloatArray,
+    scaled: npt.NDArray[np.int64],
     focus: int,
     first: npt.NDArray[np.int64],
     second: npt.NDArray[np.int64],
-    codes: npt.NDArray[np.int64],
+    picks: npt.NDArray[np.int64],
     rng: np.random.Generator,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Of the candidate swaps (``first``, ``second``), those made this round: they lower the
-    focus column's residuals and the total, within each focus cell's capacity. Applies them
-    to ``residuals`` and returns them with each column's gain (columns x swaps)."""
-    own = _swap_gain(residuals[focus], _swap_cells(scaled[focus], first, second, codes))
-    first, second = first[own < 0], second[own < 0]  # the others' gains only where it helps
-    cells = [_swap_cells(a, first, second, codes) for a in scaled]
-    gains = np.array([_swap_gain(r, c) for r, c in zip(residuals, cells, strict=True)])
-    better = np.flatnonzero(gains.sum(axis=0) < -1e-9)
-    focal = tuple(c[better] for c in cells[focus])
-    made = better[_within_capacity(focal, residuals[focus], rng)]  # type: ignore[arg-type]
-    for residual, cell in zip(residuals, cells, strict=True):
-        _apply_swaps(residual, (cell[0][made], cell[1][made], cell[2][made], cell[3][made]))
-    return first[made], second[made], gains[:, made]
+    focus column's residuals and the total, within each focus cell's capacity. ``residual``
+    holds all columns' tables end to end, ``scaled`` (columns x rows) each row's offset in it
+    per column. Applies the swaps to ``residual`` and returns them."""
+    own = _swap_gain(residual, _swap_cells(scaled[focus : focus + 1], first, second, picks))
+    helps = own[0] < 0
+    first, second = first[helps], second[helps]  # the others' gains only where it helps
+    cells = _swap_cells(scaled, first, second, picks)
+    gains = _swap_gain(residual, cells)
+    better = np.flatnonzero((gains[focus] < 0) & (gains.sum(axis=0) < -1e-9))
+    focal = cells[:, focus, better]
+    made = better[_within_capacity(focal, residual, rng)]
+    moved = cells[:, :, made]
+    np.add.at(residual, moved.ravel(), np.repeat(STEPS.ravel(), moved[0].size))
+    return first[made], second[made]
 
 
 def repair_picks(
@@ -375,35 +408,48 @@ def repair_picks(
     (:func:`conditional_residuals`).
 
     Each round takes the prior column whose residuals sum largest (the focus), pairs within
-    groups (in random order) the rows whose focus cell is over its expectation by more than a
-    half, and makes the pairs' swaps that lower the total, at most ``max(1, round(|r|))`` per
-    focus cell of residual ``r`` (:func:`_within_capacity`). Swaps within a group keep every
-    group's multiset of codes (the clique's counts) and all earlier columns as they are."""
+    groups (in random order) a random share of the rows whose focus cell is over its
+    expectation by more than a half (about ``LIST_FACTOR * r`` of a cell's rows, :func:`_listed`;
+    the over rows are listed afresh when the focus changes or every :data:`RELIST` rounds),
+    and makes the pairs' swaps that lower the total, at most ``max(1, round(|r|))`` per
+    focus cell of residual ``r`` (:func:`_within_capacity`). It stops after ``rounds``
+    rounds, or earlier once :data:`STOP_WINDOW` rounds lowered the summed ``|residual|`` by
+    less than :data:`STOP_FRACTION`. Swaps within a group keep every group's multiset of
+    codes (the clique's counts) and all earlier columns as they are. All columns' tables are
+    kept end to end in one array, so a round costs a fixed number of array operations
+    whatever the number of columns. Post-processing: only the synthetic rows and the model's
+    conditionals are read."""
     picks = picks.copy()
     if not prior:  # no earlier column outside the separator: nothing to pair the codes with
         return picks
     groups, width = probabilities.shape
-    residuals = conditional_residuals(picks, condition, probabilities, prior)
-    grouped, codes = np.arange(picks.size), picks.copy()
-    widened = [values * width for values, _ in prior]
+    tables = _expectations(condition, probabilities, prior)
+    starts = np.cumsum([0] + [table.size for table in tables[:-1]])
+    expected = np.concatenate(tables)
+    scaled = np.empty((len(prior), picks.size), dtype=np.int64)  # columns x rows
+    residual = -expected
+    for row, (values, _), start in zip(scaled, prior, starts, strict=True):
+        np.multiply(values, width, out=row)
+        row += start
+        residual += np.bincount(row + picks, minlength=expected.size)
+    totals: list[float] = []
+    focus, pool, own = -1, np.arange(0), np.arange(0)
     for step in range(rounds):
-        if step % REPAIR_SHUFFLE == 0:  # work in a fresh random order, group by group
-            picks[grouped] = codes
-            grouped = _grouped_order(condition, groups, rng)
-            codes, group = picks[grouped], condition[grouped]
-            scaled = [values[grouped] for values in widened]
-            mass = np.array([np.abs(r).sum() for r in residuals])
-            focus = -1
-        if int(np.argmax(mass)) != focus:  # (also right after a new order: focus is -1)
+        mass = np.add.reduceat(np.abs(residual), starts)
+        totals.append(float(mass.sum()))
+        if step >= STOP_WINDOW and totals[-1] >= (1.0 - STOP_FRACTION) * totals[-1 - STOP_WINDOW]:
+            break  # the last rounds hardly lowered the total: the rest would not either
+        if int(np.argmax(mass)) != focus or step % RELIST == 0:
             focus = int(np.argmax(mass))
-            listed = np.flatnonzero(residuals[focus][scaled[focus] + codes] > 0.5)
-        else:  # rows that came over since are left for the next listing
-            listed = listed[residuals[focus][scaled[focus][listed] + codes[listed]] > 0.5]
-        first, second = _pairs(listed, group, codes, step % 2)
-        first, second, gains = _improving_swaps(residuals, scaled, focus, first, second, codes, rng)
-        mass += gains.sum(axis=1)  # exact for the focus, about right for the others
-        codes[first], codes[second] = codes[second], codes[first]
-    picks[grouped] = codes
+            own = scaled[focus] + picks  # each row's focus cell, kept up to date below
+            pool = np.flatnonzero(residual[own] > 0.5)
+        listed, pool = _listed(residual, expected, own, pool, rng)
+        first, second = _pairs(listed, condition, groups, picks, rng)
+        first, second = _improving_swaps(residual, scaled, focus, first, second, picks, rng)
+        moved = picks[second] - picks[first]
+        own[first] += moved
+        own[second] -= moved
+        picks[first], picks[second] = picks[second], picks[first]
     return picks
 
 

@@ -390,3 +390,43 @@ def test_repair_handles_tiny_samples_and_no_prior_column() -> None:
         picks, np.zeros(3, np.int64), np.array([[0.5, 0.5]]), [], np.random.default_rng(0)
     )
     assert np.array_equal(kept, picks) and kept is not picks
+
+
+def test_repair_stops_once_the_rounds_no_longer_lower_the_residuals(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With 500 rounds allowed, the repair of a small sample stops long before: once
+    STOP_WINDOW rounds lowered the summed |residual| by less than STOP_FRACTION (counted by
+    the pairing calls, one per round; without the stop all 500 run)."""
+    from dpcore.synth import sampling
+
+    calls = []
+    pairs = sampling._pairs
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return pairs(*args, **kwargs)
+
+    monkeypatch.setattr(sampling, "_pairs", counted)
+    probabilities, condition, prior, picks = _small_groups(1)
+    columns = [(prior, 40), ((prior * 7) % 13, 13)]
+    sampling.repair_picks(
+        picks, condition, probabilities, columns, np.random.default_rng(1), rounds=500
+    )
+    assert sampling.STOP_WINDOW < len(calls) < 200, len(calls)
+
+
+def test_listing_keeps_about_list_factor_rows_per_unit_of_residual() -> None:
+    """Of 100 rows in a cell over its expectation by 2, about LIST_FACTOR * 2 are listed (8:
+    at least 30 has probability below 1e-8 per draw); rows of a cell over by at most a half
+    are never listed, and the pool keeps exactly the rows still over."""
+    from dpcore.synth.sampling import LIST_FACTOR, _listed
+
+    residual = np.array([2.0, 0.5, -1.0])
+    expected = np.array([98.0, 49.5, 11.0])
+    cells = np.repeat([0, 1, 2], [100, 50, 10])
+    rng = np.random.default_rng(5)
+    counts = []
+    for _ in range(20):
+        listed, pool = _listed(residual, expected, cells, np.arange(cells.size), rng)
+        assert np.array_equal(pool, np.arange(100)) and np.all(cells[listed] == 0)
+        counts.append(listed.size)
+    assert max(counts) < 30 and abs(np.mean(counts) - 2 * LIST_FACTOR) < 3, counts
