@@ -5,7 +5,8 @@ Run ``.venv/bin/python bench/gx_synthetic.py [--before /work/main] [--rows N ...
 [--repetitions 3]``. Each measurement is a fresh process (this script with ``--one``) run
 from one checkout: it seeds a temporary home with the bundled Adult data, measures the Adult
 spec's marginals with the ``independent`` method and seeded (not private) noise, fits and
-samples ``N`` synthetic rows (default: the noisy total, ~48,800), then times
+samples ``N`` synthetic rows (default: the noisy total, ~48,800), spooling them as a release
+does (``spool=True``, where the checkout's ``synthesize_fn`` has it), then times
 ``tasks.utility.check_utility_fn`` with Great Expectations in its child process, as a run
 does, and reads the child's peak RSS: its own ``VmHWM`` (``/proc/<pid>/status``, polled
 every 50 ms while it runs), and ``RUSAGE_CHILDREN``, which also counts the parent's RSS when
@@ -66,7 +67,10 @@ def adult_table(rows: int | None) -> tuple[Any, Any, Any, Any]:
         measurements = synthesizer.measure(
             request.codec.domain, request.measure_rho, oracle, seeded_source(1)
         )
-    return paths, request, synthesize_fn(request, measurements), measurements
+    spool: dict[str, Any] = {}
+    if "spool" in inspect.signature(synthesize_fn).parameters:  # as the release flow does
+        spool = {"home": str(paths.home), "spool": True}
+    return paths, request, synthesize_fn(request, measurements, **spool), measurements
 
 
 class ChildPeak:
@@ -121,6 +125,7 @@ def one(rows: int | None) -> dict[str, Any]:
     docs = paths.reports / "data-docs" / "bench-run" / "index.html"
     result = {
         "rows": table.rows,
+        "spooled": getattr(table, "spool", None) is not None,
         "seconds": seconds,
         "child_peak_mb": peak.mb,
         "child_peak_rusage_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
