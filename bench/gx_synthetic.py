@@ -5,12 +5,15 @@ Run ``.venv/bin/python bench/gx_synthetic.py [--before /work/main] [--rows N ...
 [--repetitions 3]``. Each measurement is a fresh process (this script with ``--one``) run
 from one checkout: it seeds a temporary home with the bundled Adult data, measures the Adult
 spec's marginals with the ``independent`` method and seeded (not private) noise, fits and
-samples ``N`` synthetic rows (default: the noisy total, ~48,800), then times
+samples ``N`` synthetic rows (default: the noisy total, ~48,800), spooling them as a release
+does (``spool=True``, where the checkout's ``synthesize_fn`` has it), then times
 ``tasks.utility.check_utility_fn`` with Great Expectations in its child process, as a run
 does, and reads the child's peak RSS: its own ``VmHWM`` (``/proc/<pid>/status``, polled
 every 50 ms while it runs), and ``RUSAGE_CHILDREN``, which also counts the parent's RSS when
 it spawned the child (Linux keeps the pre-``exec`` high-water mark), so it reads high once
-the parent holds a large table. Checkouts alternate, so both see the same machine load.
+the parent holds a large table. It also reads the step's CPU time in this process, and
+times producing the same batches again without GX (read from the spool, or sampled again).
+Checkouts alternate, so both see the same machine load.
 Results are merged into ``bench/results/gx_synthetic.json`` (one entry per checkout and
 rows).
 """
@@ -66,7 +69,10 @@ def adult_table(rows: int | None) -> tuple[Any, Any, Any, Any]:
         measurements = synthesizer.measure(
             request.codec.domain, request.measure_rho, oracle, seeded_source(1)
         )
-    return paths, request, synthesize_fn(request, measurements), measurements
+    spool: dict[str, Any] = {}
+    if "spool" in inspect.signature(synthesize_fn).parameters:  # as the release flow does
+        spool = {"home": str(paths.home), "spool": True}
+    return paths, request, synthesize_fn(request, measurements, **spool), measurements
 
 
 class ChildPeak:
@@ -115,13 +121,17 @@ def one(rows: int | None) -> dict[str, Any]:
     if "run_id" in inspect.signature(check_utility_fn).parameters:
         kwargs = {"run_id": "bench-run", "home": str(paths.home)}
     with ChildPeak() as peak:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = check_utility_fn(request, table, measurements, **kwargs)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    produce_s = _produce_seconds(table)
     docs = paths.reports / "data-docs" / "bench-run" / "index.html"
     result = {
         "rows": table.rows,
+        "spooled": getattr(table, "spool", None) is not None,
         "seconds": seconds,
+        "parent_cpu_s": cpu,
+        "produce_s": produce_s,
         "child_peak_mb": peak.mb,
         "child_peak_rusage_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "passed": report.success,
@@ -130,6 +140,18 @@ def one(rows: int | None) -> dict[str, Any]:
     }
     shutil.rmtree(paths.home.parent, ignore_errors=True)  # the temporary home (adult_table)
     return result
+
+
+def _produce_seconds(table: Any) -> float:
+    """Seconds to produce the batches the step hands GX, without GX: read from the spool
+    where the checkout does that (``SyntheticTable.batches``), else sampled again."""
+    from expectations.synthetic_suite import BATCH_ROWS
+
+    started = time.perf_counter()
+    batches = table.batches(BATCH_ROWS) if hasattr(table, "batches") else table.frames()
+    for _ in batches:
+        pass
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -165,14 +187,23 @@ def main() -> None:
                     raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 results.setdefault(f"{label}:{int(rows)}", []).append(result)
-    print(f"{'checkout':<8} {'rows':>9} {'utility step s (median)':>24} {'GX child peak MB':>17}")
+    print(
+        f"{'checkout':<8} {'rows':>11} {'utility step s':>15} {'its CPU s here':>15} "
+        f"{'batches alone s':>16} {'GX child peak MB':>17}  (medians)"
+    )
     summary = {}
     for key, runs in results.items():
         label, _ = key.split(":")
         seconds = statistics.median(r["seconds"] for r in runs)
         peak = statistics.median(r["child_peak_mb"] for r in runs)
         summary[key] = {"median_seconds": seconds, "median_child_peak_mb": peak, "runs": runs}
-        print(f"{label:<8} {runs[0]['rows']:>9,} {seconds:>24.2f} {peak:>17.1f}")
+        cpu = statistics.median(r["parent_cpu_s"] for r in runs)
+        produce = statistics.median(r["produce_s"] for r in runs)
+        summary[key].update(median_parent_cpu_s=cpu, median_produce_s=produce)
+        print(
+            f"{label:<8} {runs[0]['rows']:>11,} {seconds:>15.2f} {cpu:>15.2f} {produce:>16.2f} "
+            f"{peak:>17.1f}"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     entry = {

@@ -11,9 +11,9 @@ The boundary is generic: any :class:`~expectations.validation.Validation` (a fra
 of :class:`~expectations.validation.ExpectationSpec`, a name, optionally a Data Docs folder)
 goes in; one ``{key: ExpectationOutcome}`` per validation comes out. The child is started
 (or a warm one told to go) before the first frame is produced and validates each validation
-as soon as it is written, so producing the next batch here (re-sampling and decoding a
-synthetic table) overlaps validating this one there. What crosses it, in a private
-temporary directory (mode 0700):
+as soon as it is written, so producing the next batch here (reading a synthetic table's
+spool, or re-sampling and decoding it) overlaps validating this one there. What crosses it,
+in a private temporary directory (mode 0700):
 
 * ``frame-<i>.pkl``: each frame, pickled by pandas (exact dtypes: categoricals, nullable
   integers and floats; no extra dependency), written as the validations are iterated, so a

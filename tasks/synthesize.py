@@ -6,10 +6,11 @@ The table is never held whole. The task fits the model, draws a fresh 128-bit se
 summaries), which the utility checks and the report use.
 
 With ``spool=True`` (what the release flow does) the same pass writes each decoded chunk to a
-private scratch table (:mod:`warehouse.spool`), and publishing copies that table into the
+private scratch table (:mod:`warehouse.spool`); the utility step's Great Expectations checks
+read their batches from it (:meth:`SyntheticTable.batches`) and publishing copies it into the
 release inside DuckDB: the table is sampled and decoded once. The spool carries a checksum
 taken as it was written, which the publish verifies before its rename, so the published rows
-are exactly the summarised ones.
+are exactly the summarised and validated ones.
 
 Without a spool, publishing streams the table again from the same model and seed: sampling
 and decoding are deterministic given the seed, so the published rows are exactly the
@@ -39,7 +40,7 @@ from expectations import ColumnValues, SyntheticSummary, summarise
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from warehouse.faults import crash_point
-from warehouse.spool import SpooledTable, SpoolWriter
+from warehouse.spool import SpooledTable, SpoolWriter, read_batches
 
 NUMERIC_DTYPES = {"integer": "Int64", "float": "Float64"}
 # Rows sampled, decoded and published at a time: bounds memory (~0.3 GB per 10^6 rows of
@@ -83,6 +84,21 @@ class SyntheticTable:
                     "nothing was published. Retry the run (`dprelease run SPEC --resume RUN_ID`)."
                 )
             yield frame
+
+    def batches(self, batch_rows: int) -> Iterator[pd.DataFrame]:
+        """The rows to validate, in :meth:`frames`' chunks cut into pieces of at most
+        ``batch_rows``: read back from the spool with :meth:`frames`' dtypes
+        (:func:`warehouse.spool.read_batches`) if the table was spooled (the rows publishing
+        copies), else :meth:`frames` (sampled again)."""
+        if self.spool is None:
+            return self.frames()
+        categories = {c.name: c.categories for c in self.codec.columns if c.kind == "category"}
+        sizes = [
+            min(batch_rows, chunk - start)
+            for chunk in self.synthetic.chunk_sizes()
+            for start in range(0, max(chunk, 1), batch_rows)
+        ]
+        return read_batches(self.spool, categories, sizes)
 
     def to_frame(self) -> pd.DataFrame:
         """The whole table in one frame: for small tables and tests only (holds every row)."""

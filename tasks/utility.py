@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from dpcore.errors import DPReleaseError
 from dpcore.marginals import Measurement
-from expectations import UtilityConfig, UtilityReport, check_utility, warm_child
+from expectations import UtilityConfig, UtilityReport, check_utility, synthetic_suite, warm_child
 from tasks.context import warehouse_paths
 from tasks.request import ReleaseRequest
 from tasks.synthesize import SyntheticTable
@@ -29,9 +29,10 @@ def check_utility_fn(
 ) -> UtilityReport:
     """Run the utility checks (synthetic rows vs noisy measurements, never source rows).
 
-    Great Expectations validates the table's rows, streamed again batch by batch (the rows
-    publishing writes); with ``run_id`` its Data Docs go to the home's
-    ``reports/data-docs/<run_id>/``. The plain checks read the table's summary.
+    Great Expectations validates the table's rows batch by batch, as publishing writes them:
+    read from the spool if the table was spooled, else sampled again; with ``run_id`` its
+    Data Docs go to the home's ``reports/data-docs/<run_id>/``. The plain checks read the
+    table's summary.
     """
     config = UtilityConfig(
         max_tvd=request.utility.max_tvd, row_tolerance=request.utility.row_tolerance
@@ -44,7 +45,7 @@ def check_utility_fn(
         table.synthetic.noisy_total,
         config,
         expected_rows=request.rows,
-        batches=table.frames(),
+        batches=table.batches(synthetic_suite.BATCH_ROWS),
         release=request.name,
         docs_dir=None if docs is None else str(docs),
     )

@@ -15,6 +15,13 @@ spool was written, and the publish recomputes both on the table it wrote into th
 copy before the rename: a spool changed or damaged in between fails the publish, leaving
 the live release untouched.
 
+The utility step's Great Expectations checks read the spool too (:func:`read_batches`, a
+read-only connection), in batches, with the dtypes the release decodes to: GX validates the
+rows as written, the publish copies them only if they still have the written checksum, so
+published = validated, and nothing is sampled twice. A value
+the declared categories do not hold is read as an extra category (never as NULL), so the
+checks see it; the reader counts the rows it hands over against the spool's.
+
 Spools hold synthetic rows only (not private data). A published run's spool is deleted; one
 left by a killed run is deleted by the next synthesis once it is a day old.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from warehouse.connection import quote
+from warehouse.connection import limit_memory, literal, quote
 from warehouse.errors import PublishError
 from warehouse.paths import WarehousePaths
 
@@ -91,6 +99,80 @@ def checksum(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
+def read_batches(
+    spooled: SpooledTable, categories: Mapping[str, Sequence[str]], sizes: Sequence[int]
+) -> Iterator[pd.DataFrame]:
+    """The spool's rows in the order written, in batches of ``sizes`` rows (which must add
+    up to the spool's rows), one batch (and part of the next) in memory at a time.
+
+    Dtypes are those of the decoded chunks (``tasks.synthesize.decode_frame``): each column
+    named in ``categories`` a pandas categorical over those values, then any other value the
+    spool holds (sorted), so a bad value reaches the checks instead of reading as NULL;
+    ``BIGINT`` as ``Int64``, ``DOUBLE`` as ``Float64``. Raises :class:`PublishError` if the
+    spool holds other than the rows it was written with.
+    """
+    import pandas as pd
+
+    if sum(sizes) != spooled.rows:
+        raise PublishError(f"batches of {sum(sizes):,} rows asked of a spool of {spooled.rows:,}")
+    with duckdb.connect(str(spooled.path), read_only=True) as con:
+        limit_memory(con)
+        select = ", ".join(_typed_column(con, spooled, str(n), categories) for n in spooled.columns)
+        query = f"SELECT {select} FROM {quote(spooled.table)}"
+        pending = [_as_decoded(con.execute(f"{query} LIMIT 0").df())]
+        con.execute(query)
+        vectors = max(1, -(-max(sizes, default=0) // 2048))  # DuckDB hands 2,048-row vectors
+        held = 0
+        for size in sizes:
+            while held < size:
+                if not len(chunk := _as_decoded(con.fetch_df_chunk(vectors))):
+                    raise PublishError("the spool holds fewer rows than were written to it")
+                pending.append(chunk)
+                held += len(chunk)
+            whole = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+            yield whole.iloc[:size].reset_index(drop=True)
+            pending, held = [whole.iloc[size:]], held - size
+        if held or len(con.fetch_df_chunk(1)):
+            raise PublishError("the spool holds more rows than were written to it")
+
+
+def _typed_column(
+    con: duckdb.DuckDBPyConnection,
+    spooled: SpooledTable,
+    name: str,
+    categories: Mapping[str, Sequence[str]],
+) -> str:
+    """``name`` as an ENUM (read as a pandas categorical) over its categories and any other
+    value the spool holds, or as it is if it is not a categorical column."""
+    if name not in categories:
+        return quote(name)
+    declared = list(categories[name])
+    listed = ", ".join(literal(v) for v in declared)
+    extra = con.execute(
+        f"SELECT DISTINCT {quote(name)}::VARCHAR FROM {quote(spooled.table)} "
+        f"WHERE {quote(name)} IS NOT NULL AND {quote(name)}::VARCHAR NOT IN ({listed}) "
+        "ORDER BY 1"
+    ).fetchall()
+    values = ", ".join(literal(str(v)) for v in [*declared, *(row[0] for row in extra)])
+    return f"CAST({quote(name)} AS ENUM({values})) AS {quote(name)}"
+
+
+def _as_decoded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns as ``Int64``, float columns as ``Float64`` (NULL as ``<NA>``) and
+    categoricals unordered, as decoded; DuckDB gives ``int64`` or ``Int64`` by whether a
+    chunk holds a NULL, ``float64`` with NaN, and ENUMs as ordered categoricals."""
+    import pandas as pd
+
+    for name, column in frame.items():
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            frame[name] = column.cat.as_unordered()
+        elif pd.api.types.is_integer_dtype(column.dtype):
+            frame[name] = column.astype("Int64")
+        elif pd.api.types.is_float_dtype(column.dtype):
+            frame[name] = column.astype("Float64")
+    return frame
+
+
 def sweep_stale(paths: WarehousePaths, older_than_s: float = STALE_AFTER_S) -> None:
     """Delete spools (and their WAL and spill files) left by killed runs."""
     cutoff = time.time() - older_than_s
@@ -117,8 +199,6 @@ class SpoolWriter:
         sweep_stale(paths)
         self.path = spool_dir(paths) / f"{uuid.uuid4().hex}.duckdb"
         self._con = duckdb.connect(str(self.path))
-        from warehouse.connection import limit_memory
-
         limit_memory(self._con)
         self._columns: list[str] | None = None
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from tests.warehouse.test_publish_chunks import chunks, meta, query
 from warehouse.errors import PublishError
 from warehouse.paths import WarehousePaths
 from warehouse.publish import catalog, publish
-from warehouse.spool import SpooledTable, SpoolWriter, discard, sweep_stale
+from warehouse.spool import SpooledTable, SpoolWriter, discard, read_batches, sweep_stale
 
 SIZES = [1000, 999, 0, 250]
 
@@ -38,6 +39,25 @@ def test_a_spool_publishes_the_same_rows_as_its_chunks(paths: WarehousePaths) ->
     )
     discard(spool)
     assert not spool.path.exists()
+
+
+def test_a_spool_reads_back_in_any_batches_with_the_chunks_dtypes(paths: WarehousePaths) -> None:
+    spool = spooled(paths)
+    whole = pd.concat(list(chunks(SIZES)), ignore_index=True)
+    sizes = [700, 0, 700, 849]  # across the written chunks' boundaries (DuckDB's too)
+    batches = list(read_batches(spool, {"sex": ("F", "M")}, sizes))
+    assert [len(b) for b in batches] == sizes
+    assert all(b.dtypes.to_dict() == whole.dtypes.to_dict() for b in batches)
+    assert pd.concat(batches, ignore_index=True).equals(whole)
+
+
+def test_a_value_outside_the_categories_is_read_as_itself(paths: WarehousePaths) -> None:
+    spool = spooled(paths)
+    with duckdb.connect(str(spool.path)) as con:
+        con.execute("UPDATE synthetic SET sex = 'X' WHERE rowid = 3")
+    (batch,) = read_batches(spool, {"sex": ("F", "M")}, [spool.rows])
+    assert list(batch["sex"].cat.categories) == ["F", "M", "X"]
+    assert batch["sex"].iloc[3] == "X" and (batch["sex"] == "X").sum() == 1
 
 
 def test_a_changed_spool_is_refused_and_nothing_is_published(paths: WarehousePaths) -> None:
